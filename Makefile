@@ -1,0 +1,63 @@
+# make test   -- create/update .venv, install faiglib[book,dev] (CPU torch), run the test suite
+# make book   -- same environment, execute every section notebook with papermill, build the HTML book
+# make section S=masking PROFILE=paper DEVICE=cuda  -- execute one section notebook
+# PYTHON=python3 (on the command line) uses that interpreter as it is: no venv, nothing installed.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PROFILE ?= cpu
+DEVICE ?= cpu
+SEED ?= 0
+DATA ?=
+TRAIN_DATA ?=
+OUT ?= artifacts
+RESULTS ?= results
+SECTIONS := degradations training attribution masking
+EXECUTED := book/sections
+
+ifeq ($(origin PYTHON),command line)
+PY := $(PYTHON)
+ENV_STAMP :=
+else
+PY := .venv/bin/python
+ENV_STAMP := .venv/.installed
+endif
+
+PARAMS = -p profile $(PROFILE) -p seed $(SEED) -p device $(DEVICE) -p out $(OUT) -p results $(RESULTS) \
+	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
+
+.PHONY: env test book section notebooks html clean-book
+
+env: $(ENV_STAMP)
+
+.venv/.installed: pyproject.toml constraints-cpu.txt
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/python -m pip install -q --upgrade pip
+	.venv/bin/python -m pip install -q -c constraints-cpu.txt -e '.[book,dev]'
+	touch $@
+
+test: env
+	$(PY) -m pytest -q
+
+# Notebook sources are jupytext percent files; the .ipynb are generated into build/ and executed into book/.
+build/notebooks/%.ipynb: notebooks/%.py | env
+	mkdir -p build/notebooks
+	$(PY) -m jupytext --quiet --to ipynb --output $@ $<
+
+section: env build/notebooks/$(S).ipynb
+	test -n "$(S)" || { echo "usage: make section S=<one of: $(SECTIONS)>"; exit 2; }
+	mkdir -p $(EXECUTED)
+	$(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
+
+notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
+	for s in $(SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
+
+html: env
+	$(PY) -m jupyter_book build . --builddir _build --quiet
+	echo "book: $(CURDIR)/_build/html/index.html"
+
+book: notebooks html
+
+clean-book:
+	rm -rf _build build $(EXECUTED)

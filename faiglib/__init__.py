@@ -1,0 +1,11 @@
+"""faiglib: filter attribution (FAIG) and friends for one-branch blind super-resolution networks.
+
+Importing the package has no side effects: no registries are scanned, nothing is downloaded or seeded.
+"""
+from .attribution import DiscriminativeFilters, FAIGResult, discriminative_filters, faig
+from .filters import FilterIndex
+from .networks import MSRResNet, SRCNNStyle, build_network
+
+__version__ = "0.1.0"
+__all__ = ["faig", "FAIGResult", "discriminative_filters", "DiscriminativeFilters", "FilterIndex",
+           "MSRResNet", "SRCNNStyle", "build_network", "__version__"]

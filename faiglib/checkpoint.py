@@ -1,0 +1,160 @@
+"""Checkpoints and artefacts: atomic writes, ``weights_only=True`` loads, BasicSR-compatible layout.
+
+A faiglib model checkpoint is a dict ``{"params": state_dict, "params_ema": state_dict (optional),
+"meta": {...}}`` -- the ``params``/``params_ema`` keys are BasicSR's, so official FAIG / BasicSR ``.pth``
+files of the same architecture load too (``meta`` is then absent and the architecture must be named).
+``meta`` holds the architecture and its kwargs, the profile, seed, data, stage, iteration and git commit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckpointError", "atomic_save", "atomic_write_text", "load_file", "save_model", "load_state",
+    "load_model", "check_finite", "git_commit", "as_state_dict",
+]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated, corrupt, of the wrong architecture or holding NaN/inf."""
+
+
+def _atomic_replace(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    return _atomic_replace(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write text (e.g. a results JSON) atomically."""
+    return _atomic_replace(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+
+
+def load_file(path: str | os.PathLike) -> Any:
+    """``torch.load(..., weights_only=True)`` with errors that say what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError/zipfile errors
+        raise CheckpointError(f"{path}: cannot load checkpoint ({type(err).__name__}: {err}); "
+                              f"the file is truncated, corrupt or not a weights-only torch file") from None
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The current git commit (with ``-dirty`` if the tree has changes), or ``"unknown"``."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def as_state_dict(params: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached ``name -> tensor`` dict from a module or a mapping (a DataParallel ``module.`` prefix is removed)."""
+    sd = params.state_dict() if isinstance(params, nn.Module) else params
+    if not isinstance(sd, Mapping):
+        raise TypeError(f"expected an nn.Module or a state dict, got {type(params).__name__}")
+    out = {}
+    for k, v in sd.items():
+        if not torch.is_tensor(v):
+            raise TypeError(f"state dict entry {k!r} is a {type(v).__name__}, not a tensor")
+        out[k[7:] if k.startswith("module.") else k] = v.detach()
+    return out
+
+
+def check_finite(state: Mapping[str, torch.Tensor], what: str = "weights") -> None:
+    """Raise :class:`CheckpointError` naming the first parameter with NaN or inf."""
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{what}: parameter {k!r} contains NaN or inf")
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, *, arch: str, arch_kwargs: Mapping[str, Any],
+               ema: nn.Module | Mapping[str, torch.Tensor] | None = None, **meta: Any) -> Path:
+    """Write a model checkpoint atomically. ``meta`` values must be JSON-serialisable (checked)."""
+    meta = {"arch": arch, "arch_kwargs": dict(arch_kwargs), "commit": git_commit(), **meta}
+    json.dumps(meta)  # fail now, not when loading with weights_only
+    payload = {"params": {k: v.clone() for k, v in as_state_dict(model).items()}, "meta": meta}
+    if ema is not None:
+        payload["params_ema"] = {k: v.clone() for k, v in as_state_dict(ema).items()}
+    check_finite(payload["params"], str(path))
+    return atomic_save(payload, path)
+
+
+def load_state(path: str | os.PathLike, key: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(state_dict, meta)`` from a faiglib or BasicSR checkpoint.
+
+    ``key=None`` prefers ``params_ema`` when present (BasicSR's convention for the weights to evaluate),
+    else ``params``, else a bare state dict.
+    """
+    obj = load_file(path)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    meta = dict(obj.get("meta", {})) if isinstance(obj.get("meta", {}), Mapping) else {}
+    if key is None:
+        key = "params_ema" if "params_ema" in obj else "params" if "params" in obj else ""
+    if key:
+        if key not in obj:
+            raise CheckpointError(f"{path}: no {key!r} entry; it has {sorted(obj)}")
+        state = obj[key]
+    else:
+        state = obj
+    try:
+        state = as_state_dict(state)
+    except TypeError as err:
+        raise CheckpointError(f"{path}: not a state dict ({err})") from None
+    check_finite(state, str(path))
+    return state, meta
+
+
+def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None = None,
+               **arch_kwargs: Any) -> nn.Module:
+    """Build the network recorded in the checkpoint (or ``arch(**arch_kwargs)`` for a BasicSR file) and load it."""
+    from .networks import build_network
+
+    state, meta = load_state(path, key)
+    arch = arch or meta.get("arch")
+    if arch is None:
+        raise CheckpointError(f"{path}: no architecture recorded; pass arch= and its keyword arguments")
+    # the recorded kwargs belong to the recorded architecture; they do not apply to another arch=
+    recorded = meta.get("arch_kwargs", {}) if meta.get("arch", arch) == arch else {}
+    kwargs = {**recorded, **arch_kwargs}
+    model = build_network(arch, **kwargs)
+    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): missing {sorted(missing)[:4]}, "
+                              f"unexpected {sorted(unexpected)[:4]}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): {err}") from None
+    return model.eval()

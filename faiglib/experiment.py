@@ -1,0 +1,266 @@
+"""One object per notebook run: profile + seed + data + device -> cached artefacts and result files.
+
+Each section notebook builds an :class:`Experiment` from its parameters and asks it for what it needs
+(``pair()``, ``scores()``, ...). Whatever is missing is produced and cached under
+``<out>/<profile>/<net>-seed<seed>/``, so a section runs on its own and a rerun reuses what is there.
+Headline numbers go to ``<results>/<profile>/<section>.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .attribution import DiscriminativeFilters, discriminative_filters, top_count
+from .baselines import random_ranking
+from .checkpoint import atomic_write_text, load_model, load_state
+from .data import center_crop, resolve_images
+from .degradations import AnalysisSet, build_analysis_set
+from .filters import FilterIndex
+from .networks import build_network
+from .profiles import Profile, get_profile
+from .training import TrainResult, degradation_of, train_pair
+
+__all__ = ["Experiment", "FUNCTIONS"]
+
+#: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
+FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
+
+
+@dataclass
+class Experiment:
+    """Parameters of a run. ``data``/``train_data`` of ``None`` fall back to the profile's."""
+
+    profile: Profile | str = "cpu"
+    seed: int = 0
+    device: str = "cpu"
+    data: str | None = None
+    train_data: str | None = None
+    out: str | Path = "artifacts"
+    results: str | Path = "results"
+    arch: str | None = None
+    progress: bool = True
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.profile = get_profile(self.profile)
+        self.spec = self.profile.network(self.arch)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        self.data = self.data or self.profile.analysis_data
+        self.train_data = self.train_data or self.profile.train_data
+        if not self.train_data:
+            raise ValueError(f"profile {self.profile.name!r} has no default training data: pass train_data "
+                             f"(a folder of HR images, or several joined by ':')")
+        self.out, self.results = Path(self.out), Path(self.results)
+
+    # ---- paths -------------------------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        return self.out / self.profile.name / f"{self.spec.label}-seed{self.seed}"
+
+    @property
+    def degradation(self):
+        return degradation_of(self.profile)
+
+    def _data_key(self) -> str:
+        key = json.dumps([str(self.data), self.profile.analysis_crop, self.profile.max_analysis_images,
+                          self.profile.scale], sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+    # ---- data --------------------------------------------------------------------------------------------
+    def analysis_images(self) -> list[tuple[str, torch.Tensor]]:
+        """HR analysis images: the profile's crop and count applied, sides multiples of the scale."""
+        if "analysis" not in self._cache:
+            images = resolve_images(self.data, self.profile.scale)
+            if self.profile.max_analysis_images:
+                images = images[: self.profile.max_analysis_images]
+            if self.profile.analysis_crop:
+                images = [(n, center_crop(x, self.profile.analysis_crop, self.profile.scale)) for n, x in images]
+            self._cache["analysis"] = images
+        return self._cache["analysis"]
+
+    def analysis_set(self) -> AnalysisSet:
+        """Clean / blur / noise / blur+noise LR versions of the analysis images (seeded by ``seed``)."""
+        if "analysis_set" not in self._cache:
+            self._cache["analysis_set"] = build_analysis_set(self.analysis_images(), self.degradation, self.seed)
+        return self._cache["analysis_set"]
+
+    def train_images(self) -> list[tuple[str, torch.Tensor]]:
+        if "train" not in self._cache:
+            self._cache["train"] = resolve_images(self.train_data, self.profile.scale)
+        return self._cache["train"]
+
+    # ---- models ------------------------------------------------------------------------------------------
+    def pair(self) -> tuple[TrainResult, TrainResult]:
+        """Train (or load from the cache) the baseline and the target model."""
+        if "pair" not in self._cache:
+            val = [(n, center_crop(x, 128, self.profile.scale)) for n, x in self.analysis_images()[:4]]
+            self._cache["pair"] = train_pair(profile=self.profile, network=self.spec,
+                                             train_images=self.train_images(), val_images=val,
+                                             out_dir=self.workdir, seed=self.seed, device=self.device,
+                                             progress=self.progress, data_label=str(self.train_data))
+        return self._cache["pair"]
+
+    def states(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Baseline and target state dicts (EMA weights where trained with EMA)."""
+        base, target = self.pair()
+        return load_state(base.checkpoint)[0], load_state(target.checkpoint)[0]
+
+    def model(self, which: str = "target") -> torch.nn.Module:
+        """The ``"baseline"`` or ``"target"`` network on ``device``, in eval mode."""
+        base, target = self.pair()
+        path = {"baseline": base.checkpoint, "target": target.checkpoint}[which]
+        return load_model(path).to(self.device).eval()
+
+    def architecture(self) -> torch.nn.Module:
+        """An untrained instance of the network (for attribution, which only needs the architecture)."""
+        return build_network(self.spec.arch, **self.spec.kwargs(self.profile.scale)).to(self.device)
+
+    @cached_property
+    def filter_index(self) -> FilterIndex:
+        return FilterIndex(self.architecture())
+
+    # ---- attribution -------------------------------------------------------------------------------------
+    def scores(self, n_steps: int | None = None, method: str | None = None) -> DiscriminativeFilters:
+        """Per-image FAIG scores for blur and noise on the analysis set (cached per data and N/method)."""
+        n_steps = n_steps or self.profile.n_steps
+        method = method or self.profile.method
+        path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}.pt"
+        if path.exists():
+            return DiscriminativeFilters.load(path)
+        base, target = self.states()
+        aset = self.analysis_set()
+        moved = AnalysisSet(aset.names, [x.to(self.device) for x in aset.hr],
+                            {k: [x.to(self.device) for x in v] for k, v in aset.lr.items()}, aset.degradation,
+                            aset.seed)
+        result = discriminative_filters(self.architecture(), {k: v.to(self.device) for k, v in base.items()},
+                                        {k: v.to(self.device) for k, v in target.items()}, moved,
+                                        n_steps=n_steps, method=method,
+                                        internal_batch_size=self.profile.internal_batch_size,
+                                        progress=self.progress)
+        result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
+        result.losses = {k: v.cpu() for k, v in result.losses.items()}
+        result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
+        result.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label, data=str(self.data))
+        result.save(path)
+        return result
+
+    def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
+        """``{degradation: {"faig": indices, "random": indices}}`` for the top ``proportion`` of filters."""
+        scores = scores or self.scores()
+        n = len(self.filter_index)
+        random = random_ranking(n, self.seed)[: top_count(proportion, n)]
+        return {d: {"faig": scores.top(d, proportion), "random": random} for d in scores.degradations}
+
+    # ---- results -----------------------------------------------------------------------------------------
+    def write_results(self, section: str, payload: Mapping[str, Any]) -> Path:
+        """Write ``payload`` with the run's provenance to ``<results>/<profile>/<section>.json`` (atomically)."""
+        from .checkpoint import git_commit
+
+        body = {"profile": self.profile.name, "seed": self.seed, "network": self.spec.label,
+                "data": str(self.data), "train_data": str(self.train_data), "commit": git_commit(), **payload}
+        return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
+                                 self.results / self.profile.name / f"{section}.json")
+
+    # ---- masking -----------------------------------------------------------------------------------------
+    def masking_table(self, proportions=None, channel: str = "gray") -> dict[str, dict]:
+        """Mean output difference for FAIG- and randomly-selected filters, per proportion, filter set and input.
+
+        ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "random": y}, "noise_input": {...}},
+        "denoise_filters": {...}}, ...}``, values averaged over the analysis images.
+        """
+        from .masking import masking_effect
+
+        proportions = proportions or self.profile.mask_proportions
+        model = self.model("target")
+        base, _ = self.states()
+        base = {k: v.to(self.device) for k, v in base.items()}
+        aset, scores = self.analysis_set(), self.scores()
+        table: dict[str, dict] = {}
+        for p in proportions:
+            entry: dict[str, dict] = {}
+            for degradation, methods in self.selections(p, scores).items():
+                per_input: dict[str, dict] = {f"{k}_input": {} for k in scores.degradations}
+                for method, filters in methods.items():
+                    effect = masking_effect(model, base, filters, aset, scores.degradations, channel,
+                                            self.filter_index)
+                    for k, values in effect.items():
+                        per_input[f"{k}_input"][method] = float(values.mean())
+                entry[f"{FUNCTIONS[degradation]}_filters"] = per_input
+            table[f"mask_{p * 100:g}pct"] = entry
+        return table
+
+    @torch.no_grad()
+    def example_outputs(self, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+        """Images for a Fig. 2-style grid: for each degraded input, the input, the target's output and the
+        outputs with the top ``proportion`` deblurring / denoising filters masked. Tensors ``(3, H, W)``."""
+        from .masking import masked
+
+        model = self.model("target")
+        base, _ = self.states()
+        aset, scores = self.analysis_set(), self.scores()
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for kind in scores.degradations:
+            x = aset.lr[kind][image].unsqueeze(0).to(self.device)
+            row = {"input": aset.lr[kind][image], "target output": model(x)[0].clamp(0, 1).cpu()}
+            for degradation in scores.degradations:
+                with masked(model, base, scores.top(degradation, proportion), self.filter_index):
+                    row[f"{FUNCTIONS[degradation]} filters masked"] = model(x)[0].clamp(0, 1).cpu()
+            row["ground truth"] = aset.hr[image]
+            out[kind] = row
+        return out
+
+    def psnr_table(self) -> dict[str, dict[str, float]]:
+        """RGB PSNR (dB) of baseline and target on every analysis condition: ``{kind: {"baseline", "target"}}``."""
+        from .training import evaluate_psnr
+
+        aset = self.analysis_set()
+        models = {"baseline": self.model("baseline"), "target": self.model("target")}
+        return {kind: {name: round(evaluate_psnr(m, aset, (kind,), self.device, self.profile.scale), 3)
+                       for name, m in models.items()} for kind in aset.lr}
+
+    def completeness(self, kind: str = "blur", image: int = 0, steps=(1, 2, 5, 10, 20),
+                     methods=("left", "trapezoid")) -> dict[str, list[dict[str, float]]]:
+        """FAIG completeness on one analysis image: for each quadrature rule and N, the signed attributions'
+        sum, the exact loss change L(target) − L(baseline) and their relative gap |delta| / |loss change|."""
+        from .attribution import faig
+
+        base, target = self.states()
+        base = {k: v.to(self.device) for k, v in base.items()}
+        target = {k: v.to(self.device) for k, v in target.items()}
+        aset = self.analysis_set()
+        x = aset.lr[kind][image].unsqueeze(0).to(self.device)
+        y = aset.hr[image].unsqueeze(0).to(self.device)
+        model = self.architecture()
+        table: dict[str, list[dict[str, float]]] = {}
+        for method in methods:
+            rows = []
+            for n in steps:
+                r = faig(model, base, target, x, y, n_steps=n, method=method)
+                change = float(r.loss_target - r.loss_baseline)
+                rows.append({"n_steps": n, "attribution_sum": change + float(r.delta), "loss_change": change,
+                             "relative_gap": abs(float(r.delta)) / abs(change)})
+            table[method] = rows
+        return table
+
+    def overlap_summary(self, scores: DiscriminativeFilters | None = None, proportion: float = 0.01) -> dict[str, float]:
+        """Jaccard overlaps of top-``proportion`` sets: deblur vs denoise, with and without gradient elimination,
+        and each set with vs without elimination."""
+        scores = scores or self.scores()
+
+        def jaccard(a, b):
+            a, b = set(a.tolist()), set(b.tolist())
+            return len(a & b) / len(a | b)
+
+        with_e = {d: scores.top(d, proportion, eliminate=True) for d in ("blur", "noise")}
+        without = {d: scores.top(d, proportion, eliminate=False) for d in ("blur", "noise")}
+        return {"deblur vs denoise (with elimination)": jaccard(with_e["blur"], with_e["noise"]),
+                "deblur vs denoise (without elimination)": jaccard(without["blur"], without["noise"]),
+                "deblur: with vs without elimination": jaccard(with_e["blur"], without["blur"]),
+                "denoise: with vs without elimination": jaccard(with_e["noise"], without["noise"])}

@@ -1,0 +1,138 @@
+"""The two one-branch SR networks analysed in the paper (Sec. 5.1), with BasicSR's state-dict key names.
+
+* :class:`MSRResNet` -- SRResNet without batch normalisation: ``conv_first`` -> ``body.N.conv1/conv2``
+  residual blocks -> ``upconv1`` (+ ``upconv2`` for x4) with pixel shuffle -> ``conv_hr`` -> ``conv_last``,
+  plus a bilinear global skip from the LR input.
+* :class:`SRCNNStyle` -- nine 3x3 convolutions in an ``nn.Sequential`` named ``features`` (widths
+  ``w, 2w, 2w, 2w, 2w, 2w``; one pixel-shuffle upsampling conv; two convs at HR), LeakyReLU 0.1.
+
+Both take ``(B, 3, h, w)`` images in [0, 1] and return ``(B, 3, scale*h, scale*w)`` (not clamped).
+Keeping the key names means an official FAIG / BasicSR ``.pth`` of the same size loads with
+:func:`faiglib.checkpoint.load_model`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MSRResNet", "SRCNNStyle", "build_network", "ARCHITECTURES"]
+
+
+def _leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, negative_slope=0.1)
+
+
+def _check_scale(scale: int, allowed: tuple[int, ...]) -> None:
+    if scale not in allowed:
+        raise ValueError(f"scale must be one of {allowed}, got {scale!r}")
+
+
+class ResidualBlockNoBN(nn.Module):
+    """conv-ReLU-conv with an identity skip; no batch norm (BasicSR keys ``conv1``, ``conv2``)."""
+
+    def __init__(self, num_feat: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class MSRResNet(nn.Module):
+    """Modified SRResNet (no BN). ``num_feat`` is the width, ``num_block`` the number of residual blocks."""
+
+    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16,
+                 upscale: int = 2):
+        super().__init__()
+        _check_scale(upscale, (2, 3, 4))
+        if num_feat < 1 or num_block < 0:
+            raise ValueError(f"num_feat must be >= 1 and num_block >= 0, got {num_feat}, {num_block}")
+        self.upscale = upscale
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
+        # x2 and x3 use one pixel-shuffle stage, x4 two x2 stages (BasicSR's layout and key names).
+        shuffle = 2 if upscale in (2, 4) else 3
+        self.upconv1 = nn.Conv2d(num_feat, num_feat * shuffle * shuffle, 3, 1, 1)
+        if upscale == 4:
+            self.upconv2 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
+        self.pixel_shuffle = nn.PixelShuffle(shuffle)
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Kaiming init scaled down (0.1) for the residual branches keeps the untrained net close to the
+        # bilinear skip, which is what makes short CPU trainings converge.
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in")
+                if name.startswith("body."):
+                    module.weight.data.mul_(0.1)
+                nn.init.zeros_(module.bias)
+        nn.init.zeros_(self.conv_last.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = _leaky(self.conv_first(x))
+        out = self.body(feat)
+        out = _leaky(self.pixel_shuffle(self.upconv1(out)))
+        if self.upscale == 4:
+            out = _leaky(self.pixel_shuffle(self.upconv2(out)))
+        out = self.conv_last(_leaky(self.conv_hr(out)))
+        base = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+        return out + base
+
+
+class SRCNNStyle(nn.Module):
+    """SRCNN-style 9-conv network with the upsampling near the end (paper Sec. 5.1, official ``features.N`` keys).
+
+    ``num_feat`` is the width of the first conv; the next five convs have ``2 * num_feat`` channels
+    (``num_feat=64`` is the paper's 64-128-128-128-128-128 configuration).
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, upscale: int = 2):
+        super().__init__()
+        _check_scale(upscale, (2, 3, 4))
+        if num_feat < 1:
+            raise ValueError(f"num_feat must be >= 1, got {num_feat}")
+        self.upscale = upscale
+        widths = [num_feat] + [2 * num_feat] * 5
+        layers: list[nn.Module] = []
+        in_ch = num_in_ch
+        for width in widths:
+            layers += [nn.Conv2d(in_ch, width, 3, 1, 1), nn.LeakyReLU(0.1)]
+            in_ch = width
+        stages = [2] * int(math.log2(upscale)) if upscale in (2, 4) else [3]
+        for factor in stages:
+            layers += [nn.Conv2d(in_ch, in_ch * factor * factor, 3, 1, 1), nn.PixelShuffle(factor), nn.LeakyReLU(0.1)]
+        layers += [nn.Conv2d(in_ch, in_ch, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(in_ch, num_out_ch, 3, 1, 1)]
+        self.features = nn.Sequential(*layers)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=0.1, mode="fan_out")
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"msrresnet": MSRResNet, "srcnn_style": SRCNNStyle}
+
+
+def build_network(arch: str, **kwargs: Any) -> nn.Module:
+    """Build ``arch`` (``"msrresnet"`` or ``"srcnn_style"``) with its keyword arguments.
+
+    Raises ``ValueError`` naming the known architectures, or the unexpected keyword.
+    """
+    try:
+        cls = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad arguments for {arch}: {err}") from None

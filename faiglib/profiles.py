@@ -1,0 +1,113 @@
+"""Named experiment profiles: one frozen dataclass instead of a tree of YAML files.
+
+* ``smoke`` -- seconds per notebook; for tests. Tiny nets, a few iterations: numbers mean nothing.
+* ``cpu`` -- the default for ``make book`` on a 2-core machine: a small MSRResNet (32 features, 4 blocks),
+  a few thousand iterations on scikit-image's bundled photos, FAIG with N = 20. Minutes per notebook.
+* ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
+  set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+__all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """An architecture of :mod:`faiglib.networks` and its size."""
+
+    arch: str
+    num_feat: int
+    num_block: int | None = None  # MSRResNet only
+
+    def kwargs(self, scale: int) -> dict[str, Any]:
+        kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
+        if self.arch == "msrresnet":
+            kw["num_block"] = self.num_block if self.num_block is not None else 16
+        return kw
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch}-{self.num_feat}" + (f"x{self.num_block}" if self.num_block is not None else "")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob of an experiment. Fields are plain values so that ``asdict`` is JSON and a cache key."""
+
+    name: str
+    networks: tuple[NetSpec, ...]
+    # data: "embedded:train" / "embedded:analysis" (scikit-image photos) or folder(s) joined by os.pathsep
+    train_data: str | None = "embedded:train"
+    analysis_data: str = "embedded:analysis"
+    analysis_crop: int | None = 256  # central HR crop of analysis images (None: whole images)
+    max_analysis_images: int | None = None
+    # degradations (paper Sec. 5.1 / official code)
+    scale: int = 2
+    resize: str = "bilinear"
+    blur_sigma: float = 2.0
+    noise_sigma: float = 0.1
+    p_blur: float = 0.5
+    p_noise: float = 0.5
+    # training
+    baseline_iters: int = 3000
+    target_iters: int = 3000
+    batch_size: int = 16
+    hr_patch: int = 64
+    lr_baseline: float = 2e-4
+    lr_target: float = 1e-4
+    ema_decay: float | None = None
+    val_every: int = 500
+    checkpoint_every: int = 250
+    # attribution and masking
+    n_steps: int = 20
+    method: str = "left"
+    internal_batch_size: int | None = None
+    mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
+
+    def network(self, arch: str | None = None) -> NetSpec:
+        """The profile's network for ``arch`` (default: the first one)."""
+        if arch is None:
+            return self.networks[0]
+        for spec in self.networks:
+            if arch in (spec.arch, spec.label):
+                return spec
+        raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {[s.label for s in self.networks]}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["networks"] = [asdict(s) for s in self.networks]
+        return d
+
+    def with_(self, **changes: Any) -> "Profile":
+        """A copy with some fields changed (``name`` is kept unless given)."""
+        return replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
+        analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
+        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3),
+    "cpu": Profile(
+        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
+        baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=1e-4,
+        val_every=500, checkpoint_every=250, n_steps=20),
+    "paper": Profile(
+        name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
+        train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
+        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
+        checkpoint_every=2000, n_steps=100, internal_batch_size=10),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Look a profile up by name (``smoke``, ``cpu``, ``paper``); a :class:`Profile` is returned as is."""
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown profile {name!r}; known profiles: {sorted(PROFILES)}") from None

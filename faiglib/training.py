@@ -1,0 +1,223 @@
+"""Training the baseline/target pair (paper Sec. 4.1 "Baseline model", Sec. 5.1 "Training details").
+
+* ``baseline``: a plain x``scale`` SR model trained on clean downsampled patches (no blur, no noise).
+* ``target``: fine-tuned from the baseline with blur and noise each applied independently with p = 0.5.
+
+Both use an L1 loss, Adam (betas 0.9/0.99) with a cosine-decayed learning rate and optional EMA weights.
+Training is deterministic for a seed: model init, patch sampling and degradations each draw from their own
+generator. A resume state is written atomically every ``checkpoint_every`` iterations; calling
+:func:`train_stage` again after an interruption continues from it and ends with the same weights, bit for
+bit, as an uninterrupted run. A finished stage is cached: its checkpoint is returned without training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import (CheckpointError, as_state_dict, atomic_save, check_finite, load_file, load_state,
+                         save_model)
+from .data import PatchSampler
+from .degradations import Degradation, build_analysis_set, downsample, random_degrade
+from .metrics import psnr
+from .networks import build_network
+from .profiles import NetSpec, Profile
+
+__all__ = ["STAGES", "TrainResult", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
+
+STAGES = ("baseline", "target")
+
+
+@dataclass
+class TrainResult:
+    """Where the stage's checkpoint is, its logs, and from which iteration this call started (0: fresh)."""
+
+    checkpoint: Path
+    history: dict = field(default_factory=dict)
+    started_at: int = 0
+    cached: bool = False
+
+
+def degradation_of(profile: Profile) -> Degradation:
+    return Degradation(scale=profile.scale, resize=profile.resize, blur_sigma=profile.blur_sigma,
+                       noise_sigma=profile.noise_sigma)
+
+
+def build_seeded(spec: NetSpec, scale: int, seed: int) -> nn.Module:
+    """Build ``spec`` with weights initialised from ``seed`` without touching the global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_network(spec.arch, **spec.kwargs(scale))
+
+
+def _digest(state: Mapping[str, torch.Tensor] | None) -> str | None:
+    if state is None:
+        return None
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cosine_lr(base: float, it: int, total: int) -> float:
+    eta_min = base * 0.01
+    return eta_min + 0.5 * (base - eta_min) * (1 + math.cos(math.pi * it / max(total, 1)))
+
+
+@torch.no_grad()
+def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str | torch.device = "cpu",
+                  crop_border: int = 2) -> float:
+    """Mean RGB PSNR (dB) of ``model`` over ``val_set`` (an :class:`AnalysisSet`) for the given kinds."""
+    was_training = model.training
+    model.eval()
+    values = []
+    for kind in kinds:
+        for lr, hr in zip(val_set.lr[kind], val_set.hr):
+            out = model(lr.unsqueeze(0).to(device)).cpu()[0]
+            values.append(float(psnr(out, hr, crop_border=crop_border)))
+    model.train(was_training)
+    return sum(values) / len(values)
+
+
+def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path,
+                seed: int = 0, init_state: Mapping[str, torch.Tensor] | None = None, device: str = "cpu",
+                progress: bool = True, stop_after: int | None = None, data_label: str = "") -> TrainResult:
+    """Train one stage; returns the path of ``<out_dir>/<net>_<stage>.pth``.
+
+    ``train_images`` and ``val_images``: lists of ``(name, (3, H, W))`` HR images (sizes multiples of the
+    scale). ``init_state``: the baseline weights to fine-tune from (``target`` stage; required there).
+    ``stop_after``: stop (with a resume state saved) after this many iterations *of this call* -- used to
+    test resumption; a later call continues.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use one of {STAGES}")
+    if stage == "target" and init_state is None:
+        raise ValueError("the target stage is fine-tuned from the baseline: pass init_state")
+    out_dir = Path(out_dir)
+    final = out_dir / f"{network.label}_{stage}.pth"
+    resume = out_dir / f"{network.label}_{stage}.resume.pth"
+    total = profile.baseline_iters if stage == "baseline" else profile.target_iters
+    base_lr = profile.lr_baseline if stage == "baseline" else profile.lr_target
+    config = {"stage": stage, "profile": profile.as_dict(), "network": network.label, "seed": seed,
+              "train_images": [n for n, _ in train_images], "init": _digest(init_state), "data": data_label}
+    config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    if final.exists():
+        _, meta = load_state(final)
+        if meta.get("config_key") == config_key:
+            return TrainResult(final, meta.get("history", {}), total, cached=True)
+        raise CheckpointError(f"{final} exists but was trained with another configuration "
+                              f"(key {meta.get('config_key')} != {config_key}); move it away or use another out_dir")
+
+    model = build_seeded(network, profile.scale, seed)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model.to(device).train()
+    ema = None
+    if profile.ema_decay:
+        ema = build_network(network.arch, **network.kwargs(profile.scale)).to(device)
+        ema.load_state_dict(model.state_dict())
+        ema.requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=base_lr, betas=(0.9, 0.99))
+    stage_offset = 0 if stage == "baseline" else 1
+    patch_gen = torch.Generator().manual_seed(seed * 4 + 2 * stage_offset)
+    degrade_gen = torch.Generator().manual_seed(seed * 4 + 2 * stage_offset + 1)
+    sampler = PatchSampler(train_images, profile.hr_patch, profile.batch_size, patch_gen)
+    degradation = degradation_of(profile)
+    val_set = build_analysis_set(val_images, degradation, seed=seed)
+    val_kinds = ("clean",) if stage == "baseline" else ("blur", "noise")
+    history: dict = {"loss": [], "val_psnr": [], "val_kinds": list(val_kinds), "seconds": 0.0}
+    start = 0
+
+    if resume.exists():
+        state = load_file(resume)
+        if state.get("config_key") != config_key:
+            raise CheckpointError(f"{resume} belongs to another configuration; delete it to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        patch_gen.set_state(state["patch_gen"])
+        degrade_gen.set_state(state["degrade_gen"])
+        history = json.loads(state["history"])
+        start = int(state["iteration"])
+
+    def save_resume(iteration: int) -> None:
+        check_finite(model.state_dict(), f"{network.label} {stage} at iteration {iteration}")
+        atomic_save({"config_key": config_key, "iteration": iteration, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "ema": ema.state_dict() if ema is not None else {},
+                     "patch_gen": patch_gen.get_state(), "degrade_gen": degrade_gen.get_state(),
+                     "history": json.dumps(history)}, resume)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, initial=start, desc=f"{network.label} {stage}", unit="it")
+    tic = time.perf_counter()
+    running, done_here = 0.0, 0
+    for it in range(start, total):
+        hr = sampler.sample().to(device)
+        if stage == "baseline":
+            lr = downsample(hr, profile.scale, profile.resize)
+        else:
+            lr = random_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise)
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(base_lr, it, total)
+        loss = F.l1_loss(model(lr), hr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if ema is not None:
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1.0 - profile.ema_decay)
+        running += loss.item()
+        done_here += 1
+        if (it + 1) % 10 == 0:
+            history["loss"].append([it + 1, running / 10])
+            running = 0.0
+        if (it + 1) % profile.val_every == 0 or it + 1 == total:
+            value = evaluate_psnr(ema if ema is not None else model, val_set, val_kinds, device)
+            history["val_psnr"].append([it + 1, round(value, 4)])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        interrupted = stop_after is not None and done_here >= stop_after and it + 1 < total
+        if (it + 1) % profile.checkpoint_every == 0 or interrupted:
+            history["seconds"] += time.perf_counter() - tic
+            tic = time.perf_counter()
+            save_resume(it + 1)
+        if interrupted:
+            if bar is not None:
+                bar.close()
+            return TrainResult(resume, history, start)
+    if bar is not None:
+        bar.close()
+    history["seconds"] = round(history["seconds"] + time.perf_counter() - tic, 2)
+    save_model(final, model, arch=network.arch, arch_kwargs=network.kwargs(profile.scale), ema=ema,
+               stage=stage, profile=profile.name, seed=seed, data=data_label, iterations=total,
+               config_key=config_key, history=history)
+    resume.unlink(missing_ok=True)
+    return TrainResult(final, history, start)
+
+
+def train_pair(*, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path, seed: int = 0,
+               device: str = "cpu", progress: bool = True, data_label: str = "") -> tuple[TrainResult, TrainResult]:
+    """Baseline, then the target fine-tuned from it. Returns both :class:`TrainResult` (cached if done)."""
+    base = train_stage("baseline", profile=profile, network=network, train_images=train_images,
+                       val_images=val_images, out_dir=out_dir, seed=seed, device=device, progress=progress,
+                       data_label=data_label)
+    base_state, _ = load_state(base.checkpoint)
+    target = train_stage("target", profile=profile, network=network, train_images=train_images,
+                         val_images=val_images, out_dir=out_dir, seed=seed, init_state=base_state, device=device,
+                         progress=progress, data_label=data_label)
+    return base, target

@@ -1,0 +1,165 @@
+"""FilterIndex: counts, the flat <-> (layer, out, in) bijection, reductions and masks."""
+import pytest
+import torch
+from torch import nn
+
+from faiglib.filters import FilterIndex
+from faiglib.networks import MSRResNet, SRCNNStyle
+
+
+class Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Conv2d(3, 4, 3, padding=1)
+        self.act = nn.ReLU()
+        self.grouped = nn.Conv2d(4, 6, 3, padding=1, groups=2)   # 6 x 2 filters
+        self.nobias = nn.Conv2d(6, 2, 1, bias=False)             # 1x1, no bias
+        self.block = nn.Sequential(nn.Linear(2, 2), nn.Conv2d(2, 2, (3, 5), padding=(1, 2), groups=2))
+
+    def forward(self, x):
+        return self.block[1](self.nobias(self.grouped(self.act(self.head(x)))))
+
+
+def _convs(model):
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def _expected_len(model):
+    return sum(m.out_channels * m.in_channels // m.groups for _, m in _convs(model))
+
+
+MODELS = {
+    "msrresnet": lambda: MSRResNet(num_feat=4, num_block=2, upscale=4),
+    "srcnn_style": lambda: SRCNNStyle(num_feat=3, upscale=2),
+    "custom": Custom,
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_len_and_round_trip_every_index(name):
+    model = MODELS[name]()
+    index = FilterIndex(model)
+    assert len(index) == _expected_len(model)
+    assert [layer.name for layer in index.layers] == [n for n, _ in _convs(model)]
+    seen = set()
+    # independent enumeration: layer by layer, then out, then in
+    flat = 0
+    for lname, m in _convs(model):
+        for o in range(m.out_channels):
+            for i in range(m.in_channels // m.groups):
+                assert index.flat(lname, o, i) == flat
+                assert index.locate(flat) == (lname, o, i)
+                seen.add(flat)
+                flat += 1
+    assert seen == set(range(len(index)))
+    for k in range(len(index)):
+        assert index.flat(*index.locate(k)) == k
+
+
+def test_custom_counts():
+    index = FilterIndex(Custom())
+    assert len(index) == 4 * 3 + 6 * 2 + 2 * 6 + 2 * 1
+    assert index.param_names == ["head.weight", "grouped.weight", "nobias.weight", "block.1.weight"]
+    assert index.layer("grouped").in_per_group == 2
+    assert index.locate(12) == ("grouped", 0, 0)
+    assert index.locate(13) == ("grouped", 0, 1)
+    assert index.locate(14) == ("grouped", 1, 0)
+    assert index.locate(len(index) - 1) == ("block.1", 1, 0)
+
+
+def test_locate_known_indices():
+    nf = 4
+    index = FilterIndex(MSRResNet(num_feat=nf, num_block=2, upscale=2))
+    first_of_second = nf * 3  # conv_first has nf x 3 filters
+    assert index.locate(0) == ("conv_first", 0, 0)
+    assert index.locate(first_of_second - 1) == ("conv_first", nf - 1, 2)
+    assert index.locate(first_of_second) == ("body.0.conv1", 0, 0)
+    assert index.locate(first_of_second + nf + 1) == ("body.0.conv1", 1, 1)
+    s = FilterIndex(SRCNNStyle(num_feat=3))
+    assert s.locate(9) == ("features.2", 0, 0)
+    assert s.locate(len(s) - 1) == ("features.17", 2, 5)
+
+
+def test_out_of_range_indices():
+    index = FilterIndex(SRCNNStyle(num_feat=2))
+    for bad in (-1, len(index), len(index) + 10):
+        with pytest.raises(IndexError):
+            index.locate(bad)
+    with pytest.raises(IndexError):
+        index.flat("features.0", 2, 0)  # only 2 output channels
+    with pytest.raises(IndexError):
+        index.flat("features.0", 0, 3)  # only 3 input channels
+    with pytest.raises(IndexError):
+        index.flat("features.0", -1, 0)
+    with pytest.raises(KeyError):
+        index.flat("features.1", 0, 0)  # the LeakyReLU, not a conv
+    with pytest.raises(IndexError):
+        index.masks(torch.tensor([len(index)]))
+    with pytest.raises(IndexError):
+        index.masks(torch.tensor([-1]))
+
+
+@pytest.mark.parametrize("name", ["custom", "srcnn_style"])
+def test_reduce_equals_manual_sum(name):
+    model = MODELS[name]()
+    index = FilterIndex(model)
+    g = torch.Generator().manual_seed(0)
+    per_param = {n: torch.randn(p.shape, generator=g, dtype=torch.float64) for n, p in model.named_parameters()}
+    manual, manual_signed = [], []
+    for lname, m in _convs(model):
+        t = per_param[f"{lname}.weight"]
+        for o in range(m.out_channels):
+            for i in range(m.in_channels // m.groups):
+                manual.append(sum(abs(float(v)) for v in t[o, i].flatten()))
+                manual_signed.append(sum(float(v) for v in t[o, i].flatten()))
+    got = index.reduce(per_param)
+    assert got.shape == (len(index),)
+    torch.testing.assert_close(got, torch.tensor(manual, dtype=torch.float64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(index.reduce(per_param, absolute=False), torch.tensor(manual_signed, dtype=torch.float64),
+                               rtol=0, atol=1e-10)
+    # leading batch dimension kept
+    batched = {k: torch.stack([v, 2 * v]) for k, v in per_param.items()}
+    out = index.reduce(batched)
+    assert out.shape == (2, len(index))
+    torch.testing.assert_close(out[1], 2 * got, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_masks_select_exactly(name):
+    model = MODELS[name]()
+    index = FilterIndex(model)
+    g = torch.Generator().manual_seed(1)
+    chosen = torch.randperm(len(index), generator=g)[:7]
+    masks = index.masks(torch.cat([chosen, chosen[:2]]))  # duplicates are fine
+    convs = dict(_convs(model))
+    assert set(masks) == {f"{n}.weight" for n in convs}
+    expected = {f"{n}.weight": torch.zeros(m.out_channels, m.in_channels // m.groups, dtype=torch.bool)
+                for n, m in convs.items()}
+    for k in chosen.tolist():
+        lname, o, i = index.locate(k)
+        expected[f"{lname}.weight"][o, i] = True
+    for k in masks:
+        assert masks[k].dtype == torch.bool
+        assert torch.equal(masks[k], expected[k]), k
+    assert sum(int(m.sum()) for m in masks.values()) == 7
+    assert sum(int(m.sum()) for m in index.masks(torch.tensor([], dtype=torch.long)).values()) == 0
+
+
+def test_masks_shape_matches_weight():
+    model = Custom()
+    index = FilterIndex(model)
+    masks = index.masks(torch.arange(len(index)))
+    for n, p in model.named_parameters():
+        if n in masks:
+            assert masks[n].shape == p.shape[:2] and masks[n].all()
+
+
+def test_module_without_convs():
+    with pytest.raises(ValueError):
+        FilterIndex(nn.Sequential(nn.Linear(3, 3), nn.ReLU()))
+
+
+def test_top_level_conv():
+    index = FilterIndex(nn.Conv2d(2, 3, 3))
+    assert len(index) == 6 and index.param_names == ["weight"]
+    assert index.locate(5) == ("", 2, 1)

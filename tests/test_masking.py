@@ -1,0 +1,94 @@
+"""Masking restores weights bit for bit; the output-difference metric has known answers."""
+import pytest
+import torch
+
+from faiglib.filters import FilterIndex
+from faiglib.masking import gradient_map, masked, output_difference, to_gray
+from faiglib.networks import build_network
+
+
+def nets():
+    torch.manual_seed(0)
+    target = build_network("msrresnet", num_feat=4, num_block=2)
+    baseline = build_network("msrresnet", num_feat=4, num_block=2)
+    return target, baseline.state_dict()
+
+
+def test_masked_swaps_exactly_the_chosen_filters_and_restores_them():
+    model, base = nets()
+    index = FilterIndex(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    chosen = torch.tensor([0, 5, len(index) - 1, index.flat("body.1.conv2", 3, 2)])
+    with masked(model, base, chosen, index):
+        inside = {k: v.clone() for k, v in model.state_dict().items()}
+    for flat in range(len(index)):
+        layer, o, i = index.locate(flat)
+        w = f"{layer}.weight"
+        expected = base[w][o, i] if flat in chosen.tolist() else before[w][o, i]
+        assert torch.equal(inside[w][o, i], expected), (flat, layer, o, i)
+    for k in before:
+        if k.endswith(".bias"):
+            assert torch.equal(inside[k], before[k])  # biases are not filters
+        assert torch.equal(model.state_dict()[k], before[k])  # restored bit for bit
+
+
+def test_masked_restores_after_an_exception():
+    model, base = nets()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="boom"):
+        with masked(model, base, torch.arange(40)):
+            assert not torch.equal(model.conv_first.weight, before["conv_first.weight"])
+            raise RuntimeError("boom")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_masking_everything_gives_the_baseline_output():
+    model, base = nets()
+    index = FilterIndex(model)
+    x = torch.rand(1, 3, 8, 8)
+    ref = build_network("msrresnet", num_feat=4, num_block=2)
+    ref.load_state_dict({**model.state_dict(), **{k: v for k, v in base.items() if k.endswith("weight")}})
+    with torch.no_grad(), masked(model, base, torch.arange(len(index)), index):
+        torch.testing.assert_close(model(x), ref(x))
+
+
+def test_masked_rejects_bad_indices():
+    model, base = nets()
+    with pytest.raises(IndexError):
+        with masked(model, base, torch.tensor([10 ** 6])):
+            pass
+
+
+def test_gradient_map_known_answers():
+    ramp = torch.arange(6, dtype=torch.float64).repeat(5, 1).view(1, 1, 5, 6) * 0.1  # I[y, x] = 0.1 x
+    g = gradient_map(ramp)
+    # interior: horizontal central difference 0.1*(x+1) - 0.1*(x-1) = 0.2, vertical 0
+    torch.testing.assert_close(g[0, 0, 1:-1, 1:-1], torch.full((3, 4), (0.04 + 1e-6) ** 0.5, dtype=torch.float64))
+    const = torch.full((1, 1, 4, 4), 0.5, dtype=torch.float64)
+    assert float(gradient_map(const)[0, 0, 1:-1, 1:-1].max()) == pytest.approx(1e-3)
+
+
+def test_output_difference():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 16, 16, generator=g)
+    assert torch.equal(output_difference(a, a), torch.zeros(2))
+    b = a.clone()
+    b[:, 0] += 0.05  # change red only
+    gray = output_difference(b.clamp(0, 1), a)
+    blue = output_difference(b.clamp(0, 1), a, channel="blue")
+    assert (gray > 0).all() and torch.equal(blue, torch.zeros(2))  # the blue channel does not see it
+    # independent computation for one image, gray
+    ga, gb = to_gray(a[:1]), to_gray(b[:1].clamp(0, 1))
+
+    def grad_mag(img):
+        p = torch.nn.functional.pad(img, (1, 1, 1, 1))
+        dx = p[..., 1:-1, 2:] - p[..., 1:-1, :-2]
+        dy = p[..., 2:, 1:-1] - p[..., :-2, 1:-1]
+        return torch.sqrt(dx ** 2 + dy ** 2 + 1e-6)
+
+    manual = ((grad_mag(gb) - grad_mag(ga)) ** 2).mean() * 1e3
+    torch.testing.assert_close(gray[0], manual)
+    with pytest.raises(ValueError, match="channel"):
+        output_difference(a, a, channel="green")
+    with pytest.raises(ValueError, match="shape"):
+        output_difference(a, a[:, :, :8])
