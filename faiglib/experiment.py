@@ -131,7 +131,7 @@ class Experiment:
         """Per-image FAIG scores for blur and noise on the analysis set (cached per data and N/method)."""
         n_steps = n_steps or self.profile.n_steps
         method = method or self.profile.method
-        path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}.pt"
+        path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}_{self.profile.precision}.pt"
         if path.exists():
             return DiscriminativeFilters.load(path)
         base, target = self.states()
@@ -143,7 +143,7 @@ class Experiment:
                                         {k: v.to(self.device) for k, v in target.items()}, moved,
                                         n_steps=n_steps, method=method,
                                         internal_batch_size=self.profile.internal_batch_size,
-                                        progress=self.progress)
+                                        precision=self.profile.precision, progress=self.progress)
         result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
         result.losses = {k: v.cpu() for k, v in result.losses.items()}
         result.deltas = {k: v.cpu() for k, v in result.deltas.items()}

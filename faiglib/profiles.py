@@ -65,6 +65,7 @@ class Profile:
     n_steps: int = 20
     method: str = "left"
     internal_batch_size: int | None = None
+    precision: str = "fp32"  # "bf16": bfloat16 autocast inside FAIG (faster, ~1e-3 relative error)
     mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
 
     def network(self, arch: str | None = None) -> NetSpec:
