@@ -54,7 +54,8 @@ notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	for s in $(SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
 
 html: env
-	$(PY) -m jupyter_book build . --builddir _build --quiet
+	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
+	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"
 
 book: notebooks html

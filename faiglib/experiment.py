@@ -26,7 +26,7 @@ from .networks import build_network
 from .profiles import Profile, get_profile
 from .training import TrainResult, degradation_of, train_pair
 
-__all__ = ["Experiment", "FUNCTIONS"]
+__all__ = ["Experiment", "FUNCTIONS", "notebook_experiment"]
 
 #: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
 FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
@@ -152,11 +152,16 @@ class Experiment:
         return result
 
     def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
-        """``{degradation: {"faig": indices, "random": indices}}`` for the top ``proportion`` of filters."""
+        """``{degradation: {"faig": indices, "random": [indices, …]}}`` for the top ``proportion`` of filters.
+
+        ``"random"`` holds ``profile.random_draws`` independent uniform selections of the same size (seeded
+        by the experiment's seed): the effect of masking one random set varies a lot from draw to draw.
+        """
         scores = scores or self.scores()
         n = len(self.filter_index)
-        random = random_ranking(n, self.seed)[: top_count(proportion, n)]
-        return {d: {"faig": scores.top(d, proportion), "random": random} for d in scores.degradations}
+        k = top_count(proportion, n)
+        randoms = [random_ranking(n, self.seed * 1000 + r)[:k] for r in range(self.profile.random_draws)]
+        return {d: {"faig": scores.top(d, proportion), "random": randoms} for d in scores.degradations}
 
     # ---- results -----------------------------------------------------------------------------------------
     def write_results(self, section: str, payload: Mapping[str, Any]) -> Path:
@@ -172,8 +177,9 @@ class Experiment:
     def masking_table(self, proportions=None, channel: str = "gray") -> dict[str, dict]:
         """Mean output difference for FAIG- and randomly-selected filters, per proportion, filter set and input.
 
-        ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "random": y}, "noise_input": {...}},
-        "denoise_filters": {...}}, ...}``, values averaged over the analysis images.
+        ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "random": y, "random_std": s},
+        "noise_input": {...}}, "denoise_filters": {...}}, ...}``: values averaged over the analysis images;
+        ``random`` is the mean over the profile's random draws and ``random_std`` their standard deviation.
         """
         from .masking import masking_effect
 
@@ -186,12 +192,16 @@ class Experiment:
         for p in proportions:
             entry: dict[str, dict] = {}
             for degradation, methods in self.selections(p, scores).items():
-                per_input: dict[str, dict] = {f"{k}_input": {} for k in scores.degradations}
-                for method, filters in methods.items():
-                    effect = masking_effect(model, base, filters, aset, scores.degradations, channel,
-                                            self.filter_index)
-                    for k, values in effect.items():
-                        per_input[f"{k}_input"][method] = float(values.mean())
+                faig_effect = masking_effect(model, base, methods["faig"], aset, scores.degradations, channel,
+                                             self.filter_index)
+                random_effects = [masking_effect(model, base, r, aset, scores.degradations, channel,
+                                                 self.filter_index) for r in methods["random"]]
+                per_input: dict[str, dict] = {}
+                for k in scores.degradations:
+                    draws = torch.stack([e[k].mean() for e in random_effects])
+                    per_input[f"{k}_input"] = {
+                        "faig": float(faig_effect[k].mean()), "random": float(draws.mean()),
+                        "random_std": float(draws.std()) if len(draws) > 1 else 0.0}
                 entry[f"{FUNCTIONS[degradation]}_filters"] = per_input
             table[f"mask_{p * 100:g}pct"] = entry
         return table
@@ -264,3 +274,12 @@ class Experiment:
                 "deblur vs denoise (without elimination)": jaccard(without["blur"], without["noise"]),
                 "deblur: with vs without elimination": jaccard(with_e["blur"], without["blur"]),
                 "denoise: with vs without elimination": jaccard(with_e["noise"], without["noise"])}
+
+
+def notebook_experiment(**parameters: Any) -> Experiment:
+    """The section notebooks' common start: figure defaults for the book, and the :class:`Experiment` of
+    the notebook's ``parameters`` cell (progress bars off: they would only clutter the rendered pages)."""
+    import matplotlib
+
+    matplotlib.rcParams["figure.dpi"] = 80
+    return Experiment(progress=False, **parameters)

@@ -115,8 +115,10 @@ def masking_curves(table: Mapping[str, dict]):
     fig, axes = plt.subplots(1, len(filter_sets) * len(inputs), figsize=(3.3 * len(filter_sets) * len(inputs), 3.2),
                              squeeze=False)
     for ax, (fs, inp) in zip(axes[0], [(f, i) for f in filter_sets for i in inputs]):
-        for method, style in (("faig", "o-"), ("random", "s--")):
-            ax.plot(props, [table[k][fs][inp][method] for k in keys], style, label=method)
+        ax.plot(props, [table[k][fs][inp]["faig"] for k in keys], "o-", label="FAIG")
+        ax.errorbar(props, [table[k][fs][inp]["random"] for k in keys],
+                    yerr=[table[k][fs][inp].get("random_std", 0.0) for k in keys], fmt="s--", capsize=3,
+                    label="random (mean ± std of draws)")
         ax.set(xscale="log", yscale="log", xlabel="masked filters (%)", title=f"{fs.replace('_', ' ')}\n{inp.replace('_', ' ')}")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("gradient-map MSE (x1e-3)")

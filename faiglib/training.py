@@ -107,8 +107,14 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     resume = out_dir / f"{network.label}_{stage}.resume.pth"
     total = profile.baseline_iters if stage == "baseline" else profile.target_iters
     base_lr = profile.lr_baseline if stage == "baseline" else profile.lr_target
-    config = {"stage": stage, "profile": profile.as_dict(), "network": network.label, "seed": seed,
-              "train_images": [n for n, _ in train_images], "init": _digest(init_state), "data": data_label}
+    # The cache key holds what changes the trained weights, and nothing else: a profile edit that only
+    # concerns attribution, masking or the other stage does not invalidate a finished stage.
+    relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
+    relevant += ["baseline_iters", "lr_baseline"] if stage == "baseline" else \
+        ["target_iters", "lr_target", "blur_sigma", "noise_sigma", "p_blur", "p_noise"]
+    config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
+              "settings": {k: getattr(profile, k) for k in relevant},
+              "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
     config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     if final.exists():

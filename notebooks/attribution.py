@@ -42,15 +42,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-import matplotlib
-
-matplotlib.rcParams["figure.dpi"] = 80
-
 from faiglib import plots
-from faiglib.experiment import Experiment
+from faiglib.experiment import notebook_experiment
 
-exp = Experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
-                 results=results, progress=False)
+exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+                          results=results)
 print(f"{exp.spec.label}: {len(exp.filter_index)} filters in {len(exp.filter_index.layers)} conv layers; "
       f"N = {exp.profile.n_steps}, rule '{exp.profile.method}'")
 

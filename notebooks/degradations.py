@@ -33,15 +33,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-import matplotlib
-
-matplotlib.rcParams["figure.dpi"] = 80
-
 from faiglib import plots
-from faiglib.experiment import Experiment
+from faiglib.experiment import notebook_experiment
 
-exp = Experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
-                 results=results, progress=False)
+exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+                          results=results)
 print(exp.profile.name, exp.degradation)
 
 # %% [markdown]

@@ -30,15 +30,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-import matplotlib
-
-matplotlib.rcParams["figure.dpi"] = 80
-
 from faiglib import plots
-from faiglib.experiment import Experiment
+from faiglib.experiment import notebook_experiment
 
-exp = Experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
-                 results=results, progress=False)
+exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+                          results=results)
 p = exp.profile
 print(f"network {exp.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_baseline:g}), "
       f"target {p.target_iters} it (lr {p.lr_target:g}); batch {p.batch_size}, HR patch {p.hr_patch}")
