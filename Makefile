@@ -27,7 +27,7 @@ endif
 PARAMS = -p profile $(PROFILE) -p seed $(SEED) -p device $(DEVICE) -p out $(OUT) -p results $(RESULTS) \
 	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
 
-.PHONY: env test book section notebooks html clean-book
+.PHONY: env test nbval nbval-refresh book section notebooks html clean-book
 
 env: $(ENV_STAMP)
 
@@ -39,6 +39,26 @@ env: $(ENV_STAMP)
 
 test: env
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory nbval $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON))
+
+# Regression test of the notebooks: re-execute the committed smoke-profile notebooks in tests/nbval and
+# compare every printed output (figures are not compared). Artefacts start from nothing, so a change that
+# alters a printed number cannot hide behind a cached checkpoint.
+NBVAL_DIR := tests/nbval
+NBVAL_PARAMS := -p profile smoke -p seed 0 -p device cpu -p out build/artifacts -p results build/results
+
+nbval: env
+	rm -rf $(NBVAL_DIR)/build
+	$(PY) -m pytest -q -p no:cacheprovider --nbval $(NBVAL_DIR) --nbval-sanitize-with $(NBVAL_DIR)/sanitize.cfg
+	rm -rf $(NBVAL_DIR)/build
+
+# Refresh the reference outputs on purpose (after a change that is meant to alter them); review the diff.
+nbval-refresh: env $(SECTIONS:%=build/notebooks/%.ipynb)
+	rm -rf $(NBVAL_DIR)/build
+	for s in $(SECTIONS); do \
+	  $(PY) -m papermill --log-level WARNING --cwd $(NBVAL_DIR) build/notebooks/$$s.ipynb $(NBVAL_DIR)/$$s.ipynb $(NBVAL_PARAMS); \
+	done
+	rm -rf $(NBVAL_DIR)/build
 
 # Notebook sources are jupytext percent files; the .ipynb are generated into build/ and executed into book/.
 build/notebooks/%.ipynb: notebooks/%.py | env
@@ -55,7 +75,7 @@ notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
 
 html: env
 	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
-	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . --quiet
+	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"
 
 book: notebooks html

@@ -238,7 +238,7 @@ class Experiment:
     def completeness(self, kind: str = "blur", image: int = 0, steps=(1, 2, 5, 10, 20),
                      methods=("left", "trapezoid")) -> dict[str, list[dict[str, float]]]:
         """FAIG completeness on one analysis image: for each quadrature rule and N, the signed attributions'
-        sum, the exact loss change L(target) − L(baseline) and their relative gap |delta| / |loss change|."""
+        sum, the exact loss change L(target) − L(baseline) and their relative gap ``|delta| / |loss change|``."""
         from .attribution import faig
 
         base, target = self.states()

@@ -154,7 +154,7 @@ def masking_grid(examples: Mapping[str, Mapping[str, torch.Tensor]], crop: int |
 
 
 def completeness_curve(table: Mapping[str, Sequence[Mapping[str, float]]]):
-    """|Σ FAIG − ΔL| / |ΔL| against N for each quadrature rule (log-log): the completeness check of Eq. 4."""
+    """``|Σ FAIG − ΔL| / |ΔL|`` against N for each quadrature rule (log-log): the completeness check of Eq. 4."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for method, rows in table.items():

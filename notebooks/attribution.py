@@ -90,10 +90,11 @@ fig = plots.filter_distribution(exp.filter_index, top, title=f"{exp.spec.label}:
 overlaps = exp.overlap_summary(scores, proportion=0.01)
 for key, value in overlaps.items():
     print(f"{key:>44s}: {value:.3f}")
-exp.write_results("attribution", {"top1pct_overlap": overlaps,
-                                  "completeness_relative_gap": {m: rows[-1]["relative_gap"] for m, rows in gaps.items()},
-                                  "completeness_n_steps": steps[-1],
-                                  "faig_seconds": scores.meta["seconds"]});
+results_file = exp.write_results("attribution", {
+    "top1pct_overlap": overlaps,
+    "completeness_relative_gap": {m: rows[-1]["relative_gap"] for m, rows in gaps.items()},
+    "completeness_n_steps": steps[-1],
+    "faig_seconds": scores.meta["seconds"]})
 
 # %% [markdown]
 # ## Summary

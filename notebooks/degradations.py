@@ -67,7 +67,7 @@ from faiglib.metrics import interpolation_psnr
 
 costs = {kind: round(value, 2) for kind, value in interpolation_psnr(aset).items()}
 print("mean PSNR (dB) of bilinear upsampling:", costs)
-exp.write_results("degradations", {"bilinear_upsampling_psnr_db": costs, "n_images": len(aset)});
+results_file = exp.write_results("degradations", {"bilinear_upsampling_psnr_db": costs, "n_images": len(aset)})
 
 # %% [markdown]
 # ## Summary

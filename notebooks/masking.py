@@ -82,8 +82,8 @@ claims = {
 }
 for key, value in claims.items():
     print(f"{key}: {value:.3g}")
-exp.write_results("masking", {**table, "ratios_1pct": claims, "channel": channel,
-                              "n_images": len(exp.analysis_set())});
+results_file = exp.write_results("masking", {**table, "ratios_1pct": claims, "channel": channel,
+                                               "n_images": len(exp.analysis_set())})
 
 # %% [markdown]
 # ## Summary

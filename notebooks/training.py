@@ -62,9 +62,9 @@ table = exp.psnr_table()
 print(f"{'input':>12s} {'baseline':>9s} {'target':>8s}   (dB)")
 for kind, row in table.items():
     print(f"{kind:>12s} {row['baseline']:9.2f} {row['target']:8.2f}")
-exp.write_results("training", {"psnr_db": table,
-                               "seconds": {"baseline": baseline_run.history.get("seconds"),
-                                           "target": target_run.history.get("seconds")}});
+results_file = exp.write_results("training", {
+    "psnr_db": table,
+    "seconds": {"baseline": baseline_run.history.get("seconds"), "target": target_run.history.get("seconds")}})
 
 # %% [markdown]
 # ## Summary
