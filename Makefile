@@ -74,6 +74,7 @@ notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	for s in $(SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
 
 html: env
+	$(PY) -c 'import sys, faiglib.experiment as e; sys.stdout.write(e.edition_markdown("$(RESULTS)", "$(PROFILE)"))' > book/edition.md
 	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"

@@ -84,6 +84,7 @@ def _channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
 
+@torch.enable_grad()  # it computes gradients by definition, also when called under torch.no_grad()
 def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
                    inputs: torch.Tensor, targets: torch.Tensor, *, n_steps: int, method: str = "left",
                    per_example: bool = False, internal_batch_size: int | None = None,

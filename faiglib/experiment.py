@@ -2,7 +2,7 @@
 
 Each section notebook builds an :class:`Experiment` from its parameters and asks it for what it needs
 (``pair()``, ``scores()``, ...). Whatever is missing is produced and cached under
-``<out>/<profile>/<net>-seed<seed>/``, so a section runs on its own and a rerun reuses what is there.
+``<out>/<profile>/faiglib-<version>/<net>-seed<seed>/``, so a section runs on its own and a rerun reuses what is there.
 Headline numbers go to ``<results>/<profile>/<section>.json``.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .networks import build_network
 from .profiles import Profile, get_profile
 from .training import TrainResult, degradation_of, train_pair
 
-__all__ = ["Experiment", "FUNCTIONS", "notebook_experiment"]
+__all__ = ["Experiment", "FUNCTIONS", "notebook_experiment", "edition_markdown"]
 
 #: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
 FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
@@ -62,7 +62,11 @@ class Experiment:
     # ---- paths -------------------------------------------------------------------------------------------
     @property
     def workdir(self) -> Path:
-        return self.out / self.profile.name / f"{self.spec.label}-seed{self.seed}"
+        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: a new faiglib version starts a fresh cache.
+        (Within a version, each training stage also checks a key of its settings before reusing a checkpoint.)"""
+        from . import __version__
+
+        return self.out / self.profile.name / f"faiglib-{__version__}" / f"{self.spec.label}-seed{self.seed}"
 
     @property
     def degradation(self):
@@ -168,7 +172,7 @@ class Experiment:
         """Write ``payload`` with the run's provenance to ``<results>/<profile>/<section>.json`` (atomically)."""
         from .checkpoint import git_commit
 
-        body = {"profile": self.profile.name, "seed": self.seed, "network": self.spec.label,
+        body = {"profile": self.profile.name, "seed": self.seed, "device": self.device, "network": self.spec.label,
                 "data": str(self.data), "train_data": str(self.train_data), "commit": git_commit(), **payload}
         return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
                                  self.results / self.profile.name / f"{section}.json")
@@ -283,3 +287,20 @@ def notebook_experiment(**parameters: Any) -> Experiment:
 
     matplotlib.rcParams["figure.dpi"] = 80
     return Experiment(progress=False, **parameters)
+
+
+def edition_markdown(results: str | Path, profile: str) -> str:
+    """A Markdown table saying which profile, device, data and commit produced each section's results
+    (read from ``<results>/<profile>/*.json``), for the book's front page."""
+    files = sorted(Path(results, profile).glob("*.json"))
+    if not files:
+        return f"*No results for profile `{profile}` yet: run `make book PROFILE={profile}`.*\n"
+    lines = [f"This edition was produced with the `{profile}` profile:", "",
+             "| section | device | network | seed | analysis data | commit |", "| --- | --- | --- | --- | --- | --- |"]
+    for f in files:
+        r = json.loads(f.read_text())
+        data = Path(str(r.get("data", ""))).name or r.get("data", "")
+        lines.append(f"| {f.stem} | {r.get('device', '?')} | {r.get('network', '?')} | {r.get('seed', '?')} | "
+                     f"{data} | `{str(r.get('commit', '?'))[:12]}` |")
+    return "\n".join(lines) + "\n"
+

@@ -88,6 +88,7 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
     return sum(values) / len(values)
 
 
+@torch.enable_grad()  # callers may be inside torch.no_grad() (e.g. an evaluation that trains on a cache miss)
 def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path,
                 seed: int = 0, init_state: Mapping[str, torch.Tensor] | None = None, device: str = "cpu",
                 progress: bool = True, stop_after: int | None = None, data_label: str = "") -> TrainResult:

@@ -29,6 +29,7 @@ train_data = None  # folder(s) of HR training images, joined by ':'; None: the p
 out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 channel = "gray"  # "gray" (paper) or "blue" (official code)
+interactive = False  # True in a live notebook: sliders for the proportion and the image
 
 # %%
 from faiglib import plots
@@ -69,6 +70,16 @@ for mask, entry in table.items():
 
 # %%
 fig = plots.masking_grid(exp.example_outputs(proportion=0.01, image=0))
+
+# %% [markdown]
+# In a live notebook, run it with `interactive = True` (or `papermill … -p interactive True`) to get sliders
+# for the masked proportion (0.1–10 %) and the analysis image; the static book shows the 1 % strip above.
+
+# %%
+if interactive:
+    from faiglib.widgets import masking_explorer
+
+    display(masking_explorer(exp))  # noqa: F821 - IPython's display
 
 # %%
 one = table["mask_1pct"]

@@ -232,3 +232,11 @@ def test_discriminative_filters_matches_per_image_faig():
             single = faig(model, base, target, aset.lr[d][i], aset.hr[i], n_steps=3)
             torch.testing.assert_close(df.per_image[d][i], single.filter_scores.float())
     assert df.per_image["blur"].shape == (2, len(FilterIndex(model)))
+
+
+def test_faig_works_inside_no_grad(linear_setup):
+    model, base, target, x, y = linear_setup
+    expected = faig(model, base, target, x, y, n_steps=3)
+    with torch.no_grad():
+        got = faig(model, base, target, x, y, n_steps=3)
+    torch.testing.assert_close(got.filter_scores, expected.filter_scores)

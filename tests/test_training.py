@@ -79,3 +79,10 @@ def test_training_reduces_the_loss(tmp_path, images):
                     seed=0, progress=False)
     loss = r.history["loss"]
     assert loss[-1][1] < loss[0][1]
+
+
+def test_training_works_inside_no_grad(tmp_path, images):
+    """An evaluation under torch.no_grad that misses the cache must still be able to train."""
+    with torch.no_grad():
+        r = run("baseline", tmp_path, images)
+    assert r.checkpoint.exists()
