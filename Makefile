@@ -27,7 +27,7 @@ endif
 PARAMS = -p profile $(PROFILE) -p seed $(SEED) -p device $(DEVICE) -p out $(OUT) -p results $(RESULTS) \
 	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
 
-.PHONY: env test nbval nbval-refresh book section notebooks html clean-book
+.PHONY: env test nbval nbval-refresh book section notebooks html edition browser-check clean-book
 
 env: $(ENV_STAMP)
 
@@ -37,7 +37,9 @@ env: $(ENV_STAMP)
 	.venv/bin/python -m pip install -q -c constraints-cpu.txt -e '.[book,dev]'
 	touch $@
 
-test: env
+# The generated .ipynb are made here too, so that `papermill build/notebooks/<section>.ipynb …` works
+# right after `make test` on a fresh clone.
+test: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory nbval $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON))
 
@@ -73,13 +75,42 @@ section: env build/notebooks/$(S).ipynb
 notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	for s in $(SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
 
-html: env
+# MathJax is served from the book itself so that math renders offline (headless checks, air-gapped
+# readers); it comes from the npm registry. Without npm, a one-line loader falls back to the CDN.
+MATHJAX := _static/mathjax/tex-mml-chtml.js
+$(MATHJAX):
+	mkdir -p build/mathjax _static/mathjax/output/chtml/fonts
+	if command -v npm >/dev/null; then \
+	  (cd build/mathjax && npm pack mathjax@3.2.2 --silent >/dev/null) && \
+	  tar xzf build/mathjax/mathjax-3.2.2.tgz -C build/mathjax && \
+	  cp -r build/mathjax/package/es5/output/chtml/fonts/woff-v2 _static/mathjax/output/chtml/fonts/ && \
+	  cp build/mathjax/package/es5/tex-mml-chtml.js $@; \
+	else \
+	  echo "npm not found: the book will load MathJax from the jsdelivr CDN"; \
+	  echo 'document.write("<script src=\"https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-mml-chtml.js\"></script>");' > $@; \
+	fi
+
+html: env $(MATHJAX)
 	$(PY) -c 'import sys, faiglib.experiment as e; sys.stdout.write(e.edition_markdown("$(RESULTS)", "$(PROFILE)"))' > book/edition.md
 	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"
 
 book: notebooks html
+
+# A stored edition (e.g. executed on a GPU with PROFILE=paper into book/editions/paper, see README) is
+# rendered as it is: its notebooks are copied into place and never re-executed (execute_notebooks: off).
+edition: env
+	test -n "$(EDITION)" -a -d "$(EDITION)" || { echo "usage: make edition EDITION=book/editions/<name> PROFILE=<profile>"; exit 2; }
+	mkdir -p $(EXECUTED)
+	cp $(EDITION)/*.ipynb $(EXECUTED)/
+	$(MAKE) --no-print-directory html PROFILE=$(PROFILE) $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON))
+
+# Open every page of the built book in headless Chromium (Debian's package, installed if missing); fails on
+# raw LaTeX, missing images or error cells. Screenshots: _build/screenshots/.
+browser-check: html
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	$(PY) tools/check_book.py _build/html
 
 clean-book:
 	rm -rf _build build $(EXECUTED)
