@@ -240,3 +240,17 @@ def test_faig_works_inside_no_grad(linear_setup):
     with torch.no_grad():
         got = faig(model, base, target, x, y, n_steps=3)
     torch.testing.assert_close(got.filter_scores, expected.filter_scores)
+
+
+def test_bf16_precision_is_close_and_unknown_precision_rejected():
+    torch.manual_seed(5)
+    model = build_network("msrresnet", num_feat=8, num_block=1)
+    base, target = pair_of(model, scale=0.05)
+    x, y = torch.rand(1, 3, 12, 12), torch.rand(1, 3, 24, 24)
+    exact = faig(model, base, target, x, y, n_steps=4)
+    approx = faig(model, base, target, x, y, n_steps=4, precision="bf16")
+    scale = float(exact.filter_scores.max())
+    assert float((approx.filter_scores - exact.filter_scores).abs().max()) < 0.05 * scale
+    assert not torch.equal(approx.filter_scores, exact.filter_scores)  # it really ran in bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        faig(model, base, target, x, y, n_steps=2, precision="fp16")
