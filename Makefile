@@ -67,7 +67,7 @@ build/notebooks/%.ipynb: notebooks/%.py | env
 	mkdir -p build/notebooks
 	$(PY) -m jupytext --quiet --to ipynb --output $@ $<
 
-section: env build/notebooks/$(S).ipynb
+section: env $(if $(S),build/notebooks/$(S).ipynb)
 	test -n "$(S)" || { echo "usage: make section S=<one of: $(SECTIONS)>"; exit 2; }
 	mkdir -p $(EXECUTED)
 	$(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
