@@ -112,15 +112,21 @@ class Experiment:
         return self._cache["pair"]
 
     def states(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Baseline and target state dicts (EMA weights where trained with EMA)."""
-        base, target = self.pair()
-        return load_state(base.checkpoint)[0], load_state(target.checkpoint)[0]
+        """Baseline and target state dicts (EMA weights where trained with EMA); read once, then kept."""
+        if "states" not in self._cache:
+            base, target = self.pair()
+            self._cache["states"] = (load_state(base.checkpoint)[0], load_state(target.checkpoint)[0])
+        return self._cache["states"]
 
     def model(self, which: str = "target") -> torch.nn.Module:
-        """The ``"baseline"`` or ``"target"`` network on ``device``, in eval mode."""
-        base, target = self.pair()
-        path = {"baseline": base.checkpoint, "target": target.checkpoint}[which]
-        return load_model(path).to(self.device).eval()
+        """The ``"baseline"`` or ``"target"`` network on ``device``, in eval mode; loaded once, then shared
+        (masking is a context manager that restores the weights exactly, so sharing is safe)."""
+        key = f"model:{which}"
+        if key not in self._cache:
+            base, target = self.pair()
+            path = {"baseline": base.checkpoint, "target": target.checkpoint}[which]
+            self._cache[key] = load_model(path).to(self.device).eval()
+        return self._cache[key]
 
     def architecture(self) -> torch.nn.Module:
         """An untrained instance of the network (for attribution, which only needs the architecture)."""
@@ -136,8 +142,11 @@ class Experiment:
         n_steps = n_steps or self.profile.n_steps
         method = method or self.profile.method
         path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}_{self.profile.precision}.pt"
+        if str(path) in self._cache:
+            return self._cache[str(path)]
         if path.exists():
-            return DiscriminativeFilters.load(path)
+            self._cache[str(path)] = DiscriminativeFilters.load(path)
+            return self._cache[str(path)]
         base, target = self.states()
         aset = self.analysis_set()
         moved = AnalysisSet(aset.names, [x.to(self.device) for x in aset.hr],
@@ -153,6 +162,7 @@ class Experiment:
         result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
         result.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label, data=str(self.data))
         result.save(path)
+        self._cache[str(path)] = result
         return result
 
     def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
@@ -185,21 +195,22 @@ class Experiment:
         "noise_input": {...}}, "denoise_filters": {...}}, ...}``: values averaged over the analysis images;
         ``random`` is the mean over the profile's random draws and ``random_std`` their standard deviation.
         """
-        from .masking import masking_effect
+        from .masking import masking_effect, reference_outputs
 
         proportions = proportions or self.profile.mask_proportions
         model = self.model("target")
         base, _ = self.states()
         base = {k: v.to(self.device) for k, v in base.items()}
         aset, scores = self.analysis_set(), self.scores()
+        reference = reference_outputs(model, aset, scores.degradations)
         table: dict[str, dict] = {}
         for p in proportions:
             entry: dict[str, dict] = {}
             for degradation, methods in self.selections(p, scores).items():
                 faig_effect = masking_effect(model, base, methods["faig"], aset, scores.degradations, channel,
-                                             self.filter_index)
+                                             self.filter_index, reference)
                 random_effects = [masking_effect(model, base, r, aset, scores.degradations, channel,
-                                                 self.filter_index) for r in methods["random"]]
+                                                 self.filter_index, reference) for r in methods["random"]]
                 per_input: dict[str, dict] = {}
                 for k in scores.degradations:
                     draws = torch.stack([e[k].mean() for e in random_effects])

@@ -18,7 +18,7 @@ from torch import nn
 from .checkpoint import as_state_dict
 from .filters import FilterIndex
 
-__all__ = ["masked", "gradient_map", "output_difference", "to_gray", "masking_effect"]
+__all__ = ["masked", "gradient_map", "output_difference", "to_gray", "masking_effect", "reference_outputs"]
 
 
 @contextmanager
@@ -96,20 +96,28 @@ def output_difference(output: torch.Tensor, reference: torch.Tensor, channel: st
 
 
 @torch.no_grad()
+def reference_outputs(model: torch.nn.Module, analysis, kinds=("blur", "noise")) -> dict[str, list[torch.Tensor]]:
+    """The unmasked model's outputs ``{kind: [(1, 3, H, W), …]}`` on the analysis inputs of each kind."""
+    device = next(model.parameters()).device
+    return {k: [model(x.unsqueeze(0).to(device)) for x in analysis.lr[k]] for k in kinds}
+
+
+@torch.no_grad()
 def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
                    analysis, kinds=("blur", "noise"), channel: str = "gray",
-                   index: FilterIndex | None = None) -> dict[str, torch.Tensor]:
+                   index: FilterIndex | None = None,
+                   reference: Mapping[str, list[torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
     """Output difference (MSE x 1e3 of gradient maps, :func:`output_difference`) caused by masking ``filters``.
 
-    Returns ``{kind: (n_images,)}`` -- per-image values for inputs of each degradation kind.
+    Returns ``{kind: (n_images,)}`` -- per-image values for inputs of each degradation kind. ``reference``:
+    the unmasked outputs from :func:`reference_outputs`, to pass when masking many selections of one model.
     """
     index = index or FilterIndex(model)
     device = next(model.parameters()).device
-    inputs = {k: [x.unsqueeze(0).to(device) for x in analysis.lr[k]] for k in kinds}
-    reference = {k: [model(x) for x in inputs[k]] for k in kinds}
+    reference = reference if reference is not None else reference_outputs(model, analysis, kinds)
     out = {}
     with masked(model, baseline_state, filters, index):
         for k in kinds:
-            out[k] = torch.cat([output_difference(model(x), r, channel=channel).cpu()
-                                for x, r in zip(inputs[k], reference[k])])
+            out[k] = torch.cat([output_difference(model(x.unsqueeze(0).to(device)), r, channel=channel).cpu()
+                                for x, r in zip(analysis.lr[k], reference[k])])
     return out

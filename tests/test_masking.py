@@ -92,3 +92,19 @@ def test_output_difference():
         output_difference(a, a, channel="green")
     with pytest.raises(ValueError, match="shape"):
         output_difference(a, a[:, :, :8])
+
+
+def test_masking_effect_with_precomputed_reference_is_identical():
+    from faiglib.degradations import Degradation, build_analysis_set
+    from faiglib.masking import masking_effect, reference_outputs
+
+    model, base = nets()
+    with torch.no_grad():  # a fresh MSRResNet's conv_last is zero: give the filters something to change
+        model.conv_last.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(1)
+    aset = build_analysis_set([(f"i{i}", torch.rand(3, 24, 24, generator=g)) for i in range(2)], Degradation(blur_size=7))
+    chosen = torch.arange(0, 60, 3)
+    plain = masking_effect(model, base, chosen, aset)
+    reused = masking_effect(model, base, chosen, aset, reference=reference_outputs(model, aset))
+    for k in plain:
+        assert torch.equal(plain[k], reused[k]) and (plain[k] > 0).all()
