@@ -98,7 +98,7 @@ def abs_change_ranking(model: nn.Module, baseline_params, target_params,
     index = FilterIndex(model)
     change = index.reduce({k: target[k] - baseline[k] for k in index.param_names})
     norm = index.reduce({k: baseline[k] for k in index.param_names})
-    scores = (change / norm.clamp_min(eps)).double()
+    scores = (change / norm.clamp_min(eps)).double().cpu()
     return FilterRanking("abs_change", {d: scores.clone() for d in degradations}, {"normalised_by": "baseline L1"})
 
 
@@ -139,7 +139,7 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
                 objective = (out.flatten(1).sum(1) * w).sum()
                 for acc, g in zip(mean_grad, torch.autograd.grad(objective, weight_leaves)):
                     acc += g
-            total += index.reduce(dict(zip(index.param_names, mean_grad))).double()
+            total += index.reduce(dict(zip(index.param_names, mean_grad))).double().cpu()
         scores[d] = total
     return FilterRanking("ig", scores, {"n_steps": n_steps, "method": method, "n_images": len(clean),
                                         "objective": "sum of the output", "path": "clean LR -> degraded LR"})

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .attribution import DiscriminativeFilters, discriminative_filters, top_count
-from .baselines import random_ranking
+from .attribution import DiscriminativeFilters, discriminative_filters
+from .baselines import FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
 from .checkpoint import atomic_write_text, load_model, load_state
 from .data import center_crop, resolve_images
 from .degradations import AnalysisSet, build_analysis_set
@@ -26,10 +26,15 @@ from .networks import build_network
 from .profiles import Profile, get_profile
 from .training import TrainResult, degradation_of, train_pair
 
-__all__ = ["Experiment", "FUNCTIONS", "notebook_experiment", "edition_markdown"]
+__all__ = ["Experiment", "FUNCTIONS", "METHODS", "experiments", "notebook_experiment",
+           "notebook_experiments", "write_results",
+           "edition_markdown"]
 
 #: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
 FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
+
+#: filter-selection methods compared in Table 2 (keys of :meth:`Experiment.rankings`) and their labels.
+METHODS = {"faig": "FAIG", "ig": "IG", "abs_change": "|θ−θ̄|", "random": "random"}
 
 
 @dataclass
@@ -148,12 +153,8 @@ class Experiment:
             self._cache[str(path)] = DiscriminativeFilters.load(path)
             return self._cache[str(path)]
         base, target = self.states()
-        aset = self.analysis_set()
-        moved = AnalysisSet(aset.names, [x.to(self.device) for x in aset.hr],
-                            {k: [x.to(self.device) for x in v] for k, v in aset.lr.items()}, aset.degradation,
-                            aset.seed)
         result = discriminative_filters(self.architecture(), {k: v.to(self.device) for k, v in base.items()},
-                                        {k: v.to(self.device) for k, v in target.items()}, moved,
+                                        {k: v.to(self.device) for k, v in target.items()}, self._analysis_on_device(),
                                         n_steps=n_steps, method=method,
                                         internal_batch_size=self.profile.internal_batch_size,
                                         precision=self.profile.precision, progress=self.progress)
@@ -165,81 +166,155 @@ class Experiment:
         self._cache[str(path)] = result
         return result
 
-    def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
-        """``{degradation: {"faig": indices, "random": [indices, …]}}`` for the top ``proportion`` of filters.
+    def _analysis_on_device(self) -> AnalysisSet:
+        aset = self.analysis_set()
+        if self.device == "cpu":
+            return aset
+        return AnalysisSet(aset.names, [x.to(self.device) for x in aset.hr],
+                           {k: [x.to(self.device) for x in v] for k, v in aset.lr.items()}, aset.degradation, aset.seed)
 
-        ``"random"`` holds ``profile.random_draws`` independent uniform selections of the same size (seeded
-        by the experiment's seed): the effect of masking one random set varies a lot from draw to draw.
-        """
+    def ig_ranking(self) -> FilterRanking:
+        """The paper's "IG" baseline (:func:`~faiglib.baselines.input_ig_ranking`: input-space path from the clean
+        to the degraded LR image on the target net) on the analysis set, with the profile's N; cached on disk."""
+        n_steps, method = self.profile.n_steps, self.profile.method
+        path = self.workdir / f"ig_{self._data_key()}_N{n_steps}_{method}.pt"
+        if str(path) not in self._cache:
+            if path.exists():
+                ranking = FilterRanking.load(path)
+            else:
+                _, target = self.states()
+                aset = self._analysis_on_device()
+                ranking = input_ig_ranking(self.architecture(), {k: v.to(self.device) for k, v in target.items()},
+                                           aset.lr["clean"], {d: aset.lr[d] for d in FUNCTIONS},
+                                           n_steps=n_steps, method=method)
+                ranking.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label,
+                                    data=str(self.data))
+                ranking.save(path)
+            self._cache[str(path)] = ranking
+        return self._cache[str(path)]
+
+    def random_rankings(self, draws: int | None = None) -> list[FilterRanking]:
+        """``draws`` (default ``profile.random_draws``) independent random orders, seeded by the experiment's
+        seed: draw ``r`` uses seed ``1000 · seed + r``. The effect of masking one random set varies a lot from
+        draw to draw, so statistics use several."""
+        draws = self.profile.random_draws if draws is None else draws
+        return [random_filter_ranking(self.filter_index, self.seed * 1000 + r, tuple(FUNCTIONS)) for r in range(draws)]
+
+    def ranking(self, method: str):
+        """The ranking of one selection method of :data:`METHODS`, with ``.top(degradation, proportion)``:
+        ``"faig"`` (Eq. 7, with gradient elimination), ``"ig"``, ``"abs_change"`` or ``"random"`` (the first
+        random draw)."""
+        if method == "faig":
+            return self.scores()
+        if method == "ig":
+            return self.ig_ranking()
+        if method == "abs_change":
+            base, target = self.states()
+            return abs_change_ranking(self.architecture(), base, target, tuple(FUNCTIONS))
+        if method == "random":
+            return self.random_rankings(1)[0]
+        raise ValueError(f"unknown selection method {method!r}; known: {list(METHODS)}")
+
+    def rankings(self) -> dict[str, Any]:
+        """``{method: ranking}`` for every method of :data:`METHODS` (see :meth:`ranking`)."""
+        return {m: self.ranking(m) for m in METHODS}
+
+    def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
+        """``{degradation: {"faig": indices, "random": [indices, …]}}`` for the top ``proportion`` of filters;
+        ``"random"`` holds the top ``proportion`` of each of :meth:`random_rankings`."""
         scores = scores or self.scores()
-        n = len(self.filter_index)
-        k = top_count(proportion, n)
-        randoms = [random_ranking(n, self.seed * 1000 + r)[:k] for r in range(self.profile.random_draws)]
-        return {d: {"faig": scores.top(d, proportion), "random": randoms} for d in scores.degradations}
+        randoms = self.random_rankings()
+        return {d: {"faig": scores.top(d, proportion), "random": [r.top(d, proportion) for r in randoms]}
+                for d in scores.degradations}
 
     # ---- results -----------------------------------------------------------------------------------------
     def write_results(self, section: str, payload: Mapping[str, Any]) -> Path:
         """Write ``payload`` with the run's provenance to ``<results>/<profile>/<section>.json`` (atomically)."""
-        from .checkpoint import git_commit
-
-        body = {"profile": self.profile.name, "seed": self.seed, "device": self.device, "network": self.spec.label,
-                "data": str(self.data), "train_data": str(self.train_data), "commit": git_commit(), **payload}
-        return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
-                                 self.results / self.profile.name / f"{section}.json")
+        return write_results(self.results, self.profile.name, section, payload, seed=self.seed, device=self.device,
+                             network=self.spec.label, data=str(self.data), train_data=str(self.train_data))
 
     # ---- masking -----------------------------------------------------------------------------------------
-    def masking_table(self, proportions=None, channel: str = "gray") -> dict[str, dict]:
-        """Mean output difference for FAIG- and randomly-selected filters, per proportion, filter set and input.
+    def method_masking(self, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS)) -> dict[str, dict]:
+        """Mean output difference when the top filters of each selection method are masked (Table 2, Fig. 3).
 
-        ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "random": y, "random_std": s},
-        "noise_input": {...}}, "denoise_filters": {...}}, ...}``: values averaged over the analysis images;
-        ``random`` is the mean over the profile's random draws and ``random_std`` their standard deviation.
+        ``{channel: {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "ig": …, "abs_change": …,
+        "random": m, "random_std": s}, "noise_input": {...}}, "denoise_filters": {...}}, ...}}``: values are
+        means over the analysis images; ``random`` is the mean over the profile's random draws and
+        ``random_std`` their standard deviation. Every channel comes from the same forward passes.
+        Default proportions: ``profile.curve_proportions``.
         """
-        from .masking import masking_effect, reference_outputs
+        from .masking import masking_effects, reference_outputs
 
-        proportions = proportions or self.profile.mask_proportions
+        proportions = proportions or self.profile.curve_proportions
+        kinds = tuple(FUNCTIONS)
         model = self.model("target")
-        base, _ = self.states()
-        base = {k: v.to(self.device) for k, v in base.items()}
-        aset, scores = self.analysis_set(), self.scores()
-        reference = reference_outputs(model, aset, scores.degradations)
-        table: dict[str, dict] = {}
+        base = {k: v.to(self.device) for k, v in self.states()[0].items()}
+        aset = self.analysis_set()
+        reference = reference_outputs(model, aset, kinds)
+        ranked = {m: self.ranking(m) for m in methods if m != "random"}
+        randoms = self.random_rankings() if "random" in methods else []
+
+        def effect(filters):
+            return masking_effects(model, base, filters, aset, kinds, channels, self.filter_index, reference)
+
+        table: dict[str, dict] = {c: {} for c in channels}
         for p in proportions:
-            entry: dict[str, dict] = {}
-            for degradation, methods in self.selections(p, scores).items():
-                faig_effect = masking_effect(model, base, methods["faig"], aset, scores.degradations, channel,
-                                             self.filter_index, reference)
-                random_effects = [masking_effect(model, base, r, aset, scores.degradations, channel,
-                                                 self.filter_index, reference) for r in methods["random"]]
-                per_input: dict[str, dict] = {}
-                for k in scores.degradations:
-                    draws = torch.stack([e[k].mean() for e in random_effects])
-                    per_input[f"{k}_input"] = {
-                        "faig": float(faig_effect[k].mean()), "random": float(draws.mean()),
-                        "random_std": float(draws.std()) if len(draws) > 1 else 0.0}
-                entry[f"{FUNCTIONS[degradation]}_filters"] = per_input
-            table[f"mask_{p * 100:g}pct"] = entry
+            mask = f"mask_{p * 100:g}pct"
+            for c in channels:
+                table[c][mask] = {}
+            for d in kinds:
+                found = {m: effect(r.top(d, p)) for m, r in ranked.items()}
+                drawn = [effect(r.top(d, p)) for r in randoms]
+                for c in channels:
+                    per_input: dict[str, dict] = {}
+                    for k in kinds:
+                        row = {m: float(e[c][k].mean()) for m, e in found.items()}
+                        if drawn:
+                            draws = torch.stack([e[c][k].mean() for e in drawn])
+                            row["random"] = float(draws.mean())
+                            row["random_std"] = float(draws.std()) if len(draws) > 1 else 0.0
+                        per_input[f"{k}_input"] = row
+                    table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
         return table
 
+    def masking_table(self, proportions=None, channel: str = "gray") -> dict[str, dict]:
+        """FAIG versus random filters: :meth:`method_masking` for one channel and the profile's
+        ``mask_proportions``: ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig", "random",
+        "random_std"}, ...}, ...}, ...}``."""
+        return self.method_masking(proportions or self.profile.mask_proportions, (channel,), ("faig", "random"))[channel]
+
     @torch.no_grad()
-    def example_outputs(self, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
-        """Images for a Fig. 2-style grid: for each degraded input, the input, the target's output and the
-        outputs with the top ``proportion`` deblurring / denoising filters masked. Tensors ``(3, H, W)``."""
+    def _masked_rows(self, image: int, columns) -> dict[str, dict[str, torch.Tensor]]:
+        """For each degraded input: input, target output, ``columns(kind)`` = ``{label: filters}`` masked, GT."""
         from .masking import masked
 
         model = self.model("target")
         base, _ = self.states()
-        aset, scores = self.analysis_set(), self.scores()
+        aset = self.analysis_set()
         out: dict[str, dict[str, torch.Tensor]] = {}
-        for kind in scores.degradations:
+        for kind in FUNCTIONS:
             x = aset.lr[kind][image].unsqueeze(0).to(self.device)
             row = {"input": aset.lr[kind][image], "target output": model(x)[0].clamp(0, 1).cpu()}
-            for degradation in scores.degradations:
-                with masked(model, base, scores.top(degradation, proportion), self.filter_index):
-                    row[f"{FUNCTIONS[degradation]} filters masked"] = model(x)[0].clamp(0, 1).cpu()
+            for label, filters in columns(kind).items():
+                with masked(model, base, filters, self.filter_index):
+                    row[label] = model(x)[0].clamp(0, 1).cpu()
             row["ground truth"] = aset.hr[image]
             out[kind] = row
         return out
+
+    def example_outputs(self, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+        """Images for a Fig. 2-style grid: for each degraded input, the input, the target's output and the
+        outputs with the top ``proportion`` deblurring / denoising filters masked. Tensors ``(3, H, W)``."""
+        scores = self.scores()
+        return self._masked_rows(image, lambda kind: {f"{FUNCTIONS[d]} filters masked": scores.top(d, proportion)
+                                                      for d in FUNCTIONS})
+
+    def method_example_outputs(self, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+        """Images for a Fig. 3-style grid: for the blurry (noisy) input, the outputs with the top ``proportion``
+        deblurring (denoising) filters of each method of :data:`METHODS` masked. Tensors ``(3, H, W)``."""
+        rankings = self.rankings()
+        return self._masked_rows(image, lambda kind: {f"{METHODS[m]} masked": r.top(kind, proportion)
+                                                      for m, r in rankings.items()})
 
     def psnr_table(self) -> dict[str, dict[str, float]]:
         """RGB PSNR (dB) of baseline and target on every analysis condition: ``{kind: {"baseline", "target"}}``."""
@@ -291,13 +366,45 @@ class Experiment:
                 "denoise: with vs without elimination": jaccard(with_e["noise"], without["noise"])}
 
 
+def experiments(profile: Profile | str = "cpu", seeds=None, archs=None, **parameters: Any) -> list[Experiment]:
+    """One :class:`Experiment` per (network, seed), networks outermost: by default every network of the
+    profile and the profile's ``seeds`` (independently trained pairs, for mean ± std over seeds)."""
+    profile = get_profile(profile)
+    seeds = tuple(profile.seeds if seeds is None else seeds)
+    archs = tuple(s.label for s in profile.networks) if archs is None else tuple(archs)
+    if not seeds or not archs:
+        raise ValueError(f"need at least one seed and one network, got seeds={seeds}, archs={archs}")
+    return [Experiment(profile=profile, seed=int(seed), arch=arch, **parameters) for arch in archs for seed in seeds]
+
+
+def write_results(results: str | Path, profile: str, section: str, payload: Mapping[str, Any],
+                  **provenance: Any) -> Path:
+    """Write ``payload`` to ``<results>/<profile>/<section>.json`` (atomically), after the provenance
+    (``seed``, ``device``, ``network``, ``data``, ...) and the git commit."""
+    from .checkpoint import git_commit
+
+    body = {"profile": profile, **provenance, "commit": git_commit(), **payload}
+    return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
+                             Path(results) / profile / f"{section}.json")
+
+
 def notebook_experiment(**parameters: Any) -> Experiment:
     """The section notebooks' common start: figure defaults for the book, and the :class:`Experiment` of
     the notebook's ``parameters`` cell (progress bars off: they would only clutter the rendered pages)."""
+    _book_figures()
+    return Experiment(progress=False, **parameters)
+
+
+def notebook_experiments(**parameters: Any) -> list[Experiment]:
+    """:func:`notebook_experiment` for notebooks over several seeds and networks (see :func:`experiments`)."""
+    _book_figures()
+    return experiments(progress=False, **parameters)
+
+
+def _book_figures() -> None:
     import matplotlib
 
     matplotlib.rcParams["figure.dpi"] = 80
-    return Experiment(progress=False, **parameters)
 
 
 def edition_markdown(results: str | Path, profile: str) -> str:

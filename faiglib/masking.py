@@ -9,7 +9,7 @@ blue channel (``channel="blue"``, what the official code computed by accident).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,8 @@ from torch import nn
 from .checkpoint import as_state_dict
 from .filters import FilterIndex
 
-__all__ = ["masked", "gradient_map", "output_difference", "to_gray", "masking_effect", "reference_outputs"]
+__all__ = ["masked", "gradient_map", "output_difference", "to_gray", "masking_effect", "masking_effects",
+           "reference_outputs"]
 
 
 @contextmanager
@@ -103,6 +104,29 @@ def reference_outputs(model: torch.nn.Module, analysis, kinds=("blur", "noise"))
 
 
 @torch.no_grad()
+def masking_effects(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
+                    analysis, kinds=("blur", "noise"), channels: Sequence[str] = ("gray",),
+                    index: FilterIndex | None = None,
+                    reference: Mapping[str, list[torch.Tensor]] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Output difference (:func:`output_difference`) caused by masking ``filters``, for several channels
+    from one set of forward passes: ``{channel: {kind: (n_images,)}}``.
+
+    ``reference``: the unmasked outputs from :func:`reference_outputs`, to pass when masking many
+    selections of one model.
+    """
+    index = index or FilterIndex(model)
+    device = next(model.parameters()).device
+    reference = reference if reference is not None else reference_outputs(model, analysis, kinds)
+    values: dict[str, dict[str, list[torch.Tensor]]] = {c: {k: [] for k in kinds} for c in channels}
+    with masked(model, baseline_state, filters, index):
+        for k in kinds:
+            for x, r in zip(analysis.lr[k], reference[k]):
+                y = model(x.unsqueeze(0).to(device))
+                for c in channels:
+                    values[c][k].append(output_difference(y, r, channel=c).cpu())
+    return {c: {k: torch.cat(v) for k, v in per_kind.items()} for c, per_kind in values.items()}
+
+
 def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
                    analysis, kinds=("blur", "noise"), channel: str = "gray",
                    index: FilterIndex | None = None,
@@ -112,12 +136,4 @@ def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Te
     Returns ``{kind: (n_images,)}`` -- per-image values for inputs of each degradation kind. ``reference``:
     the unmasked outputs from :func:`reference_outputs`, to pass when masking many selections of one model.
     """
-    index = index or FilterIndex(model)
-    device = next(model.parameters()).device
-    reference = reference if reference is not None else reference_outputs(model, analysis, kinds)
-    out = {}
-    with masked(model, baseline_state, filters, index):
-        for k in kinds:
-            out[k] = torch.cat([output_difference(model(x.unsqueeze(0).to(device)), r, channel=channel).cpu()
-                                for x, r in zip(analysis.lr[k], reference[k])])
-    return out
+    return masking_effects(model, baseline_state, filters, analysis, kinds, (channel,), index, reference)[channel]

@@ -105,24 +105,47 @@ def filter_distribution(index, selections: Mapping[str, torch.Tensor], title: st
     return fig
 
 
-def masking_curves(table: Mapping[str, dict]):
-    """Output difference vs masked proportion: one panel per (filter set, input), FAIG vs random (log axes)."""
+# matplotlib does not draw combining accents (θ̄), so |θ − θ̄| is mathtext here
+_METHOD_LABELS = {"faig": "FAIG", "ig": "IG", "abs_change": r"$|\theta-\bar{\theta}|$", "random": "random"}
+
+
+def _mean_err(cell: Mapping, method: str) -> tuple[float, float]:
+    """(value, error bar) of ``method`` in a masking-table cell: a ``{"mean", "std"}`` leaf (statistics over
+    seeds) or a float (one model; random then carries ``random_std`` over its draws)."""
+    v = cell[method]
+    if isinstance(v, Mapping):
+        return float(v["mean"]), float(v["std"])
+    err = cell.get("random_std", 0.0) if method == "random" else 0.0
+    return float(v), float(err.get("mean", 0.0) if isinstance(err, Mapping) else err)
+
+
+def masking_curves(table: Mapping[str, dict], methods: Sequence[str] = ("faig", "random"),
+                   labels: Mapping[str, str] | None = None, title: str | None = None):
+    """Output difference vs masked proportion: one panel per (filter set, input), one line per selection
+    method (log axes). ``table`` as from :meth:`~faiglib.experiment.Experiment.method_masking` for one
+    channel -- or its :func:`~faiglib.statistics.mean_std` over seeds, drawn as mean ± std over seeds."""
     plt = _plt()
+    labels = {**_METHOD_LABELS, **(labels or {})}
     keys = list(table)
     props = [float(k.removeprefix("mask_").removesuffix("pct")) for k in keys]
     filter_sets = list(table[keys[0]])
     inputs = list(table[keys[0]][filter_sets[0]])
+    over_seeds = isinstance(table[keys[0]][filter_sets[0]][inputs[0]][methods[0]], Mapping)
     fig, axes = plt.subplots(1, len(filter_sets) * len(inputs), figsize=(3.3 * len(filter_sets) * len(inputs), 3.2),
                              squeeze=False)
+    markers = "osd^v<>"
     for ax, (fs, inp) in zip(axes[0], [(f, i) for f in filter_sets for i in inputs]):
-        ax.plot(props, [table[k][fs][inp]["faig"] for k in keys], "o-", label="FAIG")
-        ax.errorbar(props, [table[k][fs][inp]["random"] for k in keys],
-                    yerr=[table[k][fs][inp].get("random_std", 0.0) for k in keys], fmt="s--", capsize=3,
-                    label="random (mean ± std of draws)")
+        for j, m in enumerate(methods):
+            mean, err = zip(*(_mean_err(table[k][fs][inp], m) for k in keys))
+            ax.errorbar(props, mean, yerr=err, fmt=markers[j % len(markers)] + ("-" if m == "faig" else "--"),
+                        capsize=3, ms=4, label=labels.get(m, m))
         ax.set(xscale="log", yscale="log", xlabel="masked filters (%)", title=f"{fs.replace('_', ' ')}\n{inp.replace('_', ' ')}")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("gradient-map MSE (x1e-3)")
-    axes[0][0].legend(fontsize=8)
+    spread = "mean ± std over seeds" if over_seeds else "random: mean ± std of draws"
+    axes[0][0].legend(fontsize=8, title=spread, title_fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

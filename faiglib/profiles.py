@@ -71,6 +71,10 @@ class Profile:
     precision: str = "fp32"  # "bf16": bfloat16 autocast inside FAIG (faster, ~1e-3 relative error)
     mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
     random_draws: int = 5  # random selections averaged per proportion (one draw is a noisy estimate)
+    # comparison of selection methods over independently trained pairs (paper Table 2, Fig. 3)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    curve_proportions: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)
+    table_proportions: tuple[float, ...] = (0.01, 0.05)
 
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
@@ -95,7 +99,8 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
-        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2),
+        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
+        curve_proportions=(0.01, 0.05, 0.5)),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
