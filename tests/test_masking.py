@@ -108,3 +108,22 @@ def test_masking_effect_with_precomputed_reference_is_identical():
     reused = masking_effect(model, base, chosen, aset, reference=reference_outputs(model, aset))
     for k in plain:
         assert torch.equal(plain[k], reused[k]) and (plain[k] > 0).all()
+
+
+def test_masking_effects_gives_every_channel_from_one_pass_equal_to_single_channel_calls():
+    from faiglib.degradations import Degradation, build_analysis_set
+    from faiglib.masking import masking_effect, masking_effects
+
+    model, base = nets()
+    with torch.no_grad():
+        model.conv_last.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(1)
+    aset = build_analysis_set([(f"i{i}", torch.rand(3, 24, 24, generator=g)) for i in range(2)], Degradation(blur_size=7))
+    chosen = torch.arange(0, 60, 3)
+    both = masking_effects(model, base, chosen, aset, channels=("gray", "blue"))
+    assert set(both) == {"gray", "blue"}
+    for channel in ("gray", "blue"):
+        single = masking_effect(model, base, chosen, aset, channel=channel)
+        for k in single:
+            assert torch.equal(both[channel][k], single[k])
+    assert not torch.equal(both["gray"]["blur"], both["blue"]["blur"])  # the two metrics do differ

@@ -8,7 +8,8 @@ jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["degradations", "training", "attribution", "masking"]  # dependency order, as `make book` runs them
+SECTIONS = ["degradations", "training", "attribution", "masking", "baselines"]  # dependency order, as `make book` runs them
+RESULT_FILES = {"baselines": "table2"}  # sections whose results are named after the paper's table
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_notebook_has_parameters_cell_and_figures(executed, name):
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} shows no figure"
-    assert (executed / "results" / "smoke" / f"{name}.json").exists()
+    assert (executed / "results" / "smoke" / f"{RESULT_FILES.get(name, name)}.json").exists()
 
 
 def test_masking_results_have_the_documented_shape(executed):
@@ -48,7 +49,23 @@ def test_masking_results_have_the_documented_shape(executed):
     assert res["profile"] == "smoke" and res["commit"]
 
 
+def test_table2_results_have_every_network_seed_and_method(executed):
+    res = json.loads((executed / "results" / "smoke" / "table2.json").read_text())
+    assert res["network"] == "msrresnet-8x1, srcnn_style-4" and res["seed"] == "0, 1"
+    for net in ("msrresnet-8x1", "srcnn_style-4"):
+        for channel in ("gray", "blue"):
+            cell = res["masking"][net][channel]["mask_1pct"]["deblur_filters"]["blur_input"]
+            assert set(cell) == {"faig", "ig", "abs_change", "random", "random_std"}
+            assert len(cell["faig"]["values"]) == 2 and cell["faig"]["std"] >= 0
+            assert set(res["orderings_1pct"][net][channel]) == {"deblur_filters/blur_input",
+                                                                "denoise_filters/noise_input"}
+
+
 def test_sections_reuse_cached_artefacts(executed):
-    ckpts = sorted(p.name for p in (executed / "artifacts" / "smoke").rglob("*.pth"))
-    assert ckpts == ["msrresnet-8x1_baseline.pth", "msrresnet-8x1_target.pth"]  # trained once, reused after
-    assert len(list((executed / "artifacts" / "smoke").rglob("faig_*.pt"))) == 1
+    ckpts = sorted(str(p.relative_to(executed / "artifacts" / "smoke")).split("/", 1)[1]
+                   for p in (executed / "artifacts" / "smoke").rglob("*.pth"))
+    # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others
+    assert ckpts == [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
+                     for s in (0, 1) for stage in ("baseline", "target")]
+    assert len(list((executed / "artifacts" / "smoke").rglob("faig_*.pt"))) == 4
+    assert len(list((executed / "artifacts" / "smoke").rglob("ig_*.pt"))) == 4

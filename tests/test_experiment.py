@@ -1,0 +1,66 @@
+"""Experiment's selection-method comparison on the smoke profile (seconds)."""
+import pytest
+import torch
+
+from faiglib.experiment import METHODS, Experiment, experiments
+
+
+@pytest.fixture(scope="module")
+def exp(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    return Experiment(profile="smoke", out=root / "a", results=root / "r", progress=False)
+
+
+def test_method_masking_agrees_with_masking_table_and_has_every_method(exp):
+    full = exp.method_masking(proportions=(0.01, 0.05), channels=("gray", "blue"))
+    assert set(full) == {"gray", "blue"} and set(full["gray"]) == {"mask_1pct", "mask_5pct"}
+    cell = full["gray"]["mask_5pct"]["deblur_filters"]["blur_input"]
+    assert set(cell) == set(METHODS) | {"random_std"}
+    assert all(v >= 0 for v in cell.values())
+    assert cell["faig"] > 0
+    old = exp.masking_table(proportions=(0.01, 0.05), channel="gray")
+    for mask, entry in old.items():
+        for filters, per_input in entry.items():
+            for inp, values in per_input.items():
+                for key, v in values.items():
+                    assert full["gray"][mask][filters][inp][key] == v
+
+
+def test_rankings_cover_the_methods_and_ig_is_cached(exp):
+    rankings = exp.rankings()
+    assert list(rankings) == list(METHODS)
+    n = len(exp.filter_index)
+    for method, r in rankings.items():
+        for d in ("blur", "noise"):
+            top = r.top(d, 0.05)
+            assert top.unique().numel() == top.numel() and int(top.max()) < n, method
+    # |θ−θ̄| and random cannot tell degradations apart; IG's input paths differ per degradation
+    assert torch.equal(rankings["abs_change"].top("blur", 0.1), rankings["abs_change"].top("noise", 0.1))
+    assert not torch.equal(rankings["ig"].scores("blur"), rankings["ig"].scores("noise"))
+    cached = list(exp.workdir.glob("ig_*.pt"))
+    assert len(cached) == 1
+    fresh = Experiment(profile="smoke", out=exp.out, results=exp.results, progress=False)
+    assert torch.equal(fresh.ig_ranking().scores("blur"), rankings["ig"].scores("blur"))
+    with pytest.raises(ValueError, match="unknown selection method"):
+        exp.ranking("gradcam")
+
+
+def test_random_rankings_match_the_masking_selections(exp):
+    draws = exp.random_rankings()
+    assert len(draws) == exp.profile.random_draws
+    sel = exp.selections(0.05)
+    for r, chosen in zip(draws, sel["blur"]["random"]):
+        assert torch.equal(r.top("blur", 0.05), chosen)
+    assert not torch.equal(draws[0].ranking("blur"), draws[1].ranking("blur"))
+
+
+def test_experiments_spans_networks_and_seeds(tmp_path):
+    exps = experiments("smoke", out=tmp_path, results=tmp_path)
+    assert [(e.spec.arch, e.seed) for e in exps] == [("msrresnet", 0), ("msrresnet", 1), ("srcnn_style", 0),
+                                                     ("srcnn_style", 1)]
+    only = experiments("smoke", seeds=[3], archs=["srcnn_style"], out=tmp_path, results=tmp_path)
+    assert [(e.spec.arch, e.seed) for e in only] == [("srcnn_style", 3)]
+    with pytest.raises(ValueError, match="at least one seed"):
+        experiments("smoke", seeds=[], out=tmp_path)
+    with pytest.raises(ValueError, match="no network"):
+        experiments("smoke", archs=["vgg"], out=tmp_path)

@@ -1,0 +1,59 @@
+"""Statistics over seeds and the Table 2 renderer have known answers."""
+import math
+
+import pytest
+
+from faiglib.statistics import mean_std, method_orderings, ordering
+from faiglib.tables import format_mean_std, masking_markdown
+
+
+def test_mean_std_known_answer_and_structure():
+    trees = [{"a": {"x": 1.0, "y": 2}, "b": 4.0}, {"a": {"x": 3.0, "y": 2}, "b": 5.0},
+             {"a": {"x": 5.0, "y": 2}, "b": 9.0}]
+    s = mean_std(trees)
+    assert s["a"]["x"] == {"mean": 3.0, "std": 2.0, "values": [1.0, 3.0, 5.0]}  # sample std of 1, 3, 5
+    assert s["a"]["y"]["std"] == 0.0
+    assert s["b"]["mean"] == 6.0 and math.isclose(s["b"]["std"], math.sqrt(7.0))
+    assert mean_std([{"v": 2.5}])["v"] == {"mean": 2.5, "std": 0.0, "values": [2.5]}
+
+
+def test_mean_std_rejects_mismatched_trees_and_non_numbers():
+    with pytest.raises(ValueError, match="keys"):
+        mean_std([{"a": 1.0}, {"b": 1.0}])
+    with pytest.raises(ValueError, match="numbers"):
+        mean_std([{"a": "x"}, {"a": "y"}])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_std([])
+
+
+def _table(values_by_seed):
+    """A one-proportion masking table per seed: {method: value} for deblur filters on blurry input."""
+    trees = []
+    for values in values_by_seed:
+        cell = dict(values)
+        trees.append({"mask_1pct": {"deblur_filters": {"blur_input": cell, "noise_input": cell},
+                                    "denoise_filters": {"blur_input": cell, "noise_input": cell}}})
+    return mean_std(trees)
+
+
+def test_method_orderings_by_mean_and_per_seed():
+    s = _table([{"faig": 3.0, "ig": 2.0, "random": 0.1}, {"faig": 1.0, "ig": 2.5, "random": 0.2}])
+    o = method_orderings(s, 0.01, ("faig", "ig", "random"))
+    cell = o["deblur_filters/blur_input"]
+    assert cell["by_mean"] == ["ig", "faig", "random"]  # means 2.25 > 2.0 > 0.15
+    assert cell["per_seed"] == [["faig", "ig", "random"], ["ig", "faig", "random"]]
+    assert cell["same_in_every_seed"] is False
+    assert ordering({"a": 1.0, "b": 1.0, "c": 2.0}) == ["c", "a", "b"]
+
+
+def test_masking_markdown_renders_mean_std_and_bolds_the_column_maximum():
+    s = _table([{"faig": 3.0, "random": 0.1}, {"faig": 1.0, "random": 0.3}])
+    md = masking_markdown(s, (0.01,), {"faig": "FAIG", "random": "random"})
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| method | 1 %: deblur filters, blurry input |")
+    assert len(lines) == 4 and lines[0].count("|") == lines[2].count("|")
+    assert lines[2].startswith("| FAIG | **2 ± 1.4** |")
+    assert "| random | 0.2 ± 0.14 |" in lines[3]
+    assert format_mean_std(0.12345) == "0.123"
+    with pytest.raises(KeyError, match="mask_5pct"):
+        masking_markdown(s, (0.05,), {"faig": "FAIG"})
