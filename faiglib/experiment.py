@@ -24,7 +24,7 @@ from .degradations import AnalysisSet, build_analysis_set
 from .filters import FilterIndex
 from .networks import build_network
 from .profiles import Profile, get_profile
-from .training import TrainResult, degradation_of, train_pair
+from .training import TrainResult, degradation_of, evaluate_psnr, train_pair, train_stage
 
 __all__ = ["Experiment", "FUNCTIONS", "METHODS", "experiments", "notebook_experiment",
            "notebook_experiments", "write_results",
@@ -109,12 +109,15 @@ class Experiment:
     def pair(self) -> tuple[TrainResult, TrainResult]:
         """Train (or load from the cache) the baseline and the target model."""
         if "pair" not in self._cache:
-            val = [(n, center_crop(x, 128, self.profile.scale)) for n, x in self.analysis_images()[:4]]
             self._cache["pair"] = train_pair(profile=self.profile, network=self.spec,
-                                             train_images=self.train_images(), val_images=val,
+                                             train_images=self.train_images(), val_images=self._val_images(),
                                              out_dir=self.workdir, seed=self.seed, device=self.device,
                                              progress=self.progress, data_label=str(self.train_data))
         return self._cache["pair"]
+
+    def _val_images(self) -> list[tuple[str, torch.Tensor]]:
+        """Validation images for training logs (they never change the weights): 128² crops of 4 analysis images."""
+        return [(n, center_crop(x, 128, self.profile.scale)) for n, x in self.analysis_images()[:4]]
 
     def states(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Baseline and target state dicts (EMA weights where trained with EMA); read once, then kept."""
@@ -318,12 +321,61 @@ class Experiment:
 
     def psnr_table(self) -> dict[str, dict[str, float]]:
         """RGB PSNR (dB) of baseline and target on every analysis condition: ``{kind: {"baseline", "target"}}``."""
-        from .training import evaluate_psnr
-
         aset = self.analysis_set()
         models = {"baseline": self.model("baseline"), "target": self.model("target")}
         return {kind: {name: round(evaluate_psnr(m, aset, (kind,), self.device, self.profile.scale), 3)
                        for name, m in models.items()} for kind in aset.lr}
+
+    # ---- retraining (Sec. 5.2.2) and where the filters live (Sec. 5.2.3) ----------------------------------
+    def retrained(self, filters: torch.Tensor | None, tag: str) -> TrainResult:
+        """The baseline retrained on the target's blind task with only ``filters`` (flat indices) free to change,
+        or every parameter (``filters=None``, the upper bound); cached as ``<net>_retrain-<tag>.pth``."""
+        trainable = None if filters is None else self.filter_index.masks(filters)
+        return train_stage("retrain", profile=self.profile, network=self.spec, train_images=self.train_images(),
+                           val_images=self._val_images(), out_dir=self.workdir, seed=self.seed,
+                           init_state=self.states()[0], device=self.device, progress=self.progress,
+                           data_label=str(self.train_data), trainable=trainable, tag=tag)
+
+    def retraining_table(self, proportion: float | None = None, methods=tuple(METHODS)) -> dict[str, dict]:
+        """Table 3: RGB PSNR (dB) on the blurry and noisy analysis inputs of the baseline retrained with only the
+        top ``proportion`` (default ``profile.retrain_proportion``) deblurring or denoising filters of each
+        selection method, all with one budget (``profile.retrain_iters``):
+
+        ``{"upper_bound": {"blur_input": dB, "noise_input": dB}, "deblur_filters": {"faig": {...}, "ig": …},
+        "denoise_filters": {...}, "baseline": {...}, "target": {...}}``. Selections that are the same set of
+        filters (|θ−θ̄| and random rank alike for both degradations) are trained once.
+        """
+        proportion = proportion or self.profile.retrain_proportion
+        aset = self.analysis_set()
+        psnr_of: dict[Any, dict[str, float]] = {}
+
+        def evaluate(filters, tag):
+            key = None if filters is None else tuple(sorted(int(i) for i in filters))
+            if key not in psnr_of:
+                model = load_model(self.retrained(filters, tag).checkpoint).to(self.device).eval()
+                psnr_of[key] = {f"{k}_input": round(evaluate_psnr(model, aset, (k,), self.device, self.profile.scale), 3)
+                                for k in FUNCTIONS}
+            return psnr_of[key]
+
+        table: dict[str, dict] = {"upper_bound": evaluate(None, "all")}
+        for d, function in FUNCTIONS.items():
+            table[f"{function}_filters"] = {
+                m: evaluate(self.ranking(m).top(d, proportion), f"{m}-{function}-{proportion * 100:g}pct")
+                for m in methods}
+        reference = self.psnr_table()
+        for which in ("baseline", "target"):
+            table[which] = {f"{k}_input": reference[k][which] for k in FUNCTIONS}
+        return table
+
+    def depth_summary(self, proportion: float = 0.01) -> dict[str, float]:
+        """Mean relative depth (first conv 0, last conv 1) of the top ``proportion`` FAIG deblurring and denoising
+        filters, and of all filters (what a uniform random selection gives on average): the paper's claim is
+        that deblurring filters sit more in the back of the network (Sec. 5.2.3)."""
+        depth = self.filter_index.relative_depth()
+        scores = self.scores()
+        out = {f"{FUNCTIONS[d]}_filters": float(depth[scores.top(d, proportion)].mean()) for d in FUNCTIONS}
+        out["all_filters"] = float(depth.mean())
+        return out
 
     def completeness(self, kind: str = "blur", image: int = 0, steps=(1, 2, 5, 10, 20),
                      methods=("left", "trapezoid")) -> dict[str, list[dict[str, float]]]:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
-           "masking_grid", "to_numpy_image", "completeness_curve"]
+           "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars"]
 
 
 def _plt():
@@ -85,22 +85,67 @@ def training_curves(histories: Mapping[str, dict]):
     return fig
 
 
-def filter_distribution(index, selections: Mapping[str, torch.Tensor], title: str = ""):
-    """Fraction of each conv layer's filters that belong to each selection (e.g. top-1 % deblur / denoise)."""
+def filter_distribution(index, selections: Mapping[str, torch.Tensor | Sequence[torch.Tensor]], title: str = ""):
+    """Fraction of each conv layer's filters that belong to each selection (e.g. top-1 % deblur / denoise).
+
+    A selection may be a list of index tensors (one per seed): bars then show the mean fraction with the
+    standard deviation over the list as error bars.
+    """
     plt = _plt()
     names = [layer.name for layer in index.layers]
     counts = np.array([layer.count for layer in index.layers], dtype=float)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 3.4))
     width = 0.8 / max(len(selections), 1)
     x = np.arange(len(names))
-    for j, (label, flat) in enumerate(selections.items()):
-        layer_ids = index.layer_ids(torch.as_tensor(flat)).numpy()
-        per_layer = np.bincount(layer_ids, minlength=len(names)) / counts
-        ax.bar(x + (j - (len(selections) - 1) / 2) * width, 100 * per_layer, width, label=label)
+    for j, (label, chosen) in enumerate(selections.items()):
+        runs = [chosen] if isinstance(chosen, torch.Tensor) else list(chosen)
+        fractions = np.stack([np.bincount(index.layer_ids(torch.as_tensor(r)).numpy(), minlength=len(names)) / counts
+                              for r in runs])
+        err = 100 * fractions.std(0, ddof=1) if len(runs) > 1 else None
+        ax.bar(x + (j - (len(selections) - 1) / 2) * width, 100 * fractions.mean(0), width, yerr=err, capsize=2,
+               label=label + (f" (mean ± std of {len(runs)})" if len(runs) > 1 else ""))
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="% of the layer's filters", title=title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def filter_connections(index, selections: Mapping[str, torch.Tensor], title: str = ""):
+    """The paper's Fig. 4 picture: the network as columns of channels (one per conv layer's input and output),
+    every filter ``W[out, in]`` a line from input channel ``in`` to output channel ``out``; all filters in
+    light gray, the selected ones in colour. Channel positions are scaled to [0, 1] per column, so layers of
+    different widths line up (a pixel-shuffle's ``4C`` outputs feed ``C`` channels: drawn by position)."""
+    from matplotlib.collections import LineCollection
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(selections), figsize=(5.2 * len(selections), 3.6), squeeze=False)
+
+    def segments(flat: torch.Tensor) -> np.ndarray:
+        lines = []
+        ids = index.layer_ids(flat).numpy()
+        for f, layer_id in zip(flat.tolist(), ids):
+            conv = index.layers[layer_id]
+            _, out, inp = index.locate(f)
+            y0 = (inp + 0.5) / conv.in_per_group
+            y1 = (out + 0.5) / conv.out_channels
+            lines.append(((layer_id, y0), (layer_id + 1, y1)))
+        return np.array(lines, dtype=float).reshape(-1, 2, 2)
+
+    everything = segments(torch.arange(len(index)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, (ax, (label, flat)) in enumerate(zip(axes[0], selections.items())):
+        ax.add_collection(LineCollection(everything, colors="0.85", linewidths=0.2, rasterized=True))
+        ax.add_collection(LineCollection(segments(torch.as_tensor(flat)), colors=colours[j % len(colours)],
+                                         linewidths=0.9))
+        ax.set(xlim=(-0.2, len(index.layers) + 0.2), ylim=(0, 1), title=f"{label} ({len(flat)} filters)")
+        ax.set_xticks(np.arange(len(index.layers)) + 0.5, [layer.name for layer in index.layers], rotation=60,
+                      ha="right", fontsize=7)
+        ax.set_yticks([])
+    axes[0][0].set_ylabel("channel (scaled per layer)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -185,5 +230,37 @@ def completeness_curve(table: Mapping[str, Sequence[Mapping[str, float]]]):
     ax.set(xscale="log", yscale="log", xlabel="N (steps)", ylabel="relative completeness gap")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def retraining_bars(summary: Mapping[str, dict], methods: Mapping[str, str]):
+    """Table 3 as bars: PSNR on blurry and noisy inputs for each retrained selection (mean ± std over seeds,
+    ``{"mean", "std"}`` leaves of :func:`~faiglib.statistics.mean_std`), with the baseline, the target and the
+    all-parameter upper bound as horizontal lines."""
+    plt = _plt()
+    inputs = ("blur_input", "noise_input")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    labels = {**_METHOD_LABELS, **{k: v for k, v in methods.items() if k not in _METHOD_LABELS}}
+    for ax, inp in zip(axes, inputs):
+        x, ticks = 0, []
+        for filters in ("deblur_filters", "denoise_filters"):
+            for m in methods:
+                leaf = summary[filters][m][inp]
+                ax.bar(x, leaf["mean"], yerr=leaf["std"], capsize=3,
+                       color="C0" if filters == "deblur_filters" else "C1")
+                ticks.append((x, f"{labels[m]}\n{filters.split('_')[0]}"))
+                x += 1
+            x += 0.5
+        for ref, style in (("baseline", ":"), ("target", "--"), ("upper_bound", "-")):
+            ax.axhline(summary[ref][inp]["mean"], ls=style, color="0.3", lw=1, label=ref.replace("_", " "))
+        values = [summary[f][m][inp]["mean"] for f in ("deblur_filters", "denoise_filters") for m in methods]
+        refs = [summary[r][inp]["mean"] for r in ("baseline", "target", "upper_bound")]
+        lo, hi = min(values + refs), max(values + refs)
+        ax.set_ylim(lo - 0.15 * (hi - lo) - 0.05, hi + 0.1 * (hi - lo) + 0.05)
+        ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=7)
+        ax.set(ylabel="PSNR (dB)", title={"blur_input": "blurry input", "noise_input": "noisy input"}[inp])
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -75,6 +75,10 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
     curve_proportions: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)
     table_proportions: tuple[float, ...] = (0.01, 0.05)
+    # retraining only the selected filters from the baseline (paper Sec. 5.2.2, Table 3)
+    retrain_proportion: float = 0.01
+    retrain_iters: int = 1000
+    lr_retrain: float = 5e-4
 
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
@@ -100,7 +104,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
         lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
-        curve_proportions=(0.01, 0.05, 0.5)),
+        curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
@@ -109,7 +113,7 @@ PROFILES: dict[str, Profile] = {
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
-        checkpoint_every=2000, n_steps=100, internal_batch_size=10),
+        checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5),
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown"]
+__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -42,4 +42,20 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
             text = format_mean_std(table[c[0]][c[1]][c[2]][m])
             cells.append(f"**{text}**" if best[c] == m else text)
         lines.append("| " + " | ".join([label.replace("|", "\\|")] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def retraining_markdown(summary: Mapping[str, dict], methods: Mapping[str, str]) -> str:
+    """Table 3's layout: rows blurry / noisy input; columns the baseline, the target, the all-parameter upper
+    bound, then each method's retrained deblurring filters and each method's retrained denoising filters.
+    ``summary``: :meth:`~faiglib.experiment.Experiment.retraining_table`, or its mean ± std over seeds."""
+    columns = [("baseline", None), ("target", None), ("upper_bound", None)]
+    columns += [(f, m) for f in ("deblur_filters", "denoise_filters") for m in methods]
+    head = ["input"] + [name.replace("_", " ") if m is None else f"{f.split('_')[0]}: {methods[m]}"
+                        for (name, m), f in zip(columns, [c[0] for c in columns])]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
+    for inp, label in (("blur_input", "blurry"), ("noise_input", "noisy")):
+        cells = [format_mean_std(summary[name][inp] if m is None else summary[name][m][inp], digits=4)
+                 for name, m in columns]
+        lines.append("| " + " | ".join([label] + cells) + " |")
     return "\n".join(lines) + "\n"

@@ -2,6 +2,10 @@
 
 * ``baseline``: a plain x``scale`` SR model trained on clean downsampled patches (no blur, no noise).
 * ``target``: fine-tuned from the baseline with blur and noise each applied independently with p = 0.5.
+* ``retrain`` (paper Sec. 5.2.2): like ``target`` -- from the baseline, on the same blind task and the same
+  stream of patches and degradations -- but only the ``trainable`` filters may change; every other weight
+  and every bias keeps the baseline's value bit for bit. With ``trainable=None`` all parameters are
+  retrained (the paper's upper bound). Its length and learning rate are ``retrain_iters``/``lr_retrain``.
 
 Both use an L1 loss, Adam (betas 0.9/0.99) with a cosine-decayed learning rate and optional EMA weights.
 Training is deterministic for a seed: model init, patch sampling and degradations each draw from their own
@@ -33,7 +37,7 @@ from .profiles import NetSpec, Profile
 
 __all__ = ["STAGES", "TrainResult", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
 
-STAGES = ("baseline", "target")
+STAGES = ("baseline", "target", "retrain")
 
 
 @dataclass
@@ -91,31 +95,44 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
 @torch.enable_grad()  # callers may be inside torch.no_grad() (e.g. an evaluation that trains on a cache miss)
 def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path,
                 seed: int = 0, init_state: Mapping[str, torch.Tensor] | None = None, device: str = "cpu",
-                progress: bool = True, stop_after: int | None = None, data_label: str = "") -> TrainResult:
-    """Train one stage; returns the path of ``<out_dir>/<net>_<stage>.pth``.
+                progress: bool = True, stop_after: int | None = None, data_label: str = "",
+                trainable: Mapping[str, torch.Tensor] | None = None, tag: str | None = None) -> TrainResult:
+    """Train one stage; returns the path of ``<out_dir>/<net>_<stage>[-<tag>].pth``.
 
     ``train_images`` and ``val_images``: lists of ``(name, (3, H, W))`` HR images (sizes multiples of the
-    scale). ``init_state``: the baseline weights to fine-tune from (``target`` stage; required there).
+    scale). ``init_state``: the baseline weights to fine-tune from (``target`` and ``retrain``; required).
+    ``trainable`` (``retrain`` only): boolean ``(out, in)`` masks per conv weight name (as from
+    :meth:`faiglib.filters.FilterIndex.masks`) of the filters that may change; ``None``: all parameters.
+    ``tag`` names the checkpoint (several retrained models share a directory).
     ``stop_after``: stop (with a resume state saved) after this many iterations *of this call* -- used to
     test resumption; a later call continues.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; use one of {STAGES}")
-    if stage == "target" and init_state is None:
-        raise ValueError("the target stage is fine-tuned from the baseline: pass init_state")
+    if stage != "baseline" and init_state is None:
+        raise ValueError(f"the {stage} stage is fine-tuned from the baseline: pass init_state")
+    if trainable is not None and stage != "retrain":
+        raise ValueError(f"trainable filters are for the retrain stage, not {stage!r}")
     out_dir = Path(out_dir)
-    final = out_dir / f"{network.label}_{stage}.pth"
-    resume = out_dir / f"{network.label}_{stage}.resume.pth"
-    total = profile.baseline_iters if stage == "baseline" else profile.target_iters
-    base_lr = profile.lr_baseline if stage == "baseline" else profile.lr_target
+    name = f"{network.label}_{stage}" + (f"-{tag}" if tag else "")
+    final = out_dir / f"{name}.pth"
+    resume = out_dir / f"{name}.resume.pth"
+    total = {"baseline": profile.baseline_iters, "target": profile.target_iters, "retrain": profile.retrain_iters}[stage]
+    base_lr = {"baseline": profile.lr_baseline, "target": profile.lr_target, "retrain": profile.lr_retrain}[stage]
     # The cache key holds what changes the trained weights, and nothing else: a profile edit that only
     # concerns attribution, masking or the other stage does not invalidate a finished stage.
     relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
-    relevant += ["baseline_iters", "lr_baseline"] if stage == "baseline" else \
-        ["target_iters", "lr_target", "blur_sigma", "noise_sigma", "p_blur", "p_noise"]
+    relevant += {"baseline": ["baseline_iters", "lr_baseline"],
+                 "target": ["target_iters", "lr_target"],
+                 "retrain": ["retrain_iters", "lr_retrain"]}[stage]
+    if stage != "baseline":
+        relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
     config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
               "settings": {k: getattr(profile, k) for k in relevant},
               "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
+    if stage == "retrain":
+        config["trainable"] = None if trainable is None else \
+            {k: v.nonzero().flatten().tolist() for k, v in sorted(trainable.items()) if v.any()}
     config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     if final.exists():
@@ -129,12 +146,14 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device).train()
+    grad_masks = _freeze_all_but(model, trainable) if trainable is not None else {}
     ema = None
     if profile.ema_decay:
         ema = build_network(network.arch, **network.kwargs(profile.scale)).to(device)
         ema.load_state_dict(model.state_dict())
         ema.requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=base_lr, betas=(0.9, 0.99))
+    # retraining sees the very patches and degradations the target saw: every selection gets the same data
     stage_offset = 0 if stage == "baseline" else 1
     patch_gen = torch.Generator().manual_seed(seed * 4 + 2 * stage_offset)
     degrade_gen = torch.Generator().manual_seed(seed * 4 + 2 * stage_offset + 1)
@@ -182,6 +201,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         loss = F.l1_loss(model(lr), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for param, keep in grad_masks.items():  # zero gradient -> Adam leaves the entry exactly as it is
+            param.grad = torch.where(keep, param.grad, torch.zeros_like(param.grad))
         optimizer.step()
         if ema is not None:
             with torch.no_grad():
@@ -215,6 +236,26 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
                config_key=config_key, history=history)
     resume.unlink(missing_ok=True)
     return TrainResult(final, history, start)
+
+
+def _freeze_all_but(model: nn.Module, trainable: Mapping[str, torch.Tensor]) -> dict[nn.Parameter, torch.Tensor]:
+    """Stop gradients of every parameter without a selected filter; return, for the others, boolean masks of
+    the parameter's shape (``True``: may change). A filter is a whole ``K×K`` kernel ``W[out, in]``."""
+    params = dict(model.named_parameters())
+    unknown = set(trainable) - set(params)
+    if unknown:
+        raise ValueError(f"trainable masks for parameters the model does not have: {sorted(unknown)}")
+    masks = {}
+    for name, param in params.items():
+        mask = trainable.get(name)
+        if mask is None or not bool(mask.any()):
+            param.requires_grad_(False)
+            continue
+        if param.dim() != 4 or tuple(mask.shape) != tuple(param.shape[:2]):
+            raise ValueError(f"trainable mask for {name!r} is {tuple(mask.shape)}; expected the (out, in) shape "
+                             f"{tuple(param.shape[:2])} of a conv weight")
+        masks[param] = mask.to(device=param.device, dtype=torch.bool)[:, :, None, None].expand_as(param)
+    return masks
 
 
 def train_pair(*, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path, seed: int = 0,

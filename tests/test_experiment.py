@@ -64,3 +64,27 @@ def test_experiments_spans_networks_and_seeds(tmp_path):
         experiments("smoke", seeds=[], out=tmp_path)
     with pytest.raises(ValueError, match="no network"):
         experiments("smoke", archs=["vgg"], out=tmp_path)
+
+
+def test_retraining_table_trains_each_distinct_selection_once(exp):
+    table = exp.retraining_table(methods=("faig", "abs_change", "random"))
+    assert set(table) == {"upper_bound", "deblur_filters", "denoise_filters", "baseline", "target"}
+    for filters in ("deblur_filters", "denoise_filters"):
+        assert set(table[filters]) == {"faig", "abs_change", "random"}
+        for values in table[filters].values():
+            assert set(values) == {"blur_input", "noise_input"} and all(10 < v < 60 for v in values.values())
+    # |θ−θ̄| and random pick the same filters for both functions: one checkpoint each, shared
+    assert table["deblur_filters"]["abs_change"] == table["denoise_filters"]["abs_change"]
+    names = sorted(p.name.split("_retrain-")[1] for p in exp.workdir.glob("*_retrain-*.pth"))
+    assert names == ["abs_change-deblur-5pct.pth", "all.pth", "faig-deblur-5pct.pth", "faig-denoise-5pct.pth",
+                     "random-deblur-5pct.pth"]
+    assert table["baseline"]["blur_input"] == exp.psnr_table()["blur"]["baseline"]
+
+
+def test_depth_summary_is_a_mean_relative_depth(exp):
+    d = exp.depth_summary(0.05)
+    depth = exp.filter_index.relative_depth()
+    assert d["all_filters"] == pytest.approx(float(depth.mean()))
+    top = exp.scores().top("blur", 0.05)
+    assert d["deblur_filters"] == pytest.approx(float(depth[top].mean()))
+    assert all(0.0 <= v <= 1.0 for v in d.values())

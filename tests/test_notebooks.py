@@ -8,8 +8,8 @@ jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["degradations", "training", "attribution", "masking", "baselines"]  # dependency order, as `make book` runs them
-RESULT_FILES = {"baselines": "table2"}  # sections whose results are named after the paper's table
+SECTIONS = ["degradations", "training", "attribution", "masking", "baselines", "retraining"]  # dependency order, as `make book` runs them
+RESULT_FILES = {"baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +63,20 @@ def test_table2_results_have_every_network_seed_and_method(executed):
 
 def test_sections_reuse_cached_artefacts(executed):
     ckpts = sorted(str(p.relative_to(executed / "artifacts" / "smoke")).split("/", 1)[1]
-                   for p in (executed / "artifacts" / "smoke").rglob("*.pth"))
+                   for p in (executed / "artifacts" / "smoke").rglob("*.pth") if "_retrain" not in p.name)
     # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others
     assert ckpts == [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
                      for s in (0, 1) for stage in ("baseline", "target")]
     assert len(list((executed / "artifacts" / "smoke").rglob("faig_*.pt"))) == 4
     assert len(list((executed / "artifacts" / "smoke").rglob("ig_*.pt"))) == 4
+
+
+def test_table3_results_have_every_selection_and_the_depths(executed):
+    res = json.loads((executed / "results" / "smoke" / "table3.json").read_text())
+    psnr = res["psnr"]["msrresnet-8x1"]
+    for filters in ("deblur_filters", "denoise_filters"):
+        assert set(psnr[filters]) == {"faig", "ig", "abs_change", "random"}
+        assert len(psnr[filters]["faig"]["blur_input"]["values"]) == 2
+    for net in ("msrresnet-8x1", "srcnn_style-4"):
+        depth = res["relative_depth_1pct"][net]
+        assert 0 <= depth["deblur_filters"]["mean"] <= 1 and isinstance(depth["deblur_deeper_in_every_seed"], bool)

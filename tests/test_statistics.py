@@ -57,3 +57,18 @@ def test_masking_markdown_renders_mean_std_and_bolds_the_column_maximum():
     assert format_mean_std(0.12345) == "0.123"
     with pytest.raises(KeyError, match="mask_5pct"):
         masking_markdown(s, (0.05,), {"faig": "FAIG"})
+
+
+def test_retraining_markdown_has_reference_columns_then_each_method_per_filter_set():
+    from faiglib.tables import retraining_markdown
+
+    cell = {"blur_input": 27.0, "noise_input": 25.0}
+    one = {"upper_bound": cell, "baseline": {"blur_input": 26.0, "noise_input": 22.0}, "target": cell,
+           "deblur_filters": {"faig": {"blur_input": 28.0, "noise_input": 25.5}, "random": cell},
+           "denoise_filters": {"faig": cell, "random": cell}}
+    s = mean_std([one, one])
+    md = retraining_markdown(s, {"faig": "FAIG", "random": "random"}).strip().splitlines()
+    assert md[0] == ("| input | baseline | target | upper bound | deblur: FAIG | deblur: random | denoise: FAIG | "
+                     "denoise: random |")
+    assert md[2] == "| blurry | 26 ± 0 | 27 ± 0 | 27 ± 0 | 28 ± 0 | 27 ± 0 | 27 ± 0 | 27 ± 0 |"
+    assert md[3].startswith("| noisy | 22 ± 0 | 25 ± 0 | 25 ± 0 | 25.5 ± 0 |")

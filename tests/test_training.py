@@ -86,3 +86,63 @@ def test_training_works_inside_no_grad(tmp_path, images):
     with torch.no_grad():
         r = run("baseline", tmp_path, images)
     assert r.checkpoint.exists()
+
+
+def test_retraining_changes_only_the_selected_filters_bit_for_bit(tmp_path, images):
+    from faiglib.filters import FilterIndex
+    from faiglib.training import build_seeded
+
+    base = build_seeded(SPEC, PROFILE.scale, 3).state_dict()
+    with torch.no_grad():  # a fresh MSRResNet's conv_last is zero: give every filter a gradient
+        base["conv_last.weight"].normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+    index = FilterIndex(build_seeded(SPEC, PROFILE.scale, 0))
+    chosen = torch.tensor([0, 5, len(index) // 2, len(index) - 1])
+    masks = index.masks(chosen)
+    profile = PROFILE.with_(retrain_iters=5)
+    train, val = images
+    result = train_stage("retrain", profile=profile, network=SPEC, train_images=train, val_images=val,
+                         out_dir=tmp_path, seed=0, progress=False, init_state=base, trainable=masks, tag="some")
+    assert result.checkpoint.name == f"{SPEC.label}_retrain-some.pth"
+    new, _ = load_state(result.checkpoint)
+    for name, before in base.items():
+        after = new[name]
+        if name in masks and masks[name].any():
+            keep = masks[name][:, :, None, None].expand_as(before)
+            assert torch.equal(after[~keep], before[~keep]), name  # frozen filters: bit-identical
+            assert not torch.equal(after[keep], before[keep]), name  # selected filters: trained
+        else:
+            assert torch.equal(after, before), name  # biases and weights without a selected filter
+    # all parameters (the upper bound) -- and another selection is another cache entry, not a clash
+    everything = train_stage("retrain", profile=profile, network=SPEC, train_images=train, val_images=val,
+                             out_dir=tmp_path, seed=0, progress=False, init_state=base, tag="all")
+    every = load_state(everything.checkpoint)[0]
+    assert all(not torch.equal(every[k], base[k]) for k in base if k.endswith("weight"))
+    with pytest.raises(Exception, match="another configuration"):
+        train_stage("retrain", profile=profile, network=SPEC, train_images=train, val_images=val, out_dir=tmp_path,
+                    seed=0, progress=False, init_state=base, trainable=index.masks(chosen[:2]), tag="some")
+
+
+def test_retraining_resumes_and_rejects_bad_masks(tmp_path, images):
+    from faiglib.filters import FilterIndex
+    from faiglib.training import build_seeded
+
+    base = build_seeded(SPEC, PROFILE.scale, 3).state_dict()
+    masks = FilterIndex(build_seeded(SPEC, PROFILE.scale, 0)).masks(torch.arange(0, 40, 3))
+    profile = PROFILE.with_(retrain_iters=6)
+    train, val = images
+    kw = dict(profile=profile, network=SPEC, train_images=train, val_images=val, seed=0, progress=False,
+              init_state=base, trainable=masks)
+    full = train_stage("retrain", out_dir=tmp_path / "a", **kw)
+    train_stage("retrain", out_dir=tmp_path / "b", stop_after=4, **kw)
+    resumed = train_stage("retrain", out_dir=tmp_path / "b", **kw)
+    a, b = load_state(full.checkpoint)[0], load_state(resumed.checkpoint)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="does not have"):
+        train_stage("retrain", out_dir=tmp_path / "c", **{**kw, "trainable": {"nope.weight": torch.ones(2, 2, dtype=bool)}})
+    bad = {k: v[:1] for k, v in masks.items()}
+    with pytest.raises(ValueError, match="expected the"):
+        train_stage("retrain", out_dir=tmp_path / "d", **{**kw, "trainable": bad})
+    with pytest.raises(ValueError, match="retrain stage"):
+        train_stage("target", out_dir=tmp_path / "e", **kw)
+    with pytest.raises(ValueError, match="init_state"):
+        train_stage("retrain", out_dir=tmp_path / "f", **{**kw, "init_state": None})
