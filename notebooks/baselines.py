@@ -43,6 +43,7 @@ data = None  # folder of HR analysis images; None: the profile's default (scikit
 train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
 out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
+proportions = None  # masked proportions for the curves; None: the profile's curve_proportions (0.1 … 50 %)
 
 # %%
 from IPython.display import Markdown, display
@@ -85,7 +86,7 @@ for net, by_seed in psnr.items():
 # in the second (the other function).
 
 # %%
-per_seed = {net: [e.method_masking() for e in exps if e.spec.label == net] for net in networks}
+per_seed = {net: [e.method_masking(proportions) for e in exps if e.spec.label == net] for net in networks}
 summary = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net in networks:
     fig = plots.masking_curves(summary[net]["gray"], tuple(METHODS), title=f"{net}: mean ± std over seeds")
@@ -97,10 +98,10 @@ for net in networks:
 # the paper's definition (gray images), then with what the official code computed (blue channel only).
 
 # %%
-proportions = exps[0].profile.table_proportions
+table_proportions = exps[0].profile.table_proportions
 for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (official code)")):
     for net in networks:
-        display(Markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], proportions, METHODS)))
+        display(Markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS)))
 
 # %% [markdown]
 # ## What 1 % masking looks like for each rule
@@ -129,7 +130,7 @@ for net, by_channel in orderings.items():
 # %%
 results_file = write_results(
     results, exps[0].profile.name, "table2",
-    {"n_images": len(exps[0].analysis_set()), "methods": METHODS, "table_proportions": list(proportions),
+    {"n_images": len(exps[0].analysis_set()), "methods": METHODS, "table_proportions": list(table_proportions),
      "psnr": psnr, "orderings_1pct": orderings, "masking": summary},
     seed=", ".join(str(s) for s in sorted({e.seed for e in exps})), device=device, network=", ".join(networks),
     data=str(exps[0].data), train_data=str(exps[0].train_data))
