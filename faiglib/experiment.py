@@ -343,7 +343,7 @@ class Experiment:
 
         ``{"upper_bound": {"blur_input": dB, "noise_input": dB}, "deblur_filters": {"faig": {...}, "ig": …},
         "denoise_filters": {...}, "baseline": {...}, "target": {...}}``. Selections that are the same set of
-        filters (|θ−θ̄| and random rank alike for both degradations) are trained once.
+        filters (``|θ−θ̄|`` and random rank alike for both degradations) are trained once.
         """
         proportion = proportion or self.profile.retrain_proportion
         aset = self.analysis_set()
