@@ -298,21 +298,25 @@ def overlap_scores(overlaps: Mapping[str, Mapping[str, Mapping[str, Sequence[flo
 
 
 def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]):
-    """Controllable restoration: PSNR (dB) and gradient-map MSE (x1e3, against the target's output) against λ,
-    one line per (interpolated filter set, input); λ = 1 is the target, λ = 0 the masked network.
-    ``table``: :func:`faiglib.control.control_table`."""
+    """Controllable restoration against λ (λ = 1 is the target, λ = 0 the masked network): PSNR (dB) on the
+    blurry and on the noisy inputs (one panel each, one line per interpolated filter set), and the gradient-map
+    MSE (x1e3) against the target's output. ``table``: :func:`faiglib.control.control_table`."""
     plt = _plt()
-    fig, (ax_psnr, ax_mse) = plt.subplots(1, 2, figsize=(10, 3.4))
+    inputs = list(next(iter(table.values())))
+    fig, axes = plt.subplots(1, len(inputs) + 1, figsize=(4.2 * (len(inputs) + 1), 3.4))
     styles = {"blur_input": "o-", "noise_input": "s--"}
     for j, (filters, per_input) in enumerate(table.items()):
-        for inp, curve in per_input.items():
-            label = f"{filters.split('_')[0]} filters, {inp.replace('_input', '')} input"
-            ax_psnr.plot(curve["lambda"], curve["psnr"], styles.get(inp, "o-"), color=f"C{j}", ms=4, label=label)
-            ax_mse.plot(curve["lambda"], curve["gradient_mse"], styles.get(inp, "o-"), color=f"C{j}", ms=4, label=label)
-    ax_psnr.set(xlabel="λ (0: baseline filters, 1: target)", ylabel="PSNR (dB)")
-    ax_mse.set(xlabel="λ (0: baseline filters, 1: target)", ylabel="gradient-map MSE vs target (x1e-3)",
-               yscale="symlog")
-    for ax in (ax_psnr, ax_mse):
+        name = f"{filters.split('_')[0]} filters"
+        for ax, inp in zip(axes, inputs):
+            curve = per_input[inp]
+            ax.plot(curve["lambda"], curve["psnr"], "o-", color=f"C{j}", ms=4, label=name)
+            axes[-1].plot(curve["lambda"], curve["gradient_mse"], styles.get(inp, "o-"), color=f"C{j}", ms=4,
+                          label=f"{name}, {inp.replace('_input', '')} input")
+    for ax, inp in zip(axes, inputs):
+        ax.set(ylabel="PSNR (dB)", title=f"{inp.replace('_input', '')} input")
+    axes[-1].set(ylabel="gradient-map MSE vs target (x1e-3)", title="output change")
+    for ax in axes:
+        ax.set_xlabel("λ (0: baseline filters, 1: target)")
         ax.axvline(1.0, color="0.5", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -145,3 +145,14 @@ def test_elimination_ablation_masks_two_different_sets(exp):
     assert list(row) == ["input", "target output", "masked (with elimination)", "masked (without elimination)",
                          "ground truth"]
     assert row["target output"].shape == row["ground truth"].shape
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_profiles_keep_validation_and_test_apart(name):
+    from faiglib.profiles import get_profile
+
+    p = get_profile(name)
+    assert p.classify_validation_data != p.classify_test_data
+    assert 0 < p.classify_proportion <= 1
+    if name == "paper":
+        assert p.classify_images is None and p.classify_crop is None  # full sets, whole images
