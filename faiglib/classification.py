@@ -3,7 +3,7 @@ ablation (Sec. 5.4, Fig. 5).
 
 For a degradation ``D`` (blur or noise), ``{filter^D}`` is the top-``p`` set of Eq. 7 on the analysis set
 (data-set level, with gradient elimination). For one input ``x`` whose ground truth is known,
-``{filter^x}`` is the top-``p`` set of its own FAIG scores (Eq. 6, no elimination). The overlap score
+``{filter^x}`` is the top-``p`` set of its own FAIG scores (Eq. 6, no elimination). The overlap score::
 
     OS(x, D) = |{filter^D} ∩ {filter^x}| / |{filter^x}|                                        (Eq. 8)
 

@@ -314,6 +314,7 @@ def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]
                           label=f"{name}, {inp.replace('_input', '')} input")
     for ax, inp in zip(axes, inputs):
         ax.set(ylabel="PSNR (dB)", title=f"{inp.replace('_input', '')} input")
+        ax.ticklabel_format(axis="y", useOffset=False)  # absolute dB, not offsets of 1e-3
     axes[-1].set(ylabel="gradient-map MSE vs target (x1e-3)", title="output change")
     for ax in axes:
         ax.set_xlabel("λ (0: baseline filters, 1: target)")

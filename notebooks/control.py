@@ -17,11 +17,11 @@
 # target loses one function. The slides ("Application — Controllable restoration") go further and
 # *interpolate* only those filters between the two networks,
 #
-# $$W_f(\lambda) = \lambda\, W_f^{target} + (1 - \lambda)\, W_f^{baseline}
-# \quad\text{for the top-1 \% filters } f \text{ of one degradation (Eq. 7), all other weights at the target,}$$
+# $$W_f(\lambda) = \lambda\, W_f^{target} + (1 - \lambda)\, W_f^{baseline}$$
 #
-# so that $\lambda = 0$ is masking, $\lambda = 1$ the target, and $\lambda > 1$ extrapolates beyond it (the
-# slides show $\lambda$ from 0.4 to 1.3). If the filters are discriminative, $\lambda$ on the deblurring filters
+# for the top-1 % filters $f$ of one degradation (Eq. 7), all other weights staying at the target, so that
+# $\lambda = 0$ is masking, $\lambda = 1$ the target, and $\lambda > 1$ extrapolates beyond it (the slides
+# show $\lambda$ from 0.4 to 1.3). If the filters are discriminative, $\lambda$ on the deblurring filters
 # should be a knob for the strength of deblurring that leaves denoising alone, and vice versa.
 # We measure, for $\lambda \in [0, 1.5]$, the RGB PSNR against the ground truth and the gradient-map MSE
 # (×10³, as in masking) against the target's own output.
