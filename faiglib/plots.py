@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
-           "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars"]
+           "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
+           "overlap_scores", "control_curves"]
 
 
 def _plt():
@@ -262,5 +263,63 @@ def retraining_bars(summary: Mapping[str, dict], methods: Mapping[str, str]):
         ax.set(ylabel="PSNR (dB)", title={"blur_input": "blurry input", "noise_input": "noisy input"}[inp])
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_scores(overlaps: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                   thresholds: Mapping[str, float]):
+    """Eq. 8's overlap scores per input kind: one panel per degradation D (blur, noise), one column of dots per
+    input kind, validation images hollow and test images filled, and the threshold T^D as a dashed line.
+    ``overlaps``: ``{"validation"|"test": {D: {kind: [OS per image]}}}`` as in
+    :func:`faiglib.classification.classify`."""
+    plt = _plt()
+    degradations = list(thresholds)
+    kinds = list(next(iter(overlaps.values()))[degradations[0]])
+    fig, axes = plt.subplots(1, len(degradations), figsize=(4.6 * len(degradations), 3.4), squeeze=False)
+    for ax, d in zip(axes[0], degradations):
+        for s, (split, per) in enumerate(overlaps.items()):
+            for j, kind in enumerate(kinds):
+                v = np.asarray(per[d][kind], dtype=float)
+                # validation left of the kind's tick, test right of it, images spread a little
+                x = j + (s - 0.5) * 0.3 + (np.linspace(-0.08, 0.08, len(v)) if len(v) > 1 else 0.0)
+                ax.plot(x, v, "o", ms=4, color="C0" if d in kind else "C1",
+                        mfc="none" if split == "validation" else None,
+                        label=split if j == 0 else None)
+        ax.axhline(thresholds[d], ls="--", color="0.3", lw=1, label=f"$T^{{{d}}}$ = {thresholds[d]:.3g}")
+        ax.set_xticks(range(len(kinds)), [f"{k}\ninput" for k in kinds], fontsize=8)
+        ax.set(ylabel=f"OS(x, {d})", title=f"overlap with the {d} filters (blue: {d} present)", ylim=(-0.05, 1.05))
+        ax.grid(axis="y", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        seen = dict(zip(labels, handles))
+        ax.legend(seen.values(), seen.keys(), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]):
+    """Controllable restoration against λ (λ = 1 is the target, λ = 0 the masked network): PSNR (dB) on the
+    blurry and on the noisy inputs (one panel each, one line per interpolated filter set), and the gradient-map
+    MSE (x1e3) against the target's output. ``table``: :func:`faiglib.control.control_table`."""
+    plt = _plt()
+    inputs = list(next(iter(table.values())))
+    fig, axes = plt.subplots(1, len(inputs) + 1, figsize=(4.2 * (len(inputs) + 1), 3.4))
+    styles = {"blur_input": "o-", "noise_input": "s--"}
+    for j, (filters, per_input) in enumerate(table.items()):
+        name = f"{filters.split('_')[0]} filters"
+        for ax, inp in zip(axes, inputs):
+            curve = per_input[inp]
+            ax.plot(curve["lambda"], curve["psnr"], "o-", color=f"C{j}", ms=4, label=name)
+            axes[-1].plot(curve["lambda"], curve["gradient_mse"], styles.get(inp, "o-"), color=f"C{j}", ms=4,
+                          label=f"{name}, {inp.replace('_input', '')} input")
+    for ax, inp in zip(axes, inputs):
+        ax.set(ylabel="PSNR (dB)", title=f"{inp.replace('_input', '')} input")
+        ax.ticklabel_format(axis="y", useOffset=False)  # absolute dB, not offsets of 1e-3
+    axes[-1].set(ylabel="gradient-map MSE vs target (x1e-3)", title="output change")
+    for ax in axes:
+        ax.set_xlabel("λ (0: baseline filters, 1: target)")
+        ax.axvline(1.0, color="0.5", lw=0.8, ls=":")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -79,6 +79,16 @@ class Profile:
     retrain_proportion: float = 0.01
     retrain_iters: int = 1000
     lr_retrain: float = 5e-4
+    # degradation classification by overlap score (paper Sec. 4.3, 5.3, Eq. 8): per-image FAIG of validation
+    # images (thresholds; the paper uses BSD100) and test images (accuracy; the paper: DIV2K validation), each
+    # in its clean / blur / noise / blur+noise version. "embedded:validation" / "embedded:test": two disjoint
+    # halves of scikit-image's bundled photos (faiglib.classification); otherwise folder(s) as for data.
+    classify_validation_data: str = "embedded:validation"
+    classify_test_data: str = "embedded:test"
+    classify_images: int | None = 24  # first images of each set, by name (None: all)
+    classify_crop: int | None = 96  # central HR crop (None: whole images); per-image FAIG costs ~ pixels x N
+    classify_proportion: float = 0.01  # p of both {filter^D} (Eq. 7) and {filter^x} (Eq. 6)
+    classify_n_steps: int | None = None  # N of the per-image FAIG (None: n_steps)
 
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
@@ -104,7 +114,8 @@ PROFILES: dict[str, Profile] = {
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
         lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
-        curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05),
+        curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
+        classify_images=2, classify_crop=32, classify_proportion=0.05),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
@@ -113,7 +124,8 @@ PROFILES: dict[str, Profile] = {
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
-        checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5),
+        checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
+        classify_images=None, classify_crop=None),
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown"]
+__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -58,4 +58,19 @@ def retraining_markdown(summary: Mapping[str, dict], methods: Mapping[str, str])
         cells = [format_mean_std(summary[name][inp] if m is None else summary[name][m][inp], digits=4)
                  for name, m in columns]
         lines.append("| " + " | ".join([label] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
+    """The 4x4 degradation-classification table: one row per true input kind, one column per predicted kind,
+    counts of images (correct predictions in bold), and each row's accuracy. ``confusion``:
+    ``{true kind: {predicted kind: n}}`` as from :func:`faiglib.classification.confusion`."""
+    predicted = list(next(iter(confusion.values())))
+    lines = ["| true \\ predicted | " + " | ".join(predicted) + " | row accuracy |",
+             "|" + "---|" * (len(predicted) + 2)]
+    for true, row in confusion.items():
+        total = sum(row.values())
+        cells = [f"**{row[p]}**" if p == true else str(row[p]) for p in predicted]
+        accuracy = f"{row.get(true, 0) / total:.0%}" if total else "–"
+        lines.append(f"| {true} | " + " | ".join(cells) + f" | {accuracy} |")
     return "\n".join(lines) + "\n"

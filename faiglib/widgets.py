@@ -1,7 +1,7 @@
 """ipywidgets controls for live notebooks (the rendered book shows static figures instead)."""
 from __future__ import annotations
 
-__all__ = ["masking_explorer"]
+__all__ = ["masking_explorer", "control_explorer"]
 
 
 def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
@@ -30,3 +30,38 @@ def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     image.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([proportion, image]), out])
+
+
+def control_explorer(exp, proportion: float = 0.01):
+    """Controllable restoration in a live notebook: a λ slider (0 to 1.5), the filter set (deblurring or
+    denoising), the input (blurry or noisy) and the analysis image; redraws the input, the output with the
+    chosen top-``proportion`` filters at ``λ·W_target + (1 − λ)·W_baseline``
+    (:func:`faiglib.control.control_strip`) and the ground truth. Returns the widget."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .control import control_strip
+    from .plots import image_row
+
+    n_images = len(exp.analysis_set())
+    lam = widgets.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.1, description="λ", readout_format=".1f")
+    filters = widgets.Dropdown(options=[("deblurring filters", "blur"), ("denoising filters", "noise")],
+                               value="blur", description="filters")
+    kind = widgets.Dropdown(options=[("blurry input", "blur"), ("noisy input", "noise")], value="blur",
+                            description="input")
+    image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
+    out = widgets.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = image_row(control_strip(exp, filters.value, kind.value, proportion, (round(lam.value, 3),),
+                                          image.value))
+            display(fig)
+            plt.close(fig)
+
+    for w in (lam, filters, kind, image):
+        w.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([lam, filters]), widgets.HBox([kind, image]), out])

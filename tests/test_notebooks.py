@@ -8,7 +8,8 @@ jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["degradations", "training", "attribution", "masking", "baselines", "retraining"]  # dependency order, as `make book` runs them
+SECTIONS = ["degradations", "training", "attribution", "masking", "baselines", "retraining", "classification",
+            "control"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -80,3 +81,22 @@ def test_table3_results_have_every_selection_and_the_depths(executed):
     for net in ("msrresnet-8x1", "srcnn_style-4"):
         depth = res["relative_depth_1pct"][net]
         assert 0 <= depth["deblur_filters"]["mean"] <= 1 and isinstance(depth["deblur_deeper_in_every_seed"], bool)
+
+
+def test_classification_results_have_accuracies_confusion_and_ablation(executed):
+    res = json.loads((executed / "results" / "smoke" / "classification.json").read_text())
+    assert res["seeds"] == [0, 1] and res["network"] == "msrresnet-8x1"
+    for task in ("blur", "noise"):
+        assert 0 <= res["accuracy"][task]["mean"] <= 1 and len(res["accuracy"][task]["values"]) == 2
+    table = res["confusion_summed_over_seeds"]
+    assert set(table) == {"clean", "blur", "noise", "blur+noise"}
+    assert all(sum(row.values()) == 2 * 2 for row in table.values())  # 2 test images x 2 seeds per kind
+    assert isinstance(res["ablation_shows_paper_effect"], bool) and len(res["ablation_noise_input_without_over_with"]) == 2
+
+
+def test_control_results_end_at_the_target(executed):
+    res = json.loads((executed / "results" / "smoke" / "control.json").read_text())
+    for per_input in res["curves"].values():
+        for curve in per_input.values():
+            assert curve["gradient_mse"][curve["lambda"].index(1.0)] == 0.0
+            assert curve["lambda"][0] == 0.0 and curve["lambda"][-1] == 1.5

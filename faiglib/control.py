@@ -1,0 +1,131 @@
+"""Controllable restoration (the slides, "Application — Controllable restoration"): interpolate only the
+discovered filters between the baseline and the target,
+
+    W_f(λ) = λ · W_f^target + (1 − λ) · W_f^baseline      for the chosen filters f,
+
+and leave every other parameter at the target. λ = 1 is the target, λ = 0 is masking
+(:func:`faiglib.masking.masked`), λ > 1 extrapolates past the target. Sliding λ on the deblurring filters
+should turn the strength of deblurring up and down while denoising stays.
+
+:func:`interpolated` is a context manager like :func:`~faiglib.masking.masked` (the original values come back
+bit for bit on exit); :func:`control_curve` measures PSNR and the gradient-map metric along λ;
+:func:`control_table` / :func:`control_strip` are the glue that takes an
+:class:`~faiglib.experiment.Experiment`.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .checkpoint import as_state_dict
+from .experiment import FUNCTIONS
+from .filters import FilterIndex
+from .masking import output_difference
+from .metrics import psnr
+
+__all__ = ["LAMBDAS", "interpolated", "control_curve", "control_table", "control_strip"]
+
+#: λ values of the book's curves: 0 (masked) to 1 (target) and on to 1.5 (extrapolated)
+LAMBDAS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
+
+
+@contextmanager
+def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
+                 lam: float, index: FilterIndex | None = None) -> Iterator[nn.Module]:
+    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` hold
+    ``lam · W_model + (1 − lam) · W_baseline``; ``model`` holds the target weights. ``lam`` = 1 leaves them
+    exactly as they are, ``lam`` = 0 gives exactly the baseline's (``torch.lerp`` is exact at both ends).
+    Biases are left alone, as in masking. On exit the original values are written back bit for bit."""
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not torch.isfinite(torch.tensor(float(lam))):
+        raise ValueError(f"lam must be a finite number, got {lam!r}")
+    index = index or FilterIndex(model)
+    baseline = as_state_dict(baseline_params)
+    params = dict(model.named_parameters())
+    saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    with torch.no_grad():
+        for name, mask in index.masks(filters).items():
+            if not mask.any():
+                continue
+            weight = params[name]
+            if baseline[name].shape != weight.shape:
+                raise ValueError(f"baseline {name!r} is {tuple(baseline[name].shape)}, model has {tuple(weight.shape)}")
+            original = weight[mask].clone()
+            saved.append((weight, mask, original))
+            weight[mask] = torch.lerp(baseline[name].to(weight)[mask], original, float(lam))
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for weight, mask, original in saved:
+                weight[mask] = original
+
+
+@torch.no_grad()
+def control_curve(model: nn.Module, baseline_params, filters, inputs: Sequence[torch.Tensor],
+                  ground_truths: Sequence[torch.Tensor], lambdas: Sequence[float] = LAMBDAS,
+                  index: FilterIndex | None = None, channel: str = "gray",
+                  crop_border: int = 2) -> dict[str, list[float]]:
+    """Along λ, the mean over images of the RGB PSNR (dB, 8-bit, ``crop_border`` pixels cropped) against the
+    ground truth and of the gradient-map MSE (x1e3, :func:`~faiglib.masking.output_difference`) against the
+    target's own output (0 at λ = 1; the masking effect at λ = 0).
+
+    ``inputs``: LR images ``(3, h, w)`` in [0, 1]; ``ground_truths``: their HR ``(3, H, W)``. Returns
+    ``{"lambda": [...], "psnr": [...], "gradient_mse": [...]}``.
+    """
+    if len(inputs) != len(ground_truths) or not inputs:
+        raise ValueError(f"need as many ground truths as inputs (and at least one), got {len(inputs)} and "
+                         f"{len(ground_truths)}")
+    index = index or FilterIndex(model)
+    device = next(model.parameters()).device
+    xs = [x.unsqueeze(0).to(device) for x in inputs]
+    reference = [model(x) for x in xs]
+    curve: dict[str, list[float]] = {"lambda": [float(v) for v in lambdas], "psnr": [], "gradient_mse": []}
+    for lam in lambdas:
+        with interpolated(model, baseline_params, filters, lam, index):
+            outs = [model(x) for x in xs]
+        psnrs = [float(psnr(o[0].cpu(), y, crop_border=crop_border)) for o, y in zip(outs, ground_truths)]
+        changes = [float(output_difference(o, r, channel=channel)[0]) for o, r in zip(outs, reference)]
+        curve["psnr"].append(sum(psnrs) / len(psnrs))
+        curve["gradient_mse"].append(sum(changes) / len(changes))
+    return curve
+
+
+def control_table(exp, proportion: float = 0.01, lambdas: Sequence[float] = LAMBDAS) -> dict[str, Any]:
+    """:func:`control_curve` for the top ``proportion`` FAIG deblurring and denoising filters (Eq. 7) of an
+    :class:`~faiglib.experiment.Experiment`, on its blurry and noisy analysis inputs:
+    ``{"deblur_filters": {"blur_input": curve, "noise_input": curve}, "denoise_filters": {...}}``."""
+    scores = exp.scores()
+    model = exp.model("target")
+    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
+    aset = exp.analysis_set()
+    return {f"{function}_filters": {
+        f"{kind}_input": control_curve(model, base, scores.top(d, proportion), aset.lr[kind], aset.hr, lambdas,
+                                       exp.filter_index, crop_border=exp.profile.scale)
+        for kind in FUNCTIONS} for d, function in FUNCTIONS.items()}
+
+
+@torch.no_grad()
+def control_strip(exp, degradation: str = "blur", kind: str | None = None, proportion: float = 0.01,
+                  lambdas: Sequence[float] = (0.0, 0.4, 0.8, 1.0, 1.2, 1.5), image: int = 0) -> dict[str, torch.Tensor]:
+    """Outputs ``(3, H, W)`` of the target on analysis image ``image`` with degradation ``kind`` (default:
+    ``degradation``) while its top ``proportion`` filters for ``degradation`` are interpolated:
+    ``{"input": LR, "λ = 0": …, …, "ground truth": HR}`` (for :func:`~faiglib.plots.image_row`)."""
+    if degradation not in FUNCTIONS:
+        raise ValueError(f"degradation must be one of {list(FUNCTIONS)}, got {degradation!r}")
+    kind = kind or degradation
+    aset = exp.analysis_set()
+    if kind not in aset.lr:
+        raise ValueError(f"no analysis inputs of kind {kind!r}; have {list(aset.lr)}")
+    filters = exp.scores().top(degradation, proportion)
+    model = exp.model("target")
+    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
+    x = aset.lr[kind][image].unsqueeze(0).to(exp.device)
+    row = {"input": aset.lr[kind][image]}
+    for lam in lambdas:
+        with interpolated(model, base, filters, lam, exp.filter_index):
+            row[f"λ = {lam:g}"] = model(x)[0].clamp(0, 1).cpu()
+    row["ground truth"] = aset.hr[image]
+    return row

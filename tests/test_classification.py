@@ -1,0 +1,158 @@
+"""Degradation classification by overlap score (Eq. 8) with known answers, and the Sec. 5.4 ablation glue."""
+import pytest
+import torch
+from torch import nn
+
+from faiglib.attribution import discriminative_filters
+from faiglib.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, accuracies, choose_threshold,
+                                    classification_images, classify, confusion, elimination_ablation,
+                                    image_filter_scores, label_of, overlap_score, overlap_scores, predict, top_sets)
+from faiglib.degradations import DEGRADATION_KINDS, AnalysisSet, Degradation
+from faiglib.experiment import Experiment
+
+
+def test_top_sets_take_the_highest_scores_ties_in_index_order():
+    scores = torch.tensor([[0.1, 0.9, 0.5, 0.9], [3.0, 0.0, 0.0, 0.0]])
+    assert top_sets(scores, 0.5).tolist() == [[1, 3], [0, 1]]
+    assert top_sets(scores[0], 0.25).tolist() == [1]
+    with pytest.raises(ValueError, match="n_images, n_filters"):
+        top_sets(torch.zeros(2, 2, 2), 0.5)
+
+
+def test_overlap_score_known_answers():
+    sets = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [1, 9, 2, 8]])
+    assert overlap_score(sets, torch.tensor([1, 2, 9])).tolist() == [0.5, 0.0, 0.75]
+    assert float(overlap_score(torch.tensor([9, 8]), torch.tensor([8]))) == 0.5
+    with pytest.raises(ValueError, match="image sets"):
+        overlap_score(torch.zeros(2, 0, dtype=torch.long), torch.tensor([1]))
+
+
+def test_choose_threshold_separates_and_breaks_ties_by_margin():
+    t, acc = choose_threshold(torch.tensor([0.6, 0.7, 0.8]), torch.tensor([0.1, 0.2, 0.5]))
+    assert t == pytest.approx(0.55) and acc == 1.0
+    # 0.2 and 0.7 both give balanced accuracy 0.75; 0.7 sits in the wider gap (0.5 .. 0.9)
+    t, acc = choose_threshold(torch.tensor([0.3, 0.9]), torch.tensor([0.1, 0.5]))
+    assert t == pytest.approx(0.7) and acc == 0.75
+    # no information: the inner candidate wins over "all positive" / "all negative"
+    t, acc = choose_threshold(torch.tensor([0.2, 0.4]), torch.tensor([0.2, 0.4]))
+    assert t == pytest.approx(0.3) and acc == 0.5
+    with pytest.raises(ValueError, match="positive and negative"):
+        choose_threshold(torch.tensor([]), torch.tensor([0.1]))
+
+
+def test_predict_confusion_and_accuracies():
+    assert [label_of(b, n) for b, n in ((0, 0), (1, 0), (0, 1), (1, 1))] == list(DEGRADATION_KINDS)
+    scores = {"blur": {"clean": torch.tensor([0.1, 0.6]), "blur": torch.tensor([0.7, 0.8]),
+                       "noise": torch.tensor([0.0, 0.1]), "blur+noise": torch.tensor([0.5, 0.2])},
+              "noise": {"clean": torch.tensor([0.0, 0.0]), "blur": torch.tensor([0.9, 0.0]),
+                        "noise": torch.tensor([0.6, 0.7]), "blur+noise": torch.tensor([0.6, 0.6])}}
+    pred = predict(scores, {"blur": 0.5, "noise": 0.6})
+    assert pred == {"clean": ["clean", "blur"], "blur": ["blur+noise", "blur"], "noise": ["noise", "noise"],
+                    "blur+noise": ["blur+noise", "noise"]}
+    table = confusion(pred)
+    assert table["clean"] == {"clean": 1, "blur": 1, "noise": 0, "blur+noise": 0}
+    assert table["blur+noise"] == {"clean": 0, "blur": 0, "noise": 1, "blur+noise": 1}
+    acc = accuracies(pred)
+    # blur task wrong on: clean#2 (said blur), b+n#2 (missed) -> 6/8; noise task wrong on blur#1 -> 7/8
+    assert acc == {"blur": 0.75, "noise": 0.875, "four_way": 0.625}  # 5 of 8 labels right
+
+
+class ChannelNet(nn.Module):
+    """One 3x3 conv, 3 -> 3 channels: filter W[o, i] only sees input channel i."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_overlap_scores_end_to_end_on_a_net_with_known_filters():
+    # Inputs of each kind live in their own input channels (blur: 0, noise: 1, clean: 2, blur+noise: 0 and 1),
+    # so only the filters reading those channels get FAIG > 0: the per-image top third (3 of 9 filters) of a
+    # blurry image is {W[o, 0]}, and Eq. 7's blur set (blur minus noise) is that same set.
+    torch.manual_seed(0)
+    model = ChannelNet().double()
+    g = torch.Generator().manual_seed(1)
+    base = {"conv.weight": torch.randn(3, 3, 3, 3, generator=g, dtype=torch.float64)}
+    target = {"conv.weight": base["conv.weight"] + torch.randn(3, 3, 3, 3, generator=g, dtype=torch.float64)}
+    channels = {"clean": (2,), "blur": (0,), "noise": (1,), "blur+noise": (0, 1)}
+
+    def image(kind, i):
+        x = torch.zeros(3, 6, 6, dtype=torch.float64)
+        for c in channels[kind]:
+            x[c] = torch.rand(6, 6, generator=torch.Generator().manual_seed(10 * i + c), dtype=torch.float64)
+        return x
+
+    hr = [torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(100 + i), dtype=torch.float64) for i in range(2)]
+    aset = AnalysisSet(["a", "b"], hr, {k: [image(k, i) for i in range(2)] for k in DEGRADATION_KINDS},
+                       Degradation(scale=1), 0)
+    dataset = discriminative_filters(model, base, target, aset, degradations=("blur", "noise"), n_steps=4)
+    per_image = discriminative_filters(model, base, target, aset, degradations=DEGRADATION_KINDS, n_steps=4)
+    sets = {d: dataset.top(d, 1 / 3) for d in ("blur", "noise")}
+    assert sorted(sets["blur"].tolist()) == [0, 3, 6] and sorted(sets["noise"].tolist()) == [1, 4, 7]
+    os_ = overlap_scores(per_image.per_image, sets, 1 / 3)
+    assert os_["blur"]["blur"].tolist() == [1.0, 1.0] and os_["noise"]["blur"].tolist() == [0.0, 0.0]
+    assert os_["noise"]["noise"].tolist() == [1.0, 1.0] and os_["blur"]["noise"].tolist() == [0.0, 0.0]
+    assert os_["blur"]["clean"].tolist() == [0.0, 0.0] and os_["noise"]["clean"].tolist() == [0.0, 0.0]
+    assert (os_["blur"]["blur+noise"] + os_["noise"]["blur+noise"]).tolist() == [1.0, 1.0]
+
+
+def test_embedded_splits_are_disjoint_and_cropped():
+    assert not set(EMBEDDED_VALIDATION) & set(EMBEDDED_TEST)
+    images = classification_images("embedded:test", 2, 32, 3)
+    assert [n for n, _ in images] == list(EMBEDDED_TEST[:3])
+    assert all(x.shape == (3, 32, 32) for _, x in images)
+
+
+@pytest.fixture
+def exp(smoke_experiment):
+    return smoke_experiment
+
+
+def test_classify_on_the_smoke_profile(exp):
+    result = classify(exp)
+    k = result["n_filters_per_set"]
+    assert result["n_images"] == {"validation": 2, "test": 2}
+    assert set(result["confusion"]) == set(DEGRADATION_KINDS)
+    assert sum(sum(row.values()) for row in result["confusion"].values()) == 4 * 2
+    for split in ("validation", "test"):
+        for d in ("blur", "noise"):
+            for values in result["overlaps"][split][d].values():
+                assert all(0 <= v <= 1 and abs(v * k - round(v * k)) < 1e-4 for v in values)
+    # validation has as many positive as negative inputs per task, so accuracy equals balanced accuracy
+    for d in ("blur", "noise"):
+        assert result["validation_accuracy"][d] == pytest.approx(result["validation_balanced_accuracy"][d])
+    assert all(0 <= a <= 1 for a in result["accuracy"].values())
+    cached = sorted(p.name.split("_")[1] for p in exp.workdir.glob("classify_*.pt"))
+    assert cached == ["test", "validation"]
+    again = image_filter_scores(Experiment(profile="smoke", out=exp.out, results=exp.results, progress=False), "test")
+    assert torch.equal(again.per_image["blur"], image_filter_scores(exp, "test").per_image["blur"])
+    with pytest.raises(ValueError, match="split"):
+        image_filter_scores(exp, "train")
+
+
+def test_elimination_ablation_masks_two_different_sets(exp):
+    numbers, images = elimination_ablation(exp, proportion=0.05)
+    assert set(numbers) == {"with_elimination", "without_elimination", "overlap"}
+    assert 0 <= numbers["overlap"] <= 1
+    for label in ("with_elimination", "without_elimination"):
+        assert set(numbers[label]) == {"blur_input", "noise_input"}
+        assert all(v > 0 for v in numbers[label].values())
+    assert list(images) == ["blur", "noise"]
+    row = images["noise"]
+    assert list(row) == ["input", "target output", "masked (with elimination)", "masked (without elimination)",
+                         "ground truth"]
+    assert row["target output"].shape == row["ground truth"].shape
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_profiles_keep_validation_and_test_apart(name):
+    from faiglib.profiles import get_profile
+
+    p = get_profile(name)
+    assert p.classify_validation_data != p.classify_test_data
+    assert 0 < p.classify_proportion <= 1
+    if name == "paper":
+        assert p.classify_images is None and p.classify_crop is None  # full sets, whole images
