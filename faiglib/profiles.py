@@ -89,6 +89,17 @@ class Profile:
     classify_crop: int | None = 96  # central HR crop (None: whole images); per-image FAIG costs ~ pixels x N
     classify_proportion: float = 0.01  # p of both {filter^D} (Eq. 7) and {filter^x} (Eq. 6)
     classify_n_steps: int | None = None  # N of the per-image FAIG (None: n_steps)
+    # one branch vs two at the same compute (paper Sec. 3, Table 1; faiglib.blind): both models are trained on
+    # the same batches, iterations and optimiser, for each seed of ``seeds``
+    table1_feat: int = 32  # width of both restorers
+    table1_blocks: int = 4  # DA blocks of the two-branch net; the SRResNet's count is matched (FLOPs, params)
+    table1_iters: int = 1000
+    table1_batch_size: int = 16
+    table1_hr_patch: int = 64
+    table1_lr: float = 5e-4
+    table1_blur_range: tuple[float, float] = (0.2, 2.0)  # Gaussian sigma drawn per image (DASR's x2 range)
+    table1_noise_range: tuple[float, float] = (0.0, 25 / 255)  # noise sigma drawn per image (DASR: 0-25)
+    table1_contrast_weight: float = 0.1  # weight of the two-branch model's contrastive loss next to L1
 
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
@@ -115,7 +126,8 @@ PROFILES: dict[str, Profile] = {
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
         lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
-        classify_images=2, classify_crop=32, classify_proportion=0.05),
+        classify_images=2, classify_crop=32, classify_proportion=0.05,
+        table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
@@ -125,7 +137,9 @@ PROFILES: dict[str, Profile] = {
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
-        classify_images=None, classify_crop=None),
+        classify_images=None, classify_crop=None,
+        table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
+        table1_lr=2e-4),
 }
 
 
