@@ -38,7 +38,8 @@ from .training import TrainResult, _cosine_lr
 from .twobranch import TwoBranchSR, contrastive_loss, split_views
 
 __all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_blind",
-           "load_blind", "blind_test_set", "blind_psnr", "complexity_table", "table1"]
+           "load_blind", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
+           "gaps"]
 
 #: model kinds of Table 1 -> row labels
 KINDS = {"two_branch": "two-branch (DASR-style)", "one_branch": "SRResNet one-branch"}
@@ -48,6 +49,9 @@ SETTINGS = ("blur", "blur+noise")
 FLOPS_LR_SIZE = (64, 64)
 #: temperature of the contrastive loss (MoCo's default, which DASR uses)
 TEMPERATURE = 0.07
+#: the paper's Table 1 as one-branch minus two-branch PSNR (dB): SRResNet vs DAN and vs DASR, x4, RGB
+PAPER_GAPS = {"DAN": {"blur": 26.182 - 26.168, "blur+noise": 27.288 - 27.341},
+              "DASR": {"blur": 27.573 - 27.518, "blur+noise": 25.143 - 25.116}}
 
 
 @lru_cache(maxsize=16)
@@ -284,3 +288,29 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
     return {"seeds": seeds, "complexity": complexity_table(profile),
             "psnr": {k: {s: mean_std(v) for s, v in by.items()} for k, by in per_seed.items()},
             "seconds": seconds, "histories": histories}
+
+
+def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+    """:func:`table1` with an :class:`~faiglib.experiment.Experiment`'s profile, device and data: trained on
+    ``exp.train_images()``, tested on ``exp.analysis_images()``, cached under
+    ``<out>/<profile>/faiglib-<version>/table1``. ``seeds``: default the profile's."""
+    from . import __version__
+
+    seeds = exp.profile.seeds if seeds is None else seeds
+    out_dir = Path(exp.out) / exp.profile.name / f"faiglib-{__version__}" / "table1"
+    return table1(exp.profile, seeds, exp.train_images(), exp.analysis_images(), out_dir, exp.device,
+                  exp.progress, str(exp.train_data))
+
+
+def gaps(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """One-branch minus two-branch PSNR (dB) per setting, paired by seed (both models of a seed saw the
+    same batches): ``{setting: {"mean", "std", "values", "paper_dasr", "paper_dan"}}``."""
+    from .statistics import mean_std
+
+    out = {}
+    for setting in SETTINGS:
+        one = result["psnr"]["one_branch"][setting]["values"]
+        two = result["psnr"]["two_branch"][setting]["values"]
+        leaf = mean_std([a - b for a, b in zip(one, two)])
+        out[setting] = {**leaf, "paper_dasr": PAPER_GAPS["DASR"][setting], "paper_dan": PAPER_GAPS["DAN"][setting]}
+    return out

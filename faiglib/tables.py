@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown"]
+__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "table1_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -73,4 +73,21 @@ def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
         cells = [f"**{row[p]}**" if p == true else str(row[p]) for p in predicted]
         accuracy = f"{row.get(true, 0) / total:.0%}" if total else "–"
         lines.append(f"| {true} | " + " | ".join(cells) + f" | {accuracy} |")
+    return "\n".join(lines) + "\n"
+
+
+def table1_markdown(result: Mapping[str, dict], labels: Mapping[str, str], settings: Sequence[str]) -> str:
+    """Table 1's layout: one row per model (``labels``: kind -> row label) with its FLOPs (G, per image of
+    ``result["complexity"]["ratio"]["lr_size"]``), parameters (k) and PSNR (dB) mean ± std over seeds per
+    setting. ``result``: :func:`faiglib.blind.table1`."""
+    size = "x".join(str(v) for v in result["complexity"]["ratio"]["lr_size"])
+    head = ["method", f"FLOPs (G, {size} LR)", "params (k)"] + [f"PSNR {s} (dB)" for s in settings]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for kind, label in labels.items():
+        c = result["complexity"][kind]
+        cells = [f"{label} ({c['label']})", f"{c['flops'] / 1e9:.3f}", f"{c['params'] / 1e3:.1f}"]
+        for s in settings:
+            leaf = result["psnr"][kind][s]
+            cells.append(f"{leaf['mean']:.3f} ± {leaf['std']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
