@@ -106,3 +106,23 @@ def test_bad_input_is_refused(tmp_path, images):
         run("three_branch", tmp_path, images)
     with pytest.raises(ValueError, match="table1_hr_patch"):
         run("two_branch", tmp_path, images, profile=PROFILE.with_(table1_hr_patch=33))
+
+
+def test_gaps_are_paired_by_seed_and_rendered():
+    from faiglib.statistics import mean_std
+    from faiglib.tables import table1_gap_markdown, table1_markdown
+
+    psnr = {"one_branch": {"blur": mean_std([30.0, 31.0, 32.0]), "blur+noise": mean_std([25.0, 25.0, 25.0])},
+            "two_branch": {"blur": mean_std([29.9, 30.9, 31.9]), "blur+noise": mean_std([25.1, 24.9, 25.0])}}
+    g = blind.gaps({"psnr": psnr})
+    # paired: the one-branch model is 0.1 dB better in every seed, although the seeds spread by 1 dB
+    assert g["blur"]["mean"] == pytest.approx(0.1) and g["blur"]["std"] == pytest.approx(0.0, abs=1e-12)
+    assert g["blur+noise"]["mean"] == pytest.approx(0.0, abs=1e-12) and g["blur+noise"]["std"] == pytest.approx(0.1)
+    assert g["blur"]["paper_dasr"] == pytest.approx(0.055)
+    text = table1_gap_markdown(g)
+    assert "| blur | +0.100 ± 0.000 (3 seeds) | +0.055 | +0.014 | one-branch better |" in text
+    assert "no difference resolved" in text.splitlines()[3]
+    cx = {"two_branch": {"label": "a", "flops": 2e9, "params": 1000}, "one_branch": {"label": "b", "flops": 2.1e9,
+          "params": 990}, "ratio": {"lr_size": [64, 64]}}
+    table = table1_markdown({"psnr": psnr, "complexity": cx}, blind.KINDS, blind.SETTINGS)
+    assert "| SRResNet one-branch (b) | 2.100 | 1.0 | 31.000 ± 1.000 | 25.000 ± 0.000 |" in table
