@@ -50,7 +50,8 @@ exp = notebook_experiment(profile=profile, device=device, data=data, train_data=
 p = exp.profile
 print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_range[0]:g}, "
       f"{p.table1_noise_range[1]:.4f}]; {p.table1_iters} iterations, batch {p.table1_batch_size}, "
-      f"HR patch {p.table1_hr_patch}, lr {p.table1_lr:g}; {len(exp.analysis_images())} test images")
+      f"HR patch {p.table1_hr_patch}, lr {p.table1_lr:g}; {len(exp.analysis_images())} test images"
+      + (f" (central crops of at most {p.analysis_crop}x{p.analysis_crop})" if p.analysis_crop else ""))
 
 # %% [markdown]
 # ## Two models at the same compute
