@@ -8,8 +8,9 @@
   deblur (blurry-input PSNR 25.5 dB, below the baseline's 26.4 dB), 3e-4 gave 27.6 dB and 5e-4 28.8 dB.
   Table 1 (one branch vs two, ``table1_*``) is sized so that all of it -- both models x both settings x 3
   seeds = 12 trainings -- fits in about 15 minutes: width 24, a two-branch net of 3 DA blocks against
-  the matched MSRResNet-24x5, 800 iterations of batch 16 on 48x48 HR patches (measured single-threaded on a
-  loaded 2-core machine: 0.10 s per two-branch and 0.07 s per one-branch iteration, ~14 min in all).
+  the matched MSRResNet-24x5, 800 iterations of batch 16 on 48x48 HR patches. Measured single-threaded
+  (``OMP_NUM_THREADS=1``) on the 2-core machine while other trainings ran: 89-95 s per one-branch and
+  98-129 s per two-branch training, i.e. 15-20 minutes for all 12 (less on an idle machine).
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
   against the matched MSRResNet-64x20, 100k iterations on 128x128 HR patches.
