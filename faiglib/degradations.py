@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "gaussian_kernel", "blur", "downsample", "add_noise", "Degradation", "random_degrade",
-    "DEGRADATION_KINDS", "build_analysis_set", "AnalysisSet",
+    "DEGRADATION_KINDS", "build_analysis_set", "AnalysisSet", "uniform_draws", "blind_degrade",
 ]
 
 #: The four analysis conditions; ``"blur"`` and ``"noise"`` are the two degradations that Eq. 7 contrasts.
@@ -199,6 +199,50 @@ def random_degrade(hr: torch.Tensor, degradation: Degradation, generator: torch.
     noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype).to(lr.device) * degradation.noise_sigma
     lr = torch.where(use_noise.view(n, 1, 1, 1), lr + noise, lr)
     return lr.clamp(0.0, 1.0) if degradation.clip else lr
+
+
+def uniform_draws(n: int, value_range: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """``n`` values drawn uniformly from ``value_range = (low, high)`` (float64, shape ``(n,)``).
+
+    ``low == high`` gives that value ``n`` times (still consuming the same draws, so that a range of width 0
+    does not shift the generator's later draws). ``generator`` is required: runs must be reproducible.
+    """
+    if generator is None:
+        raise ValueError("uniform_draws needs an explicit torch.Generator (reproducibility)")
+    low, high = (float(v) for v in value_range)
+    if not low <= high:
+        raise ValueError(f"value range must be (low, high) with low <= high, got {value_range}")
+    return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def blind_degrade(hr: torch.Tensor, generator: torch.Generator, *, blur_range: tuple[float, float],
+                  noise_range: tuple[float, float] | None = None, scale: int = 2, resize: str = "bilinear",
+                  blur_size: int = 21, clip: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Blind-SR degradation of a batch ``(B, 3, H, W)`` in [0, 1] (Eq. 1 with random parameters, as in DASR's
+    isotropic-Gaussian settings): every sample is blurred with its own sigma drawn uniformly from
+    ``blur_range``, resized by ``scale``, and (if ``noise_range`` is given) gets white Gaussian noise whose
+    standard deviation (on the [0, 1] scale) is drawn uniformly from ``noise_range``.
+
+    Returns ``(lr (B, 3, H/scale, W/scale), blur sigmas (B,), noise sigmas (B,))`` (noise sigmas are 0 without
+    noise). All draws come from ``generator`` (on the CPU), in a fixed order: blur sigmas, noise sigmas, noise.
+    """
+    if hr.dim() != 4:
+        raise ValueError(f"blind_degrade expects a batch (B, 3, H, W), got {tuple(hr.shape)}")
+    n = hr.shape[0]
+    sigmas = uniform_draws(n, blur_range, generator)
+    if not float(sigmas.min()) > 0:
+        raise ValueError(f"blur sigmas must be > 0, got the range {blur_range}")
+    noise_sigmas = uniform_draws(n, noise_range, generator) if noise_range is not None else torch.zeros(n, dtype=torch.float64)
+    if float(noise_sigmas.min()) < 0:
+        raise ValueError(f"noise sigmas must be >= 0, got the range {noise_range}")
+    # one sample at a time: each has its own kernel (the separable blur is cheap at patch sizes)
+    blurred = torch.cat([blur(hr[i: i + 1], float(sigmas[i]), blur_size) for i in range(n)])
+    lr = downsample(blurred, scale, resize)
+    if noise_range is not None:
+        noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype).to(lr.device)
+        lr = lr + noise * noise_sigmas.to(dtype=lr.dtype, device=lr.device).view(n, 1, 1, 1)
+        lr = lr.clamp(0.0, 1.0) if clip else lr
+    return lr, sigmas, noise_sigmas
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
            "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
-           "overlap_scores", "control_curves"]
+           "overlap_scores", "control_curves", "blind_training_curves"]
 
 
 def _plt():
@@ -321,5 +321,25 @@ def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]
         ax.axvline(1.0, color="0.5", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def blind_training_curves(histories: Mapping[str, Mapping[str, Sequence[dict]]], labels: Mapping[str, str]):
+    """Table 1 training: the L1 loss of each model (``labels``: kind -> legend) per setting, one thin line per
+    seed; ``histories``: ``{kind: {setting: [history per seed]}}`` of :func:`faiglib.blind.table1`."""
+    plt = _plt()
+    settings = list(next(iter(histories.values())))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5 * len(settings), 3.4), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        for colour, (kind, label) in zip(("C0", "C1", "C2"), labels.items()):
+            for i, hist in enumerate(histories[kind][setting]):
+                loss = np.asarray(hist.get("loss", []), dtype=float)
+                if loss.size:
+                    ax.plot(loss[:, 0], loss[:, 1], color=colour, lw=0.8, alpha=0.8, label=label if i == 0 else None)
+        ax.set(title=setting, xlabel="iteration", ylabel="L1 loss (running mean of 10)", yscale="log")
+        if ax.get_legend_handles_labels()[0]:  # runs shorter than 10 iterations log no loss
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -6,8 +6,14 @@
   The target is fine-tuned with lr 5e-4 instead of the official 5e-5 (which has 100k iterations to work
   with): measured on this profile, lr 1e-4 for 3000 iterations taught the target to denoise but not to
   deblur (blurry-input PSNR 25.5 dB, below the baseline's 26.4 dB), 3e-4 gave 27.6 dB and 5e-4 28.8 dB.
+  Table 1 (one branch vs two, ``table1_*``) is sized so that all of it -- both models x both settings x 3
+  seeds = 12 trainings -- fits in about 15 minutes: width 24, a two-branch net of 3 DA blocks against
+  the matched MSRResNet-24x5, 800 iterations of batch 16 on 48x48 HR patches. Measured single-threaded
+  (``OMP_NUM_THREADS=1``) on the 2-core machine while other trainings ran: 89-95 s per one-branch and
+  98-129 s per two-branch training, i.e. 15-20 minutes for all 12 (less on an idle machine).
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
-  set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU.
+  set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
+  against the matched MSRResNet-64x20, 100k iterations on 128x128 HR patches.
 """
 from __future__ import annotations
 
@@ -89,6 +95,17 @@ class Profile:
     classify_crop: int | None = 96  # central HR crop (None: whole images); per-image FAIG costs ~ pixels x N
     classify_proportion: float = 0.01  # p of both {filter^D} (Eq. 7) and {filter^x} (Eq. 6)
     classify_n_steps: int | None = None  # N of the per-image FAIG (None: n_steps)
+    # one branch vs two at the same compute (paper Sec. 3, Table 1; faiglib.blind): both models are trained on
+    # the same batches, iterations and optimiser, for each seed of ``seeds``
+    table1_feat: int = 24  # width of both restorers
+    table1_blocks: int = 3  # DA blocks of the two-branch net; the SRResNet's count is matched (FLOPs, params)
+    table1_iters: int = 800
+    table1_batch_size: int = 16
+    table1_hr_patch: int = 48
+    table1_lr: float = 5e-4
+    table1_blur_range: tuple[float, float] = (0.2, 2.0)  # Gaussian sigma drawn per image (DASR's x2 range)
+    table1_noise_range: tuple[float, float] = (0.0, 25 / 255)  # noise sigma drawn per image (DASR: 0-25)
+    table1_contrast_weight: float = 0.1  # weight of the two-branch model's contrastive loss next to L1
 
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
@@ -115,7 +132,8 @@ PROFILES: dict[str, Profile] = {
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
         lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
-        classify_images=2, classify_crop=32, classify_proportion=0.05),
+        classify_images=2, classify_crop=32, classify_proportion=0.05,
+        table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
@@ -125,7 +143,9 @@ PROFILES: dict[str, Profile] = {
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
-        classify_images=None, classify_crop=None),
+        classify_images=None, classify_crop=None,
+        table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
+        table1_lr=2e-4),
 }
 
 

@@ -1,9 +1,11 @@
 """Markdown tables for the book, rendered from computed results (``IPython.display.Markdown(...)``)."""
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown"]
+__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "table1_markdown",
+           "table1_gap_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -73,4 +75,40 @@ def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
         cells = [f"**{row[p]}**" if p == true else str(row[p]) for p in predicted]
         accuracy = f"{row.get(true, 0) / total:.0%}" if total else "–"
         lines.append(f"| {true} | " + " | ".join(cells) + f" | {accuracy} |")
+    return "\n".join(lines) + "\n"
+
+
+def table1_markdown(result: Mapping[str, dict], labels: Mapping[str, str], settings: Sequence[str]) -> str:
+    """Table 1's layout: one row per model (``labels``: kind -> row label) with its FLOPs (G, per image of
+    ``result["complexity"]["ratio"]["lr_size"]``), parameters (k) and PSNR (dB) mean ± std over seeds per
+    setting. ``result``: :func:`faiglib.blind.table1`."""
+    size = "x".join(str(v) for v in result["complexity"]["ratio"]["lr_size"])
+    head = ["method", f"FLOPs (G, {size} LR)", "params (k)"] + [f"PSNR {s} (dB)" for s in settings]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for kind, label in labels.items():
+        c = result["complexity"][kind]
+        cells = [f"{label} ({c['label']})", f"{c['flops'] / 1e9:.3f}", f"{c['params'] / 1e3:.1f}"]
+        for s in settings:
+            leaf = result["psnr"][kind][s]
+            cells.append(f"{leaf['mean']:.3f} ± {leaf['std']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table1_gap_markdown(gaps: Mapping[str, Mapping]) -> str:
+    """One row per setting: the one-branch minus two-branch PSNR of this run (mean ± std over seeds of the
+    paired differences, from :func:`faiglib.blind.gaps`), the paper's gaps, and whether this run resolves a
+    difference: ``|mean| > 2 x standard error`` (std / sqrt(seeds)); with one seed there is no spread to judge by."""
+    head = ["setting", "one − two, this run (dB)", "paper: SRResNet − DASR", "paper: SRResNet − DAN", "this run says"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for setting, g in gaps.items():
+        n = len(g["values"])
+        if n < 2:
+            verdict = "one seed: no spread to judge by"
+        else:
+            se = g["std"] / math.sqrt(n)
+            verdict = ("one-branch better" if g["mean"] > 2 * se else "two-branch better" if g["mean"] < -2 * se
+                       else f"no difference resolved (2 × s.e. = {2 * se:.3f} dB)")
+        lines.append(f"| {setting} | {g['mean']:+.3f} ± {g['std']:.3f} ({n} seeds) | {g['paper_dasr']:+.3f} | "
+                     f"{g['paper_dan']:+.3f} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -327,3 +327,63 @@ def test_random_degrade_rejects_bad_probability(p_blur, p_noise):
 def test_random_degrade_needs_batch():
     with pytest.raises(ValueError):
         random_degrade(torch.rand(3, 8, 8), _SMALL, torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------- random sigmas (blind SR, Table 1)
+
+def test_uniform_draws_in_range_and_reproducible():
+    from faiglib.degradations import uniform_draws
+
+    a = uniform_draws(1000, (0.2, 2.0), torch.Generator().manual_seed(3))
+    b = uniform_draws(1000, (0.2, 2.0), torch.Generator().manual_seed(3))
+    c = uniform_draws(1000, (0.2, 2.0), torch.Generator().manual_seed(4))
+    assert a.shape == (1000,) and a.dtype == torch.float64
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert float(a.min()) >= 0.2 and float(a.max()) < 2.0
+    assert abs(float(a.mean()) - 1.1) < 0.05  # uniform: mean at the middle of the range
+    # a range of width 0 gives the value and consumes the same draws
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(uniform_draws(5, (0.5, 0.5), g1), torch.full((5,), 0.5, dtype=torch.float64))
+    uniform_draws(5, (0.2, 2.0), g2)
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+
+
+def test_uniform_draws_refuses_bad_input():
+    from faiglib.degradations import uniform_draws
+
+    with pytest.raises(ValueError, match="low <= high"):
+        uniform_draws(3, (2.0, 0.2), torch.Generator())
+    with pytest.raises(ValueError, match="Generator"):
+        uniform_draws(3, (0.2, 2.0), None)
+
+
+def test_blind_degrade_each_sample_has_its_own_sigma():
+    from faiglib.degradations import blind_degrade, uniform_draws
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(4, 3, 32, 32, generator=g)
+    lr, sigmas, noise = blind_degrade(hr, torch.Generator().manual_seed(7), blur_range=(0.2, 2.0), scale=2)
+    assert lr.shape == (4, 3, 16, 16) and sigmas.shape == (4,) and torch.equal(noise, torch.zeros(4, dtype=torch.float64))
+    # the sigmas are the generator's first draws, and each sample equals the fixed-sigma degradation
+    assert torch.equal(sigmas, uniform_draws(4, (0.2, 2.0), torch.Generator().manual_seed(7)))
+    for i in range(4):
+        expected = Degradation(scale=2, blur_sigma=float(sigmas[i]))(hr[i], blur=True, noise=False)
+        torch.testing.assert_close(lr[i], expected, rtol=0, atol=1e-6)
+    again = blind_degrade(hr, torch.Generator().manual_seed(7), blur_range=(0.2, 2.0), scale=2)
+    assert torch.equal(lr, again[0])
+
+
+def test_blind_degrade_noise_level_is_drawn_per_sample():
+    from faiglib.degradations import blind_degrade
+
+    hr = torch.full((3, 3, 64, 64), 0.5)  # flat gray: blur changes nothing, the residual is the noise
+    lr, sigmas, noise = blind_degrade(hr, torch.Generator().manual_seed(2), blur_range=(1.0, 1.0),
+                                      noise_range=(0.0, 0.1), scale=2)
+    assert torch.equal(sigmas, torch.ones(3, dtype=torch.float64))
+    assert float(noise.min()) >= 0.0 and float(noise.max()) < 0.1 and len(set(noise.tolist())) == 3
+    measured = (lr - 0.5).flatten(1).std(1)
+    torch.testing.assert_close(measured.double(), noise, rtol=0.1, atol=2e-3)
+    with pytest.raises(ValueError, match="batch"):
+        blind_degrade(hr[0], torch.Generator(), blur_range=(1.0, 2.0))
+    with pytest.raises(ValueError, match="sigma"):
+        blind_degrade(hr, torch.Generator(), blur_range=(0.0, 0.0))

@@ -8,9 +8,9 @@ jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["degradations", "training", "attribution", "masking", "baselines", "retraining", "classification",
-            "control"]  # dependency order, as `make book` runs them
-RESULT_FILES = {"baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
+SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
+            "classification", "control"]  # dependency order, as `make book` runs them
+RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,8 @@ def test_table2_results_have_every_network_seed_and_method(executed):
 
 def test_sections_reuse_cached_artefacts(executed):
     ckpts = sorted(str(p.relative_to(executed / "artifacts" / "smoke")).split("/", 1)[1]
-                   for p in (executed / "artifacts" / "smoke").rglob("*.pth") if "_retrain" not in p.name)
+                   for p in (executed / "artifacts" / "smoke").rglob("*.pth")
+                   if "_retrain" not in p.name and "table1" not in p.parts)  # Table 1's models: their own folder
     # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others
     assert ckpts == [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
                      for s in (0, 1) for stage in ("baseline", "target")]
@@ -100,3 +101,15 @@ def test_control_results_end_at_the_target(executed):
         for curve in per_input.values():
             assert curve["gradient_mse"][curve["lambda"].index(1.0)] == 0.0
             assert curve["lambda"][0] == 0.0 and curve["lambda"][-1] == 1.5
+
+
+def test_table1_results_have_the_documented_shape(executed):
+    res = json.loads((executed / "results" / "smoke" / "table1.json").read_text())
+    assert set(res["psnr_db"]) == {"two_branch", "one_branch"}
+    for kind in ("two_branch", "one_branch"):
+        assert res["complexity"][kind]["flops"] > 0 and res["complexity"][kind]["params"] > 0
+        for setting in ("blur", "blur+noise"):
+            leaf = res["psnr_db"][kind][setting]
+            assert len(leaf["values"]) == len(res["seeds"]) and leaf["std"] >= 0
+    assert all(abs(res["complexity"]["ratio"][k] - 1) <= 0.1 for k in ("flops", "params"))
+    assert set(res["gap_db"]) == {"blur", "blur+noise"}

@@ -1,0 +1,316 @@
+"""Paper Sec. 3 / Table 1: a one-branch SRResNet against a two-branch blind SR network at the same compute.
+
+Both models are trained for blind x``scale`` SR under one of two settings, on exactly the same batches (same
+patch and degradation generators), for the same number of iterations with the same optimiser (Adam, betas
+0.9/0.99, cosine learning rate, L1 loss; the two-branch model adds its contrastive loss):
+
+* ``"blur"``: isotropic Gaussian blur, sigma drawn uniformly per sample from ``profile.table1_blur_range``;
+* ``"blur+noise"``: the same, then white Gaussian noise of a level drawn from ``profile.table1_noise_range``.
+
+The two-branch model is :class:`~faiglib.twobranch.TwoBranchSR` (DASR-style); the one-branch model is an
+:class:`~faiglib.networks.MSRResNet` of the same width whose block count matches the two-branch model's FLOPs
+and parameters (:func:`~faiglib.complexity.match_msrresnet_blocks`). They are tested on a fixed degraded
+test set (sigma and noise of image ``i`` drawn from a generator seeded by ``i``: the same for every training
+seed, so the spread over seeds is the spread of training alone). Training is resumable and cached exactly as
+:func:`faiglib.training.train_stage`: atomic resume states, a key of the settings that change the weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CheckpointError, atomic_save, check_finite, load_file, load_state, save_model
+from .complexity import complexity, match_msrresnet_blocks
+from .data import PatchSampler
+from .degradations import blind_degrade
+from .metrics import psnr
+from .networks import MSRResNet
+from .profiles import Profile
+from .training import TrainResult, _cosine_lr
+from .twobranch import TwoBranchSR, contrastive_loss, split_views
+
+__all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_blind",
+           "load_blind", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
+           "gaps"]
+
+#: model kinds of Table 1 -> row labels
+KINDS = {"two_branch": "two-branch (DASR-style)", "one_branch": "SRResNet one-branch"}
+#: degradation settings of Table 1
+SETTINGS = ("blur", "blur+noise")
+#: LR input size at which FLOPs are counted (per image)
+FLOPS_LR_SIZE = (64, 64)
+#: temperature of the contrastive loss (MoCo's default, which DASR uses)
+TEMPERATURE = 0.07
+#: the paper's Table 1 as one-branch minus two-branch PSNR (dB): SRResNet vs DAN and vs DASR, x4, RGB
+PAPER_GAPS = {"DAN": {"blur": 26.182 - 26.168, "blur+noise": 27.288 - 27.341},
+              "DASR": {"blur": 27.573 - 27.518, "blur+noise": 25.143 - 25.116}}
+
+
+@lru_cache(maxsize=16)
+def _matched_blocks(num_feat: int, num_block: int, scale: int) -> int:
+    # counting FLOPs builds and runs three networks: do it once per configuration
+    two = TwoBranchSR(num_feat=num_feat, num_block=num_block, upscale=scale)
+    return match_msrresnet_blocks(two, num_feat, scale, FLOPS_LR_SIZE).num_block
+
+
+def network_configs(profile: Profile) -> dict[str, dict[str, Any]]:
+    """``{kind: {"arch", "kwargs", "label"}}`` for both models; the SRResNet's block count is matched here
+    (raises ``ValueError`` if no block count matches the FLOPs and parameters within 10 %)."""
+    two = {"num_feat": profile.table1_feat, "num_block": profile.table1_blocks, "upscale": profile.scale}
+    one = {"num_feat": profile.table1_feat, "upscale": profile.scale,
+           "num_block": _matched_blocks(profile.table1_feat, profile.table1_blocks, profile.scale)}
+    return {"two_branch": {"arch": "twobranch", "kwargs": two,
+                           "label": f"twobranch-{two['num_feat']}x{two['num_block']}"},
+            "one_branch": {"arch": "msrresnet", "kwargs": one,
+                           "label": f"msrresnet-{one['num_feat']}x{one['num_block']}"}}
+
+
+def build_model(arch: str, kwargs: Mapping[str, Any], seed: int | None = None) -> nn.Module:
+    """``"twobranch"`` or ``"msrresnet"`` with ``kwargs``; weights from ``seed`` (global RNG untouched) if given."""
+    classes = {"twobranch": TwoBranchSR, "msrresnet": MSRResNet}
+    if arch not in classes:
+        raise ValueError(f"unknown Table 1 architecture {arch!r}; known: {sorted(classes)}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return classes[arch](**kwargs)
+
+
+def _noise_range(profile: Profile, setting: str) -> tuple[float, float] | None:
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown Table 1 setting {setting!r}; use one of {SETTINGS}")
+    return tuple(profile.table1_noise_range) if setting == "blur+noise" else None
+
+
+def _degrade(hr: torch.Tensor, profile: Profile, setting: str, generator: torch.Generator) -> torch.Tensor:
+    return blind_degrade(hr, generator, blur_range=tuple(profile.table1_blur_range),
+                         noise_range=_noise_range(profile, setting), scale=profile.scale, resize=profile.resize)[0]
+
+
+@torch.enable_grad()
+def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_dir: str | Path, seed: int = 0,
+                device: str = "cpu", progress: bool = True, stop_after: int | None = None,
+                data_label: str = "") -> TrainResult:
+    """Train one model of Table 1; returns ``<out_dir>/<setting>/<label>-seed<seed>.pth`` (cached if done).
+
+    ``kind``: ``"two_branch"`` or ``"one_branch"``; ``setting``: ``"blur"`` or ``"blur+noise"``;
+    ``train_images``: ``(name, (3, H, W))`` HR images. ``stop_after``: stop (resume state saved) after this
+    many iterations of this call, as in :func:`faiglib.training.train_stage`.
+    """
+    configs = network_configs(profile)
+    if kind not in configs:
+        raise ValueError(f"unknown Table 1 model {kind!r}; use one of {list(configs)}")
+    _noise_range(profile, setting)  # validates the setting
+    lr_patch = profile.table1_hr_patch // profile.scale
+    if profile.table1_hr_patch % profile.scale or lr_patch < 2:
+        raise ValueError(f"table1_hr_patch {profile.table1_hr_patch} must be a multiple of the scale "
+                         f"{profile.scale} and give LR patches of at least 2 pixels")
+    cfg = configs[kind]
+    out_dir = Path(out_dir) / setting.replace("+", "_")
+    final = out_dir / f"{cfg['label']}-seed{seed}.pth"
+    resume = out_dir / f"{cfg['label']}-seed{seed}.resume.pth"
+    total = profile.table1_iters
+    relevant = ["scale", "resize", "table1_iters", "table1_batch_size", "table1_hr_patch", "table1_lr",
+                "table1_blur_range", "table1_noise_range"] + (["table1_contrast_weight"] if kind == "two_branch" else [])
+    config = {"kind": kind, "setting": setting, "arch": cfg["arch"], "kwargs": cfg["kwargs"], "seed": seed,
+              "data": data_label, "settings": {k: getattr(profile, k) for k in relevant},
+              "temperature": TEMPERATURE if kind == "two_branch" else None,
+              "train_images": [n for n, _ in train_images]}
+    config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    if final.exists():
+        _, meta = load_state(final)
+        if meta.get("config_key") == config_key:
+            return TrainResult(final, meta.get("history", {}), total, cached=True)
+        raise CheckpointError(f"{final} exists but was trained with another configuration "
+                              f"(key {meta.get('config_key')} != {config_key}); move it away or use another out_dir")
+
+    model = build_model(cfg["arch"], cfg["kwargs"], seed).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.table1_lr, betas=(0.9, 0.99))
+    # Both kinds draw from generators with the same seeds: they see the same patches and degradations.
+    patch_gen = torch.Generator().manual_seed(10_000 + 2 * seed)
+    degrade_gen = torch.Generator().manual_seed(10_000 + 2 * seed + 1)
+    sampler = PatchSampler(train_images, profile.table1_hr_patch, profile.table1_batch_size, patch_gen)
+    history: dict = {"loss": [], "contrastive": [], "seconds": 0.0}
+    start = 0
+    if resume.exists():
+        state = load_file(resume)
+        if state.get("config_key") != config_key:
+            raise CheckpointError(f"{resume} belongs to another configuration; delete it to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        patch_gen.set_state(state["patch_gen"])
+        degrade_gen.set_state(state["degrade_gen"])
+        history = json.loads(state["history"])
+        start = int(state["iteration"])
+
+    def save_resume(iteration: int) -> None:
+        check_finite(model.state_dict(), f"{cfg['label']} {setting} at iteration {iteration}")
+        atomic_save({"config_key": config_key, "iteration": iteration, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "patch_gen": patch_gen.get_state(),
+                     "degrade_gen": degrade_gen.get_state(), "history": json.dumps(history)}, resume)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, initial=start, desc=f"{cfg['label']} {setting} seed {seed}", unit="it")
+    tic = time.perf_counter()
+    running, running_c, done_here = 0.0, 0.0, 0
+    for it in range(start, total):
+        hr = sampler.sample()
+        lr = _degrade(hr, profile, setting, degrade_gen).to(device)
+        hr = hr.to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(profile.table1_lr, it, total)
+        if kind == "two_branch":
+            sr = model.restore(lr, model.representation(lr))
+            # Two halves of each LR patch share its degradation but not its content: a positive pair.
+            left, right = split_views(lr)
+            c_loss = contrastive_loss(model.encoder.project(model.representation(left)),
+                                      model.encoder.project(model.representation(right)), TEMPERATURE)
+            l1 = F.l1_loss(sr, hr)
+            loss = l1 + profile.table1_contrast_weight * c_loss
+            running_c += c_loss.item()
+        else:
+            l1 = loss = F.l1_loss(model(lr), hr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running += l1.item()
+        done_here += 1
+        if (it + 1) % 10 == 0:
+            history["loss"].append([it + 1, running / 10])
+            if kind == "two_branch":
+                history["contrastive"].append([it + 1, running_c / 10])
+            running, running_c = 0.0, 0.0
+        if bar is not None:
+            bar.update(1)
+        interrupted = stop_after is not None and done_here >= stop_after and it + 1 < total
+        if (it + 1) % profile.checkpoint_every == 0 or interrupted:
+            history["seconds"] += time.perf_counter() - tic
+            tic = time.perf_counter()
+            save_resume(it + 1)
+        if interrupted:
+            if bar is not None:
+                bar.close()
+            return TrainResult(resume, history, start)
+    if bar is not None:
+        bar.close()
+    history["seconds"] = round(history["seconds"] + time.perf_counter() - tic, 2)
+    save_model(final, model, arch=cfg["arch"], arch_kwargs=cfg["kwargs"], kind=kind, setting=setting,
+               profile=profile.name, seed=seed, data=data_label, iterations=total, config_key=config_key,
+               history=history)
+    resume.unlink(missing_ok=True)
+    return TrainResult(final, history, start)
+
+
+def load_blind(path: str | Path) -> nn.Module:
+    """The Table 1 model stored at ``path`` by :func:`train_blind`, in eval mode."""
+    state, meta = load_state(path)
+    if "arch" not in meta:
+        raise CheckpointError(f"{path}: no architecture recorded; not a Table 1 checkpoint of train_blind")
+    model = build_model(meta["arch"], meta.get("arch_kwargs", {}))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: does not fit {meta['arch']}({meta.get('arch_kwargs')}): {err}") from None
+    return model.eval()
+
+
+def blind_test_set(images: Sequence[tuple[str, torch.Tensor]], profile: Profile, setting: str,
+                   seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``[(lr (3, h, w), hr (3, H, W)), ...]``: each HR image (sides multiples of the scale) degraded with its
+    own sigma (and noise level) drawn from a generator seeded by ``(seed, i)``: deterministic, order-free."""
+    if not images:
+        raise ValueError("blind_test_set got no images")
+    out = []
+    for i, (_, hr) in enumerate(images):
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        out.append((_degrade(hr.unsqueeze(0), profile, setting, gen)[0], hr))
+    return out
+
+
+@torch.no_grad()
+def blind_psnr(model: nn.Module, test_set, device: str = "cpu", crop_border: int = 2) -> float:
+    """Mean RGB PSNR (dB, ``crop_border`` pixels cropped, 8-bit rounded) of ``model`` over ``test_set``."""
+    model.eval()
+    values = [float(psnr(model(lr.unsqueeze(0).to(device)).cpu()[0], hr, crop_border=crop_border))
+              for lr, hr in test_set]
+    return sum(values) / len(values)
+
+
+def complexity_table(profile: Profile) -> dict[str, dict[str, Any]]:
+    """``{kind: {"label", "flops", "params"}}`` per :data:`FLOPS_LR_SIZE` LR image, plus ``"ratio"``: the
+    one-branch model's FLOPs and parameters divided by the two-branch model's."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, cfg in network_configs(profile).items():
+        c = complexity(build_model(cfg["arch"], cfg["kwargs"], 0), FLOPS_LR_SIZE)
+        out[kind] = {"label": cfg["label"], "flops": c.flops, "params": c.params}
+    out["ratio"] = {"flops": out["one_branch"]["flops"] / out["two_branch"]["flops"],
+                    "params": out["one_branch"]["params"] / out["two_branch"]["params"],
+                    "lr_size": list(FLOPS_LR_SIZE)}
+    return out
+
+
+def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, out_dir: str | Path,
+           device: str = "cpu", progress: bool = True, data_label: str = "") -> dict[str, Any]:
+    """Train (or load) both models for both settings and every seed; test them on ``test_images``.
+
+    Returns ``{"psnr": {kind: {setting: {"mean", "std", "values"}}}, "seconds": {kind: {setting: [per seed]}},
+    "histories": {kind: {setting: [per seed]}}, "complexity": complexity_table(profile), "seeds": [...]}``.
+    """
+    from .statistics import mean_std
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("table1 needs at least one seed")
+    per_seed: dict[str, dict[str, list[float]]] = {k: {s: [] for s in SETTINGS} for k in KINDS}
+    seconds: dict[str, dict[str, list]] = {k: {s: [] for s in SETTINGS} for k in KINDS}
+    histories: dict[str, dict[str, list]] = {k: {s: [] for s in SETTINGS} for k in KINDS}
+    for setting in SETTINGS:
+        test_set = blind_test_set(test_images, profile, setting)
+        for seed in seeds:
+            for kind in KINDS:
+                run = train_blind(kind, setting, profile=profile, train_images=train_images, out_dir=out_dir,
+                                  seed=seed, device=device, progress=progress, data_label=data_label)
+                model = load_blind(run.checkpoint).to(device)
+                per_seed[kind][setting].append(round(blind_psnr(model, test_set, device, profile.scale), 4))
+                seconds[kind][setting].append(run.history.get("seconds"))
+                histories[kind][setting].append(run.history)
+    return {"seeds": seeds, "complexity": complexity_table(profile),
+            "psnr": {k: {s: mean_std(v) for s, v in by.items()} for k, by in per_seed.items()},
+            "seconds": seconds, "histories": histories}
+
+
+def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+    """:func:`table1` with an :class:`~faiglib.experiment.Experiment`'s profile, device and data: trained on
+    ``exp.train_images()``, tested on ``exp.analysis_images()``, cached under
+    ``<out>/<profile>/faiglib-<version>/table1``. ``seeds``: default the profile's."""
+    from . import __version__
+
+    seeds = exp.profile.seeds if seeds is None else seeds
+    out_dir = Path(exp.out) / exp.profile.name / f"faiglib-{__version__}" / "table1"
+    return table1(exp.profile, seeds, exp.train_images(), exp.analysis_images(), out_dir, exp.device,
+                  exp.progress, str(exp.train_data))
+
+
+def gaps(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """One-branch minus two-branch PSNR (dB) per setting, paired by seed (both models of a seed saw the
+    same batches): ``{setting: {"mean", "std", "values", "paper_dasr", "paper_dan"}}``."""
+    from .statistics import mean_std
+
+    out = {}
+    for setting in SETTINGS:
+        one = result["psnr"]["one_branch"][setting]["values"]
+        two = result["psnr"]["two_branch"][setting]["values"]
+        leaf = mean_std([a - b for a, b in zip(one, two)])
+        out[setting] = {**leaf, "paper_dasr": PAPER_GAPS["DASR"][setting], "paper_dan": PAPER_GAPS["DAN"][setting]}
+    return out
