@@ -216,7 +216,8 @@ def masking_grid(examples: Mapping[str, Mapping[str, torch.Tensor]], crop: int |
                 img = img[:, top: top + c2, left: left + c2]
             ax = axes[r][c]
             ax.imshow(to_numpy_image(img), interpolation="nearest")
-            ax.set_title(f"{kind} input: {label}" if c == 0 else label, fontsize=9)
+            title = label.replace("|θ−θ̄|", _METHOD_LABELS["abs_change"])  # combining accents: see _METHOD_LABELS
+            ax.set_title(f"{kind} input: {title}" if c == 0 else title, fontsize=9)
             ax.axis("off")
     fig.tight_layout()
     return fig
