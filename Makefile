@@ -24,7 +24,9 @@ PY := .venv/bin/python
 ENV_STAMP := .venv/.installed
 endif
 
-PARAMS = -p profile $(PROFILE) -p seed $(SEED) -p device $(DEVICE) -p out $(OUT) -p results $(RESULTS) \
+# `seed` only goes to notebooks of one trained pair; the multi-seed ones (Tables 1-3, classification) have `seeds`
+PARAMS = -p profile $(PROFILE) $(if $(shell grep -s '^seed = ' notebooks/$(S).py),-p seed $(SEED)) -p device $(DEVICE) \
+	-p out $(OUT) -p results $(RESULTS) \
 	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
 
 .PHONY: env test nbval nbval-refresh book section notebooks html edition browser-check clean-book
