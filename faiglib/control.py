@@ -20,10 +20,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .checkpoint import as_state_dict
 from .experiment import FUNCTIONS
 from .filters import FilterIndex
-from .masking import output_difference
+from .masking import output_difference, replaced_filters
 from .metrics import psnr
 
 __all__ = ["LAMBDAS", "interpolated", "control_curve", "control_table", "control_strip"]
@@ -41,26 +40,9 @@ def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, tor
     Biases are left alone, as in masking. On exit the original values are written back bit for bit."""
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not torch.isfinite(torch.tensor(float(lam))):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
-    index = index or FilterIndex(model)
-    baseline = as_state_dict(baseline_params)
-    params = dict(model.named_parameters())
-    saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    with torch.no_grad():
-        for name, mask in index.masks(filters).items():
-            if not mask.any():
-                continue
-            weight = params[name]
-            if baseline[name].shape != weight.shape:
-                raise ValueError(f"baseline {name!r} is {tuple(baseline[name].shape)}, model has {tuple(weight.shape)}")
-            original = weight[mask].clone()
-            saved.append((weight, mask, original))
-            weight[mask] = torch.lerp(baseline[name].to(weight)[mask], original, float(lam))
-    try:
+    with replaced_filters(model, baseline_params, filters,
+                          lambda baseline, original: torch.lerp(baseline, original, float(lam)), index):
         yield model
-    finally:
-        with torch.no_grad():
-            for weight, mask, original in saved:
-                weight[mask] = original
 
 
 @torch.no_grad()

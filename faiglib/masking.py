@@ -9,7 +9,7 @@ blue channel (``channel="blue"``, what the official code computed by accident).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +18,20 @@ from torch import nn
 from .checkpoint import as_state_dict
 from .filters import FilterIndex
 
-__all__ = ["masked", "gradient_map", "output_difference", "to_gray", "masking_effect", "masking_effects",
+__all__ = ["masked", "replaced_filters", "gradient_map", "output_difference", "to_gray", "masking_effect", "masking_effects",
            "reference_outputs"]
 
 
 @contextmanager
-def masked(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
-           index: FilterIndex | None = None) -> Iterator[nn.Module]:
-    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` carry the baseline's weights.
+def replaced_filters(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
+                     values: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                     index: FilterIndex | None = None) -> Iterator[nn.Module]:
+    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` hold
+    ``values(baseline_entries, original_entries)`` (1-D tensors of the selected weight entries of one
+    parameter); on exit the original values are written back bit for bit (also after an exception).
 
-    ``model`` holds the target weights. Biases are not filters and are left alone, as in the paper.
+    The shared mechanism of :func:`masked` and :func:`faiglib.control.interpolated`. Biases are not filters
+    and are left alone, as in the paper.
     """
     index = index or FilterIndex(model)
     baseline = as_state_dict(baseline_params)
@@ -40,14 +44,26 @@ def masked(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Ten
             weight = params[name]
             if baseline[name].shape != weight.shape:
                 raise ValueError(f"baseline {name!r} is {tuple(baseline[name].shape)}, model has {tuple(weight.shape)}")
-            saved.append((weight, mask, weight[mask].clone()))
-            weight[mask] = baseline[name].to(weight)[mask]
+            original = weight[mask].clone()
+            saved.append((weight, mask, original))
+            weight[mask] = values(baseline[name].to(weight)[mask], original)
     try:
         yield model
     finally:
         with torch.no_grad():
             for weight, mask, original in saved:
                 weight[mask] = original
+
+
+@contextmanager
+def masked(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
+           index: FilterIndex | None = None) -> Iterator[nn.Module]:
+    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` carry the baseline's weights.
+
+    ``model`` holds the target weights. Biases are not filters and are left alone, as in the paper.
+    """
+    with replaced_filters(model, baseline_params, filters, lambda baseline, original: baseline, index):
+        yield model
 
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, OpenCV's BGR2GRAY weights
