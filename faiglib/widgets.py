@@ -4,12 +4,29 @@ from __future__ import annotations
 __all__ = ["masking_explorer", "control_explorer"]
 
 
+def _figure_output(draw):
+    """An ``ipywidgets.Output`` and a ``redraw(*_)`` callback that replaces its content by the figure
+    ``draw()`` returns (closed after display, so figures do not pile up). Call ``redraw()`` once to fill it."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    out = widgets.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = draw()
+            display(fig)
+            plt.close(fig)
+
+    return out, redraw
+
+
 def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     """Sliders for the masked proportion and the analysis image, redrawing the Fig. 2-style grid of
     :meth:`faiglib.experiment.Experiment.example_outputs` for the chosen values. Returns the widget."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .plots import masking_grid
 
@@ -17,14 +34,8 @@ def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     proportion = widgets.SelectionSlider(options=[(f"{p * 100:g} %", p) for p in proportions], value=0.01,
                                          description="masked")
     image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
-    out = widgets.Output()
-
-    def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            fig = masking_grid(exp.example_outputs(proportion=proportion.value, image=image.value))
-            display(fig)
-            plt.close(fig)
+    out, redraw = _figure_output(lambda: masking_grid(exp.example_outputs(proportion=proportion.value,
+                                                                          image=image.value)))
 
     proportion.observe(redraw, names="value")
     image.observe(redraw, names="value")
@@ -38,8 +49,6 @@ def control_explorer(exp, proportion: float = 0.01):
     chosen top-``proportion`` filters at ``λ·W_target + (1 − λ)·W_baseline``
     (:func:`faiglib.control.control_strip`) and the ground truth. Returns the widget."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .control import control_strip
     from .plots import image_row
@@ -51,15 +60,8 @@ def control_explorer(exp, proportion: float = 0.01):
     kind = widgets.Dropdown(options=[("blurry input", "blur"), ("noisy input", "noise")], value="blur",
                             description="input")
     image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
-    out = widgets.Output()
-
-    def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            fig = image_row(control_strip(exp, filters.value, kind.value, proportion, (round(lam.value, 3),),
-                                          image.value))
-            display(fig)
-            plt.close(fig)
+    out, redraw = _figure_output(lambda: image_row(control_strip(exp, filters.value, kind.value, proportion,
+                                                                 (round(lam.value, 3),), image.value)))
 
     for w in (lam, filters, kind, image):
         w.observe(redraw, names="value")
