@@ -181,9 +181,16 @@ class Degradation:
         return self(hr, blur="blur" in kind, noise="noise" in kind, generator=generator)
 
 def random_degrade(hr: torch.Tensor, degradation: Degradation, generator: torch.Generator,
-                   p_blur: float = 0.5, p_noise: float = 0.5) -> torch.Tensor:
+                   p_blur: float = 0.5, p_noise: float = 0.5, *, blur_range: tuple[float, float] | None = None,
+                   noise_range: tuple[float, float] | None = None) -> torch.Tensor:
     """Training-time degradation of a batch ``(B, 3, H, W)``: blur and noise each applied independently per
-    sample with probabilities ``p_blur`` and ``p_noise`` (the official target training uses 0.5 / 0.5)."""
+    sample with probabilities ``p_blur`` and ``p_noise`` (the official target training uses 0.5 / 0.5).
+
+    Strengths are ``degradation.blur_sigma`` / ``noise_sigma``; with ``blur_range`` / ``noise_range``
+    (``(low, high)``) every sample draws its own blur sigma / noise sigma uniformly from the range instead
+    (a target trained on a range of levels). Draw order: blur flags, noise flags, [blur sigmas], [noise
+    sigmas], noise -- without ranges exactly the draws of the fixed-strength version.
+    """
     if hr.dim() != 4:
         raise ValueError(f"random_degrade expects a batch (B, 3, H, W), got {tuple(hr.shape)}")
     for name, p in (("p_blur", p_blur), ("p_noise", p_noise)):
@@ -193,12 +200,30 @@ def random_degrade(hr: torch.Tensor, degradation: Degradation, generator: torch.
     # All random draws happen on the generator's device (CPU) so that a run is the same on any device.
     use_blur = (torch.rand(n, generator=generator) < p_blur).to(hr.device)
     use_noise = (torch.rand(n, generator=generator) < p_noise).to(hr.device)
-    blurred = torch.where(use_blur.view(n, 1, 1, 1), blur(hr, degradation.blur_sigma, degradation.blur_size), hr) \
-        if use_blur.any() else hr
+    _check_sigma_ranges(blur_range, noise_range)
+    blur_sigmas = uniform_draws(n, blur_range, generator) if blur_range is not None else None
+    noise_sigmas = uniform_draws(n, noise_range, generator) if noise_range is not None else None
+    if not use_blur.any():
+        blurred = hr
+    elif blur_sigmas is None:
+        blurred = torch.where(use_blur.view(n, 1, 1, 1), blur(hr, degradation.blur_sigma, degradation.blur_size), hr)
+    else:  # one kernel per blurred sample
+        blurred = torch.cat([blur(hr[i: i + 1], float(blur_sigmas[i]), degradation.blur_size) if use_blur[i]
+                             else hr[i: i + 1] for i in range(n)])
     lr = downsample(blurred, degradation.scale, degradation.resize)
-    noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype).to(lr.device) * degradation.noise_sigma
+    noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype).to(lr.device)
+    noise = noise * (degradation.noise_sigma if noise_sigmas is None
+                     else noise_sigmas.to(dtype=lr.dtype, device=lr.device).view(n, 1, 1, 1))
     lr = torch.where(use_noise.view(n, 1, 1, 1), lr + noise, lr)
     return lr.clamp(0.0, 1.0) if degradation.clip else lr
+
+
+def _check_sigma_ranges(blur_range, noise_range) -> None:
+    """Blur sigmas must be > 0 and noise sigmas >= 0 over the whole ``(low, high)`` range (``None``: unused)."""
+    if blur_range is not None and not float(blur_range[0]) > 0:
+        raise ValueError(f"blur sigmas must be > 0, got the range {blur_range}")
+    if noise_range is not None and not float(noise_range[0]) >= 0:
+        raise ValueError(f"noise sigmas must be >= 0, got the range {noise_range}")
 
 
 def uniform_draws(n: int, value_range: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
@@ -229,12 +254,9 @@ def blind_degrade(hr: torch.Tensor, generator: torch.Generator, *, blur_range: t
     if hr.dim() != 4:
         raise ValueError(f"blind_degrade expects a batch (B, 3, H, W), got {tuple(hr.shape)}")
     n = hr.shape[0]
+    _check_sigma_ranges(blur_range, noise_range)
     sigmas = uniform_draws(n, blur_range, generator)
-    if not float(sigmas.min()) > 0:
-        raise ValueError(f"blur sigmas must be > 0, got the range {blur_range}")
     noise_sigmas = uniform_draws(n, noise_range, generator) if noise_range is not None else torch.zeros(n, dtype=torch.float64)
-    if float(noise_sigmas.min()) < 0:
-        raise ValueError(f"noise sigmas must be >= 0, got the range {noise_range}")
     # one sample at a time: each has its own kernel (the separable blur is cheap at patch sizes)
     blurred = torch.cat([blur(hr[i: i + 1], float(sigmas[i]), blur_size) for i in range(n)])
     lr = downsample(blurred, scale, resize)

@@ -96,7 +96,9 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
 def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path,
                 seed: int = 0, init_state: Mapping[str, torch.Tensor] | None = None, device: str = "cpu",
                 progress: bool = True, stop_after: int | None = None, data_label: str = "",
-                trainable: Mapping[str, torch.Tensor] | None = None, tag: str | None = None) -> TrainResult:
+                trainable: Mapping[str, torch.Tensor] | None = None, tag: str | None = None,
+                blur_range: tuple[float, float] | None = None,
+                noise_range: tuple[float, float] | None = None) -> TrainResult:
     """Train one stage; returns the path of ``<out_dir>/<net>_<stage>[-<tag>].pth``.
 
     ``train_images`` and ``val_images``: lists of ``(name, (3, H, W))`` HR images (sizes multiples of the
@@ -104,6 +106,9 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     ``trainable`` (``retrain`` only): boolean ``(out, in)`` masks per conv weight name (as from
     :meth:`faiglib.filters.FilterIndex.masks`) of the filters that may change; ``None``: all parameters.
     ``tag`` names the checkpoint (several retrained models share a directory).
+    ``blur_range`` / ``noise_range`` (``target`` only): draw each sample's blur / noise sigma uniformly from
+    this ``(low, high)`` instead of the profile's fixed ``blur_sigma`` / ``noise_sigma`` (a target trained on a
+    range of levels; :func:`~faiglib.degradations.random_degrade`).
     ``stop_after``: stop (with a resume state saved) after this many iterations *of this call* -- used to
     test resumption; a later call continues.
     """
@@ -113,6 +118,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         raise ValueError(f"the {stage} stage is fine-tuned from the baseline: pass init_state")
     if trainable is not None and stage != "retrain":
         raise ValueError(f"trainable filters are for the retrain stage, not {stage!r}")
+    if (blur_range is not None or noise_range is not None) and stage != "target":
+        raise ValueError(f"degradation ranges are for the target stage, not {stage!r}")
     out_dir = Path(out_dir)
     name = f"{network.label}_{stage}" + (f"-{tag}" if tag else "")
     final = out_dir / f"{name}.pth"
@@ -130,6 +137,9 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
               "settings": {k: getattr(profile, k) for k in relevant},
               "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
+    if blur_range is not None or noise_range is not None:  # only then: fixed-level keys stay as they were
+        config["ranges"] = {"blur": None if blur_range is None else [float(v) for v in blur_range],
+                            "noise": None if noise_range is None else [float(v) for v in noise_range]}
     if stage == "retrain":
         config["trainable"] = None if trainable is None else \
             {k: v.nonzero().flatten().tolist() for k, v in sorted(trainable.items()) if v.any()}
@@ -195,7 +205,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         if stage == "baseline":
             lr = downsample(hr, profile.scale, profile.resize)
         else:
-            lr = random_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise)
+            lr = random_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise,
+                                blur_range=blur_range, noise_range=noise_range)
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(base_lr, it, total)
         loss = F.l1_loss(model(lr), hr)
@@ -259,13 +270,19 @@ def _freeze_all_but(model: nn.Module, trainable: Mapping[str, torch.Tensor]) -> 
 
 
 def train_pair(*, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path, seed: int = 0,
-               device: str = "cpu", progress: bool = True, data_label: str = "") -> tuple[TrainResult, TrainResult]:
-    """Baseline, then the target fine-tuned from it. Returns both :class:`TrainResult` (cached if done)."""
+               device: str = "cpu", progress: bool = True, data_label: str = "",
+               target_out_dir: str | Path | None = None, blur_range: tuple[float, float] | None = None,
+               noise_range: tuple[float, float] | None = None) -> tuple[TrainResult, TrainResult]:
+    """Baseline, then the target fine-tuned from it. Returns both :class:`TrainResult` (cached if done).
+
+    ``target_out_dir`` (default ``out_dir``) and the ranges of :func:`train_stage` give a second target from
+    the same baseline, e.g. one trained on a range of degradation levels."""
     base = train_stage("baseline", profile=profile, network=network, train_images=train_images,
                        val_images=val_images, out_dir=out_dir, seed=seed, device=device, progress=progress,
                        data_label=data_label)
     base_state, _ = load_state(base.checkpoint)
     target = train_stage("target", profile=profile, network=network, train_images=train_images,
-                         val_images=val_images, out_dir=out_dir, seed=seed, init_state=base_state, device=device,
-                         progress=progress, data_label=data_label)
+                         val_images=val_images, out_dir=target_out_dir or out_dir, seed=seed, init_state=base_state,
+                         device=device, progress=progress, data_label=data_label, blur_range=blur_range,
+                         noise_range=noise_range)
     return base, target

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from faiglib.degradations import (DEGRADATION_KINDS, Degradation, add_noise, blur, build_analysis_set, downsample,
-                                  gaussian_kernel, random_degrade)
+                                  gaussian_kernel, random_degrade, uniform_draws)
 
 
 def _kernel_std(k: torch.Tensor) -> float:
@@ -387,3 +387,31 @@ def test_blind_degrade_noise_level_is_drawn_per_sample():
         blind_degrade(hr[0], torch.Generator(), blur_range=(1.0, 2.0))
     with pytest.raises(ValueError, match="sigma"):
         blind_degrade(hr, torch.Generator(), blur_range=(0.0, 0.0))
+
+
+def test_random_degrade_ranges_give_each_sample_its_own_strength():
+    hr = _batch(64)
+    unclipped = Degradation(blur_sigma=1.0, blur_size=5, noise_sigma=0.1, clip=False)
+    # noise only, always: each sample's residual std is its own sigma, inside the range, and they differ
+    lr = random_degrade(hr, unclipped, torch.Generator().manual_seed(3), p_blur=0.0, p_noise=1.0,
+                        noise_range=(0.05, 0.3))
+    sigmas = (lr - downsample(hr, 2, "bilinear")).flatten(1).std(1)
+    assert float(sigmas.min()) > 0.03 and float(sigmas.max()) < 0.4 and float(sigmas.std()) > 0.03
+    # blur only, always: every sample is the blur of one sigma of the range, not the profile's fixed sigma
+    wide = Degradation(blur_sigma=2.0, blur_size=9)
+    lr = random_degrade(hr[:6], wide, torch.Generator().manual_seed(4), p_blur=1.0, p_noise=0.0, blur_range=(0.5, 3.0))
+    fixed = downsample(blur(hr[:6], 2.0, 9), 2, "bilinear")
+    assert not torch.allclose(lr, fixed)
+    g = torch.Generator().manual_seed(4)
+    torch.rand(6, generator=g), torch.rand(6, generator=g)  # the blur and noise flags come first
+    sigmas = uniform_draws(6, (0.5, 3.0), g)
+    for i in range(6):
+        expected = downsample(blur(hr[i: i + 1], float(sigmas[i]), 9), 2, "bilinear")
+        assert torch.allclose(lr[i: i + 1], expected, atol=1e-12)
+    # a range of width 0 at the fixed strength gives the fixed-strength images
+    same = random_degrade(hr[:6], wide, torch.Generator().manual_seed(5), p_blur=1.0, p_noise=0.0, blur_range=(2.0, 2.0))
+    assert torch.allclose(same, fixed, atol=1e-12)
+    with pytest.raises(ValueError, match="blur sigmas"):
+        random_degrade(hr, _SMALL, torch.Generator().manual_seed(0), blur_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="low <= high"):
+        random_degrade(hr, _SMALL, torch.Generator().manual_seed(0), noise_range=(0.2, 0.1))

@@ -146,3 +146,18 @@ def test_retraining_resumes_and_rejects_bad_masks(tmp_path, images):
         train_stage("target", out_dir=tmp_path / "e", **kw)
     with pytest.raises(ValueError, match="init_state"):
         train_stage("retrain", out_dir=tmp_path / "f", **{**kw, "init_state": None})
+
+
+def test_target_on_a_range_of_levels_is_its_own_cached_model(tmp_path, images):
+    base = load_state(run("baseline", tmp_path, images).checkpoint)[0]
+    fixed = run("target", tmp_path / "fixed", images, init_state=base)
+    ranged = run("target", tmp_path / "ranged", images, init_state=base, blur_range=(1.0, 3.0), noise_range=(0.05, 0.2))
+    a, b = load_state(fixed.checkpoint)[0], load_state(ranged.checkpoint)[0]
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # other degradations, other weights
+    assert load_state(fixed.checkpoint)[1]["config_key"] != load_state(ranged.checkpoint)[1]["config_key"]
+    assert run("target", tmp_path / "ranged", images, init_state=base, blur_range=(1.0, 3.0),
+               noise_range=(0.05, 0.2)).cached
+    with pytest.raises(Exception, match="another configuration"):  # the same file with other ranges
+        run("target", tmp_path / "ranged", images, init_state=base, blur_range=(1.0, 2.0), noise_range=(0.05, 0.2))
+    with pytest.raises(ValueError, match="target stage"):
+        run("baseline", tmp_path / "x", images, blur_range=(1.0, 3.0))
