@@ -50,6 +50,9 @@ class Experiment:
     results: str | Path = "results"
     arch: str | None = None
     progress: bool = True
+    #: True: the target is the one fine-tuned on a range of levels (``profile.levels_*_range``) from the same
+    #: baseline; everything derived from it is cached in ``<workdir of the fixed-level pair>/levels``.
+    levels: bool = False
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +72,11 @@ class Experiment:
     def workdir(self) -> Path:
         """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: a new faiglib version starts a fresh cache.
         (Within a version, each training stage also checks a key of its settings before reusing a checkpoint.)"""
+        return self.pair_dir / "levels" if self.levels else self.pair_dir
+
+    @property
+    def pair_dir(self) -> Path:
+        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: the baseline (shared by both targets)."""
         from . import __version__
 
         return self.out / self.profile.name / f"faiglib-{__version__}" / f"{self.spec.label}-seed{self.seed}"
@@ -109,10 +117,13 @@ class Experiment:
     def pair(self) -> tuple[TrainResult, TrainResult]:
         """Train (or load from the cache) the baseline and the target model."""
         if "pair" not in self._cache:
+            ranges = dict(blur_range=self.profile.levels_blur_range,
+                          noise_range=self.profile.levels_noise_range) if self.levels else {}
             self._cache["pair"] = train_pair(profile=self.profile, network=self.spec,
                                              train_images=self.train_images(), val_images=self._val_images(),
-                                             out_dir=self.workdir, seed=self.seed, device=self.device,
-                                             progress=self.progress, data_label=str(self.train_data))
+                                             out_dir=self.pair_dir, target_out_dir=self.workdir, seed=self.seed,
+                                             device=self.device, progress=self.progress,
+                                             data_label=str(self.train_data), **ranges)
         return self._cache["pair"]
 
     def _val_images(self) -> list[tuple[str, torch.Tensor]]:

@@ -8,7 +8,7 @@ import torch
 
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
            "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
-           "overlap_scores", "control_curves", "blind_training_curves"]
+           "overlap_scores", "control_curves", "blind_training_curves", "overlap_levels"]
 
 
 def _plt():
@@ -342,5 +342,32 @@ def blind_training_curves(histories: Mapping[str, Mapping[str, Sequence[dict]]],
         if ax.get_legend_handles_labels()[0]:  # runs shorter than 10 iterations log no loss
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_levels(per_seed: Sequence[Mapping]):
+    """Overlap score against degradation strength: one panel per degradation D, the mean OS(x, D) of the test
+    images at each level of D (level 0: the clean inputs) as mean ± std over seeds, the same inputs' OS with
+    the other degradation's filters (dotted), and each seed's threshold T^D (thin dashed). ``per_seed``: one
+    :func:`faiglib.classification.level_overlaps` result per seed."""
+    plt = _plt()
+    degradations = list(per_seed[0]["tracking"])
+    fig, axes = plt.subplots(1, len(degradations), figsize=(4.6 * len(degradations), 3.4), squeeze=False)
+    for ax, d in zip(axes[0], degradations):
+        levels = per_seed[0]["tracking"][d]["levels"]
+        chain = ["clean"] + [k for k in per_seed[0]["kinds"] if k.split(" ")[0] == d]
+        for j, other in enumerate(degradations):
+            means = np.array([[r["mean_overlap"][other][k] for k in chain] for r in per_seed])
+            err = means.std(0, ddof=1) if len(per_seed) > 1 else None
+            ax.errorbar(levels, means.mean(0), yerr=err, fmt="o-" if other == d else "s:", capsize=3,
+                        color=f"C{j}", label=f"OS(x, {other})")
+        for r in per_seed:
+            ax.axhline(r["thresholds"][d], ls="--", lw=0.8, color=f"C{degradations.index(d)}", alpha=0.5)
+        ax.set(xlabel=f"{d} sigma of the input (0: clean)", ylabel="overlap score", ylim=(-0.05, 1.05),
+               title=f"inputs with {d} only (dashed: $T^{{{d}}}$ per seed)")
+        ax.set_xticks(levels, [f"{v:g}" for v in levels])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

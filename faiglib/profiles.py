@@ -98,6 +98,13 @@ class Profile:
     classify_crop: int | None = 96  # central HR crop (None: whole images); per-image FAIG costs ~ pixels x N
     classify_proportion: float = 0.01  # p of both {filter^D} (Eq. 7) and {filter^x} (Eq. 6)
     classify_n_steps: int | None = None  # N of the per-image FAIG (None: n_steps)
+    # beyond the paper, degradation levels: a second target is fine-tuned from the same baseline with every
+    # blurred / noisy sample's sigma drawn uniformly from these ranges (still p_blur / p_noise), and the overlap
+    # scores of test images are measured at each of the levels below (Experiment(levels=True))
+    levels_blur_range: tuple[float, float] = (1.0, 3.0)
+    levels_noise_range: tuple[float, float] = (0.05, 0.2)
+    levels_blur: tuple[float, ...] = (1.0, 2.0, 3.0)
+    levels_noise: tuple[float, ...] = (0.05, 0.1, 0.2)
     # one branch vs two at the same compute (paper Sec. 3, Table 1; faiglib.blind): both models are trained on
     # the same batches, iterations and optimiser, for each seed of ``seeds``
     table1_feat: int = 24  # width of both restorers

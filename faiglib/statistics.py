@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["mean_std", "ordering", "method_orderings"]
+__all__ = ["mean_std", "ordering", "method_orderings", "spearman"]
 
 
 def mean_std(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -59,3 +59,23 @@ def method_orderings(table: Mapping[str, Any], proportion: float, methods: Seque
         out[f"{filters}/{inp}"] = {"by_mean": by_mean, "per_seed": per_seed,
                                    "same_in_every_seed": all(o == by_mean for o in per_seed)}
     return out
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two equally long 1-D sequences (ties get their average rank): the
+    Pearson correlation of the ranks, in [-1, 1]; ``nan`` if either sequence is constant."""
+    import torch
+
+    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
+    if x.numel() != y.numel() or x.numel() < 2:
+        raise ValueError(f"need two sequences of the same length >= 2, got {x.numel()} and {y.numel()}")
+
+    def ranks(v):
+        values, inverse, counts = torch.unique(v, return_inverse=True, return_counts=True)
+        ends = torch.cumsum(counts, 0).double()  # 1-based rank of the last copy of each distinct value
+        return ((ends - (counts.double() - 1) / 2))[inverse]
+
+    rx, ry = ranks(x), ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
+    return float((rx * ry).sum()) / denominator if denominator > 0 else float("nan")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "table1_markdown",
-           "table1_gap_markdown"]
+__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "rows_markdown",
+           "table1_markdown", "table1_gap_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -75,6 +75,16 @@ def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
         cells = [f"**{row[p]}**" if p == true else str(row[p]) for p in predicted]
         accuracy = f"{row.get(true, 0) / total:.0%}" if total else "–"
         lines.append(f"| {true} | " + " | ".join(cells) + f" | {accuracy} |")
+    return "\n".join(lines) + "\n"
+
+
+def rows_markdown(summary: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str], first: str = "input",
+                  digits: int = 3) -> str:
+    """A plain table: one row per key of ``summary`` (``{row: {column key: leaf}}``, leaves numbers or
+    :func:`~faiglib.statistics.mean_std` leaves), the ``columns`` ``{key: header}`` in order."""
+    lines = [f"| {first} | " + " | ".join(columns.values()) + " |", "|" + "---|" * (len(columns) + 1)]
+    for row, cells in summary.items():
+        lines.append(f"| {row} | " + " | ".join(format_mean_std(cells[k], digits) for k in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

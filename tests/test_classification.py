@@ -4,9 +4,10 @@ import torch
 from torch import nn
 
 from faiglib.attribution import discriminative_filters
-from faiglib.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, accuracies, choose_threshold,
-                                    classification_images, classify, confusion, elimination_ablation,
-                                    image_filter_scores, label_of, overlap_score, overlap_scores, predict, top_sets)
+from faiglib.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, accuracies, build_level_set,
+                                    choose_threshold, classification_images, classify, confusion,
+                                    elimination_ablation, image_filter_scores, label_of, level_kinds, level_of,
+                                    level_overlaps, level_psnr, overlap_score, overlap_scores, predict, top_sets)
 from faiglib.degradations import DEGRADATION_KINDS, AnalysisSet, Degradation
 from faiglib.experiment import Experiment
 
@@ -156,3 +157,51 @@ def test_profiles_keep_validation_and_test_apart(name):
     assert 0 < p.classify_proportion <= 1
     if name == "paper":
         assert p.classify_images is None and p.classify_crop is None  # full sets, whole images
+
+
+# ---------------------------------------------------------------- levels (beyond the paper)
+
+def test_level_kinds_and_their_parsing():
+    kinds = level_kinds((1, 2.5), (0.05, 0.1))
+    assert kinds == ["clean", "blur 1", "blur 2.5", "noise 0.05", "noise 0.1"]
+    assert [level_of(k) for k in kinds] == [(None, 0.0), ("blur", 1.0), ("blur", 2.5), ("noise", 0.05), ("noise", 0.1)]
+    with pytest.raises(ValueError, match="> 0"):
+        level_kinds((0, 1), (0.1,))
+    with pytest.raises(ValueError, match="at least one"):
+        level_kinds((), (0.1,))
+
+
+def test_level_set_grows_in_strength_and_scales_one_noise_draw():
+    hr = 0.25 + 0.5 * torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    deg = Degradation(blur_size=9)
+    aset = build_level_set([("a", hr), ("b", hr.flip(-1))], deg, (0.5, 1.5, 3.0), (0.05, 0.1), seed=7)
+    assert list(aset.lr) == level_kinds((0.5, 1.5, 3.0), (0.05, 0.1)) and aset.names == ["a", "b"]
+    clean = aset.lr["clean"][0]
+    change = [float((aset.lr[f"blur {s:g}"][0] - clean).abs().mean()) for s in (0.5, 1.5, 3.0)]
+    assert change[0] < change[1] < change[2]
+    # same draw, twice the sigma: twice the residual (no pixel is clipped at these values)
+    low, high = (aset.lr[f"noise {s:g}"][0] - clean for s in (0.05, 0.1))
+    assert torch.allclose(high, 2 * low, atol=1e-12)
+    assert not torch.allclose(aset.lr["noise 0.1"][1] - aset.lr["clean"][1], high.flip(-1))  # per-image draws
+
+
+def test_levels_experiment_shares_the_baseline_and_reports_tracking(tmp_path):
+    fixed = Experiment(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
+    levels = Experiment(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False, levels=True)
+    assert levels.workdir == fixed.workdir / "levels"
+    (base, target), (base_l, target_l) = fixed.pair(), levels.pair()
+    assert base.checkpoint == base_l.checkpoint and target.checkpoint != target_l.checkpoint
+    result = level_overlaps(levels, {"blur": 0.5, "noise": 0.5})
+    p = levels.profile
+    assert result["kinds"] == level_kinds(p.levels_blur, p.levels_noise)
+    assert result["n_images"] == p.classify_images
+    for d in ("blur", "noise"):
+        t = result["tracking"][d]
+        assert t["levels"] == [0.0] + [float(v) for v in (p.levels_blur if d == "blur" else p.levels_noise)]
+        assert t["mean"] == pytest.approx([result["mean_overlap"][d][k] for k in
+                                           ["clean"] + [k for k in result["kinds"] if k.startswith(d)]])
+        assert t["increasing"] == all(b > a for a, b in zip(t["mean"], t["mean"][1:]))
+        assert all(0 <= v <= 1 for v in result["detected"][d].values())
+    psnr = level_psnr(levels)
+    assert list(psnr) == result["kinds"] and all(10 < v < 60 for v in psnr.values())
+    assert sorted(q.name.split("_")[1] for q in levels.workdir.glob("classify_*.pt")) == ["levels"]

@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "control"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -113,3 +113,14 @@ def test_table1_results_have_the_documented_shape(executed):
             assert len(leaf["values"]) == len(res["seeds"]) and leaf["std"] >= 0
     assert all(abs(res["complexity"]["ratio"][k] - 1) <= 0.1 for k in ("flops", "params"))
     assert set(res["gap_db"]) == {"blur", "blur+noise"}
+
+
+def test_levels_results_track_every_level_for_every_seed(executed):
+    res = json.loads((executed / "results" / "smoke" / "levels.json").read_text())
+    assert res["seeds"] == [0, 1] and res["test_levels"] == {"blur": [1.0, 2.0, 3.0], "noise": [0.05, 0.1, 0.2]}
+    assert list(res["per_level"]) == ["clean", "blur 1", "blur 2", "blur 3", "noise 0.05", "noise 0.1", "noise 0.2"]
+    for seed in ("0", "1"):
+        for d in ("blur", "noise"):
+            t = res["per_seed"][seed]["tracking"][d]
+            assert len(t["levels"]) == len(t["mean"]) == 4 and t["levels"][0] == 0.0
+    assert set(res["psnr"]) == {"baseline", "single-level target", "levels target"}

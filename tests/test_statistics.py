@@ -72,3 +72,15 @@ def test_retraining_markdown_has_reference_columns_then_each_method_per_filter_s
                      "denoise: random |")
     assert md[2] == "| blurry | 26 ± 0 | 27 ± 0 | 27 ± 0 | 28 ± 0 | 27 ± 0 | 27 ± 0 | 27 ± 0 |"
     assert md[3].startswith("| noisy | 22 ± 0 | 25 ± 0 | 25 ± 0 | 25.5 ± 0 |")
+
+
+def test_spearman_known_answers():
+    from faiglib.statistics import spearman
+
+    assert spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(1.0)  # any increasing map
+    assert spearman([1, 2, 3, 4], [3, 2, 1, 0]) == pytest.approx(-1.0)
+    # ties get average ranks: x ranks (1.5, 1.5, 3.5, 3.5), y ranks (1, 2, 3, 4) -> 4 / sqrt(4 * 5)
+    assert spearman([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(4 / (4 * 5) ** 0.5)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="same length"):
+        spearman([1, 2], [1, 2, 3])
