@@ -81,6 +81,23 @@ def test_retraining_table_trains_each_distinct_selection_once(exp):
     assert table["baseline"]["blur_input"] == exp.psnr_table()["blur"]["baseline"]
 
 
+def test_single_task_retraining_is_its_own_model_on_its_own_data(exp):
+    from faiglib.checkpoint import load_state
+
+    table = exp.single_task_retraining(degradations=("blur",), proportion=0.05)
+    assert set(table) == {"deblur_filters"} and set(table["deblur_filters"]) == {"faig", "random", "baseline"}
+    assert all(10 < v < 60 for v in table["deblur_filters"].values())
+    assert table["deblur_filters"]["baseline"] == exp.psnr_table()["blur"]["baseline"]
+    top = exp.scores().top("blur", 0.05)
+    blur_only = load_state(exp.retrained(top, "faig-deblur-5pct", "blur").checkpoint)
+    blind = load_state(exp.retrained(top, "faig-deblur-5pct").checkpoint)
+    assert blur_only[1]["config_key"] != blind[1]["config_key"]
+    assert any(not torch.equal(blur_only[0][k], blind[0][k]) for k in blind[0])
+    assert (exp.workdir / f"{exp.spec.label}_retrain-faig-deblur-5pct-blur-only.pth").exists()
+    with pytest.raises(ValueError, match="retraining task"):
+        exp.retrained(top, "x", "jpeg")
+
+
 def test_depth_summary_is_a_mean_relative_depth(exp):
     d = exp.depth_summary(0.05)
     depth = exp.filter_index.relative_depth()
