@@ -63,13 +63,16 @@ def test_table2_results_have_every_network_seed_and_method(executed):
 
 
 def test_sections_reuse_cached_artefacts(executed):
-    ckpts = sorted(str(p.relative_to(executed / "artifacts" / "smoke")).split("/", 1)[1]
-                   for p in (executed / "artifacts" / "smoke").rglob("*.pth")
+    root = executed / "artifacts" / "smoke"
+    ckpts = sorted(str(p.relative_to(root)).split("/", 1)[1] for p in root.rglob("*.pth")
                    if "_retrain" not in p.name and "table1" not in p.parts)  # Table 1's models: their own folder
-    # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others
-    assert ckpts == [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
-                     for s in (0, 1) for stage in ("baseline", "target")]
-    assert len(list((executed / "artifacts" / "smoke").rglob("faig_*.pt"))) == 4
+    # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others;
+    # the levels section adds one target per msrresnet seed, fine-tuned from the same baseline
+    pairs = [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
+             for s in (0, 1) for stage in ("baseline", "target")]
+    levels = [f"msrresnet-8x1-seed{s}/levels/msrresnet-8x1_target.pth" for s in (0, 1)]
+    assert ckpts == sorted(pairs + levels)
+    assert len([p for p in root.rglob("faig_*.pt") if "levels" not in p.parts]) == 4
     assert len(list((executed / "artifacts" / "smoke").rglob("ig_*.pt"))) == 4
 
 
