@@ -16,9 +16,7 @@ seed, so the spread over seeds is the spread of training alone). Training is res
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, atomic_save, check_finite, load_file, load_state, save_model
+from .checkpoint import CheckpointError, load_state, save_model
 from .complexity import complexity, match_msrresnet_blocks
 from .data import PatchSampler
 from .degradations import blind_degrade
 from .metrics import psnr
 from .networks import MSRResNet
 from .profiles import Profile
-from .training import TrainResult, _cosine_lr
+from .training import ResumableRun, TrainResult, _cosine_lr
 from .twobranch import TwoBranchSR, contrastive_loss, split_views
 
 __all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_blind",
@@ -124,14 +122,10 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
               "data": data_label, "settings": {k: getattr(profile, k) for k in relevant},
               "temperature": TEMPERATURE if kind == "two_branch" else None,
               "train_images": [n for n, _ in train_images]}
-    config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-    if final.exists():
-        _, meta = load_state(final)
-        if meta.get("config_key") == config_key:
-            return TrainResult(final, meta.get("history", {}), total, cached=True)
-        raise CheckpointError(f"{final} exists but was trained with another configuration "
-                              f"(key {meta.get('config_key')} != {config_key}); move it away or use another out_dir")
+    run = ResumableRun(final, resume, config, total, profile.checkpoint_every, stop_after, f"{cfg['label']} {setting}")
+    cached = run.finished()
+    if cached is not None:
+        return cached
 
     model = build_model(cfg["arch"], cfg["kwargs"], seed).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.table1_lr, betas=(0.9, 0.99))
@@ -140,31 +134,21 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
     degrade_gen = torch.Generator().manual_seed(10_000 + 2 * seed + 1)
     sampler = PatchSampler(train_images, profile.table1_hr_patch, profile.table1_batch_size, patch_gen)
     history: dict = {"loss": [], "contrastive": [], "seconds": 0.0}
-    start = 0
-    if resume.exists():
-        state = load_file(resume)
-        if state.get("config_key") != config_key:
-            raise CheckpointError(f"{resume} belongs to another configuration; delete it to start over")
+    state = run.resumed()
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
-        start = int(state["iteration"])
 
-    def save_resume(iteration: int) -> None:
-        check_finite(model.state_dict(), f"{cfg['label']} {setting} at iteration {iteration}")
-        atomic_save({"config_key": config_key, "iteration": iteration, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "patch_gen": patch_gen.get_state(),
-                     "degrade_gen": degrade_gen.get_state(), "history": json.dumps(history)}, resume)
+    def resume_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "patch_gen": patch_gen.get_state(),
+                "degrade_gen": degrade_gen.get_state()}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, initial=start, desc=f"{cfg['label']} {setting} seed {seed}", unit="it")
-    tic = time.perf_counter()
-    running, running_c, done_here = 0.0, 0.0, 0
-    for it in range(start, total):
+    run.begin(progress, f"{cfg['label']} {setting} seed {seed}")
+    running, running_c = 0.0, 0.0
+    for it in range(run.start, total):
         hr = sampler.sample()
         lr = _degrade(hr, profile, setting, degrade_gen).to(device)
         hr = hr.to(device)
@@ -185,31 +169,18 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
         loss.backward()
         optimizer.step()
         running += l1.item()
-        done_here += 1
         if (it + 1) % 10 == 0:
             history["loss"].append([it + 1, running / 10])
             if kind == "two_branch":
                 history["contrastive"].append([it + 1, running_c / 10])
             running, running_c = 0.0, 0.0
-        if bar is not None:
-            bar.update(1)
-        interrupted = stop_after is not None and done_here >= stop_after and it + 1 < total
-        if (it + 1) % profile.checkpoint_every == 0 or interrupted:
-            history["seconds"] += time.perf_counter() - tic
-            tic = time.perf_counter()
-            save_resume(it + 1)
-        if interrupted:
-            if bar is not None:
-                bar.close()
-            return TrainResult(resume, history, start)
-    if bar is not None:
-        bar.close()
-    history["seconds"] = round(history["seconds"] + time.perf_counter() - tic, 2)
+        if run.step_done(it, history, resume_state):
+            return run.paused(history)
+    run.end(history)
     save_model(final, model, arch=cfg["arch"], arch_kwargs=cfg["kwargs"], kind=kind, setting=setting,
-               profile=profile.name, seed=seed, data=data_label, iterations=total, config_key=config_key,
+               profile=profile.name, seed=seed, data=data_label, iterations=total, config_key=run.key,
                history=history)
-    resume.unlink(missing_ok=True)
-    return TrainResult(final, history, start)
+    return run.result(history)
 
 
 def load_blind(path: str | Path) -> nn.Module:

@@ -337,6 +337,13 @@ class Experiment:
         return {kind: {name: round(evaluate_psnr(m, aset, (kind,), self.device, self.profile.scale), 3)
                        for name, m in models.items()} for kind in aset.lr}
 
+    @torch.no_grad()
+    def _checkpoint_psnr(self, checkpoint: Path, kinds) -> dict[str, float]:
+        """``{kind: RGB PSNR (dB, 3 decimals)}`` of the model saved at ``checkpoint`` on the analysis inputs."""
+        model = load_model(checkpoint).to(self.device).eval()
+        aset = self.analysis_set()
+        return {k: round(evaluate_psnr(model, aset, (k,), self.device, self.profile.scale), 3) for k in kinds}
+
     # ---- retraining (Sec. 5.2.2) and where the filters live (Sec. 5.2.3) ----------------------------------
     def retrained(self, filters: torch.Tensor | None, tag: str, task: str = "blind") -> TrainResult:
         """The baseline retrained with only ``filters`` (flat indices) free to change, or every parameter
@@ -364,15 +371,13 @@ class Experiment:
         filters (``|θ−θ̄|`` and random rank alike for both degradations) are trained once.
         """
         proportion = proportion or self.profile.retrain_proportion
-        aset = self.analysis_set()
         psnr_of: dict[Any, dict[str, float]] = {}
 
         def evaluate(filters, tag):
             key = None if filters is None else tuple(sorted(int(i) for i in filters))
             if key not in psnr_of:
-                model = load_model(self.retrained(filters, tag).checkpoint).to(self.device).eval()
-                psnr_of[key] = {f"{k}_input": round(evaluate_psnr(model, aset, (k,), self.device, self.profile.scale), 3)
-                                for k in FUNCTIONS}
+                psnr = self._checkpoint_psnr(self.retrained(filters, tag).checkpoint, FUNCTIONS)
+                psnr_of[key] = {f"{k}_input": v for k, v in psnr.items()}
             return psnr_of[key]
 
         table: dict[str, dict] = {"upper_bound": evaluate(None, "all")}
@@ -392,7 +397,6 @@ class Experiment:
         inputs with ``d``: ``{"deblur_filters": {"faig": dB, "random": dB, "baseline": dB}, ...}``. On the blind
         task the noisy samples' larger errors can dominate what 1 % of the filters learn; here they cannot."""
         proportion = proportion or self.profile.retrain_proportion
-        aset = self.analysis_set()
         reference = self.psnr_table()
         table: dict[str, dict] = {}
         for d in degradations:
@@ -400,8 +404,7 @@ class Experiment:
             row = {}
             for m in methods:
                 result = self.retrained(self.ranking(m).top(d, proportion), f"{m}-{function}-{proportion * 100:g}pct", d)
-                model = load_model(result.checkpoint).to(self.device).eval()
-                row[m] = round(evaluate_psnr(model, aset, (d,), self.device, self.profile.scale), 3)
+                row[m] = self._checkpoint_psnr(result.checkpoint, (d,))[d]
             row["baseline"] = reference[d]["baseline"]
             table[f"{function}_filters"] = row
         return table

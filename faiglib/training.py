@@ -35,7 +35,7 @@ from .metrics import psnr
 from .networks import build_network
 from .profiles import NetSpec, Profile
 
-__all__ = ["STAGES", "TrainResult", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
+__all__ = ["STAGES", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
 
 STAGES = ("baseline", "target", "retrain")
 
@@ -92,6 +92,88 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
     return sum(values) / len(values)
 
 
+class ResumableRun:
+    """The bookkeeping every cached, resumable training loop of faiglib shares (:func:`train_stage`,
+    :func:`faiglib.blind.train_blind`): the key of the run's configuration, the finished checkpoint ``final``
+    (reused if it carries this key, refused if it carries another), the resume state ``resume`` (written
+    atomically every ``checkpoint_every`` iterations, reloaded only for this key), the progress bar and the
+    ``stop_after`` interruption used to test resumption.
+
+    Use: :meth:`finished` (return it if not ``None``), build the model, :meth:`resumed` (load it if not
+    ``None``), :meth:`begin`, then :meth:`step_done` after every iteration (return :meth:`paused` if it is
+    true), :meth:`end` before saving ``final`` and :meth:`result` after.
+    """
+
+    def __init__(self, final: Path, resume: Path, config: Mapping, total: int, checkpoint_every: int,
+                 stop_after: int | None, label: str) -> None:
+        self.final, self.resume, self.total = final, resume, total
+        self.checkpoint_every, self.stop_after, self.label = checkpoint_every, stop_after, label
+        self.key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+        self.start, self.done_here, self.bar, self.tic = 0, 0, None, 0.0
+
+    def finished(self) -> TrainResult | None:
+        """The cached result if ``final`` exists with this configuration; raises if it has another."""
+        if not self.final.exists():
+            return None
+        _, meta = load_state(self.final)
+        if meta.get("config_key") == self.key:
+            return TrainResult(self.final, meta.get("history", {}), self.total, cached=True)
+        raise CheckpointError(f"{self.final} exists but was trained with another configuration "
+                              f"(key {meta.get('config_key')} != {self.key}); move it away or use another out_dir")
+
+    def resumed(self) -> dict | None:
+        """The saved resume state of this configuration (its ``"iteration"`` becomes :attr:`start`), or ``None``."""
+        if not self.resume.exists():
+            return None
+        state = load_file(self.resume)
+        if state.get("config_key") != self.key:
+            raise CheckpointError(f"{self.resume} belongs to another configuration; delete it to start over")
+        self.start = int(state["iteration"])
+        return state
+
+    def begin(self, progress: bool, desc: str) -> None:
+        if progress:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=self.total, initial=self.start, desc=desc, unit="it")
+        self.tic = time.perf_counter()
+
+    def step_done(self, it: int, history: dict, state, postfix: dict | None = None) -> bool:
+        """After iteration ``it``: advance the bar, save the resume state when due (``state()``: the dict of
+        model, optimiser, generators, ...; its ``"model"`` is checked finite; ``history`` is added) and say
+        whether ``stop_after`` interrupts the run here (the bar is then closed)."""
+        self.done_here += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if postfix:
+                self.bar.set_postfix(**postfix)
+        interrupted = self.stop_after is not None and self.done_here >= self.stop_after and it + 1 < self.total
+        if (it + 1) % self.checkpoint_every == 0 or interrupted:
+            history["seconds"] += time.perf_counter() - self.tic
+            self.tic = time.perf_counter()
+            saved = state()
+            check_finite(saved["model"], f"{self.label} at iteration {it + 1}")
+            atomic_save({"config_key": self.key, "iteration": it + 1, **saved, "history": json.dumps(history)},
+                        self.resume)
+        if interrupted and self.bar is not None:
+            self.bar.close()
+        return interrupted
+
+    def paused(self, history: dict) -> TrainResult:
+        """The result of a call interrupted by ``stop_after``: the resume state it left."""
+        return TrainResult(self.resume, history, self.start)
+
+    def end(self, history: dict) -> None:
+        """Close the bar and add this call's seconds to ``history`` (before ``final`` is saved)."""
+        if self.bar is not None:
+            self.bar.close()
+        history["seconds"] = round(history["seconds"] + time.perf_counter() - self.tic, 2)
+
+    def result(self, history: dict) -> TrainResult:
+        """After ``final`` is saved: drop the resume state; the run's result."""
+        self.resume.unlink(missing_ok=True)
+        return TrainResult(self.final, history, self.start)
+
+
 @torch.enable_grad()  # callers may be inside torch.no_grad() (e.g. an evaluation that trains on a cache miss)
 def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images, val_images, out_dir: str | Path,
                 seed: int = 0, init_state: Mapping[str, torch.Tensor] | None = None, device: str = "cpu",
@@ -143,14 +225,10 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     if stage == "retrain":
         config["trainable"] = None if trainable is None else \
             {k: v.nonzero().flatten().tolist() for k, v in sorted(trainable.items()) if v.any()}
-    config_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-    if final.exists():
-        _, meta = load_state(final)
-        if meta.get("config_key") == config_key:
-            return TrainResult(final, meta.get("history", {}), total, cached=True)
-        raise CheckpointError(f"{final} exists but was trained with another configuration "
-                              f"(key {meta.get('config_key')} != {config_key}); move it away or use another out_dir")
+    run = ResumableRun(final, resume, config, total, profile.checkpoint_every, stop_after, f"{network.label} {stage}")
+    cached = run.finished()
+    if cached is not None:
+        return cached
 
     model = build_seeded(network, profile.scale, seed)
     if init_state is not None:
@@ -172,12 +250,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     val_set = build_analysis_set(val_images, degradation, seed=seed)
     val_kinds = ("clean",) if stage == "baseline" else ("blur", "noise")
     history: dict = {"loss": [], "val_psnr": [], "val_kinds": list(val_kinds), "seconds": 0.0}
-    start = 0
-
-    if resume.exists():
-        state = load_file(resume)
-        if state.get("config_key") != config_key:
-            raise CheckpointError(f"{resume} belongs to another configuration; delete it to start over")
+    state = run.resumed()
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:
@@ -185,22 +259,15 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
-        start = int(state["iteration"])
 
-    def save_resume(iteration: int) -> None:
-        check_finite(model.state_dict(), f"{network.label} {stage} at iteration {iteration}")
-        atomic_save({"config_key": config_key, "iteration": iteration, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "ema": ema.state_dict() if ema is not None else {},
-                     "patch_gen": patch_gen.get_state(), "degrade_gen": degrade_gen.get_state(),
-                     "history": json.dumps(history)}, resume)
+    def resume_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict() if ema is not None else {}, "patch_gen": patch_gen.get_state(),
+                "degrade_gen": degrade_gen.get_state()}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, initial=start, desc=f"{network.label} {stage}", unit="it")
-    tic = time.perf_counter()
-    running, done_here = 0.0, 0
-    for it in range(start, total):
+    run.begin(progress, f"{network.label} {stage}")
+    running = 0.0
+    for it in range(run.start, total):
         hr = sampler.sample().to(device)
         if stage == "baseline":
             lr = downsample(hr, profile.scale, profile.resize)
@@ -219,34 +286,21 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
             with torch.no_grad():
                 for p_ema, p in zip(ema.parameters(), model.parameters()):
                     p_ema.lerp_(p, 1.0 - profile.ema_decay)
-        running += loss.item()
-        done_here += 1
+        loss_value = loss.item()
+        running += loss_value
         if (it + 1) % 10 == 0:
             history["loss"].append([it + 1, running / 10])
             running = 0.0
         if (it + 1) % profile.val_every == 0 or it + 1 == total:
             value = evaluate_psnr(ema if ema is not None else model, val_set, val_kinds, device)
             history["val_psnr"].append([it + 1, round(value, 4)])
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        interrupted = stop_after is not None and done_here >= stop_after and it + 1 < total
-        if (it + 1) % profile.checkpoint_every == 0 or interrupted:
-            history["seconds"] += time.perf_counter() - tic
-            tic = time.perf_counter()
-            save_resume(it + 1)
-        if interrupted:
-            if bar is not None:
-                bar.close()
-            return TrainResult(resume, history, start)
-    if bar is not None:
-        bar.close()
-    history["seconds"] = round(history["seconds"] + time.perf_counter() - tic, 2)
+        if run.step_done(it, history, resume_state, {"loss": f"{loss_value:.4f}"}):
+            return run.paused(history)
+    run.end(history)
     save_model(final, model, arch=network.arch, arch_kwargs=network.kwargs(profile.scale), ema=ema,
                stage=stage, profile=profile.name, seed=seed, data=data_label, iterations=total,
-               config_key=config_key, history=history)
-    resume.unlink(missing_ok=True)
-    return TrainResult(final, history, start)
+               config_key=run.key, history=history)
+    return run.result(history)
 
 
 def _freeze_all_but(model: nn.Module, trainable: Mapping[str, torch.Tensor]) -> dict[nn.Parameter, torch.Tensor]:
