@@ -55,36 +55,46 @@ class MSRResNet(nn.Module):
         self.upscale = upscale
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
-        # x2 and x3 use one pixel-shuffle stage, x4 two x2 stages (BasicSR's layout and key names).
-        shuffle = 2 if upscale in (2, 4) else 3
-        self.upconv1 = nn.Conv2d(num_feat, num_feat * shuffle * shuffle, 3, 1, 1)
-        if upscale == 4:
-            self.upconv2 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
-        self.pixel_shuffle = nn.PixelShuffle(shuffle)
-        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # Kaiming init scaled down (0.1) for the residual branches keeps the untrained net close to the
-        # bilinear skip, which is what makes short CPU trainings converge.
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in")
-                if name.startswith("body."):
-                    module.weight.data.mul_(0.1)
-                nn.init.zeros_(module.bias)
-        nn.init.zeros_(self.conv_last.weight)
+        _add_sr_tail(self, num_feat, num_out_ch, upscale)
+        _init_residual_net(self, (nn.Conv2d,))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = _leaky(self.conv_first(x))
-        out = self.body(feat)
-        out = _leaky(self.pixel_shuffle(self.upconv1(out)))
-        if self.upscale == 4:
-            out = _leaky(self.pixel_shuffle(self.upconv2(out)))
-        out = self.conv_last(_leaky(self.conv_hr(out)))
-        base = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
-        return out + base
+        return _sr_tail(self, self.body(_leaky(self.conv_first(x))), x)
+
+
+def _add_sr_tail(net: nn.Module, num_feat: int, num_out_ch: int, upscale: int) -> None:
+    """Register MSRResNet's upsampling tail on ``net`` with BasicSR's key names: ``upconv1`` (``upconv2`` at
+    x4), ``pixel_shuffle``, ``conv_hr``, ``conv_last``. x2 and x3 use one pixel-shuffle stage, x4 two x2 stages."""
+    shuffle = 2 if upscale in (2, 4) else 3
+    net.upconv1 = nn.Conv2d(num_feat, num_feat * shuffle * shuffle, 3, 1, 1)
+    if upscale == 4:
+        net.upconv2 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
+    net.pixel_shuffle = nn.PixelShuffle(shuffle)
+    net.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+    net.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+
+
+def _sr_tail(net: nn.Module, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The tail of :func:`_add_sr_tail`: body features ``(B, C, h, w)`` -> output ``(B, 3, h*s, w*s)``, plus the
+    bilinear upsampling of the LR input ``x``."""
+    out = _leaky(net.pixel_shuffle(net.upconv1(feat)))
+    if net.upscale == 4:
+        out = _leaky(net.pixel_shuffle(net.upconv2(out)))
+    out = net.conv_last(_leaky(net.conv_hr(out)))
+    return out + F.interpolate(x, scale_factor=net.upscale, mode="bilinear", align_corners=False)
+
+
+def _init_residual_net(net: nn.Module, kinds: tuple[type, ...]) -> None:
+    """Kaiming init of every ``kinds`` layer, scaled down (0.1) in the residual branches (``body.``), zero
+    biases and a zero ``conv_last``: the untrained net starts at the bilinear skip, which is what makes short
+    CPU trainings converge."""
+    for name, module in net.named_modules():
+        if isinstance(module, kinds):
+            nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in")
+            if name.startswith("body."):
+                module.weight.data.mul_(0.1)
+            nn.init.zeros_(module.bias)
+    nn.init.zeros_(net.conv_last.weight)
 
 
 class SRCNNStyle(nn.Module):

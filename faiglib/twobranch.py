@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .networks import _check_scale, _leaky
+from .networks import _add_sr_tail, _check_scale, _init_residual_net, _leaky, _sr_tail
 
 __all__ = ["DegradationEncoder", "DAConv", "DABlock", "TwoBranchSR", "contrastive_loss", "split_views"]
 
@@ -124,25 +124,10 @@ class TwoBranchSR(nn.Module):
         self.compress = nn.Linear(self.encoder.out_dim, rep_dim)
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = nn.ModuleList([DABlock(num_feat, rep_dim) for _ in range(num_block)])
-        shuffle = 2 if upscale in (2, 4) else 3
-        self.upconv1 = nn.Conv2d(num_feat, num_feat * shuffle * shuffle, 3, 1, 1)
-        if upscale == 4:
-            self.upconv2 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
-        self.pixel_shuffle = nn.PixelShuffle(shuffle)
-        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # As MSRResNet: Kaiming, residual branches scaled by 0.1 and a zero last conv, so the untrained
-        # network starts at the bilinear skip (the same starting point for both models of Table 1).
-        for name, module in self.named_modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in")
-                if name.startswith("body."):
-                    module.weight.data.mul_(0.1)
-                nn.init.zeros_(module.bias)
-        nn.init.zeros_(self.conv_last.weight)
+        _add_sr_tail(self, num_feat, num_out_ch, upscale)
+        # As MSRResNet (linear layers too), so the untrained network starts at the bilinear skip: the same
+        # starting point for both models of Table 1.
+        _init_residual_net(self, (nn.Conv2d, nn.Linear))
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder features ``(B, 2 * enc_feat)`` of LR images ``(B, 3, h, w)`` (before compression)."""
@@ -155,11 +140,7 @@ class TwoBranchSR(nn.Module):
         out = feat
         for block in self.body:
             out = block(out, r)
-        out = _leaky(self.pixel_shuffle(self.upconv1(out)))
-        if self.upscale == 4:
-            out = _leaky(self.pixel_shuffle(self.upconv2(out)))
-        out = self.conv_last(_leaky(self.conv_hr(out)))
-        return out + F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+        return _sr_tail(self, out, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.restore(x, self.representation(x))
