@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from faiglib.attribution import discriminative_filters, top_count
-from faiglib.checkpoint import load_state
-from faiglib.experiment import Experiment
-from faiglib.filters import FilterIndex
-from faiglib.networks import build_network
-from faiglib.training import build_seeded
+from faiglib.methods.faig import discriminative_filters, top_count
+from faiglib.core.checkpoint import load_state
+from faiglib.studies.workspace import Workspace
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import build_network
+from faiglib.training.stages import build_seeded
 
 
 def reference_ranking(arch: str, arch_kwargs: dict, baseline: dict, target: dict, inputs_d, inputs_other, gts,
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    exp = Experiment(profile=args.profile, data=args.data, out=args.out, progress=False)
+    exp = Workspace(profile=args.profile, data=args.data, out=args.out, progress=False)
     spec, scale = exp.spec, exp.profile.scale
     n_steps = args.n_steps or exp.profile.n_steps
     base_path = exp.workdir / f"{spec.label}_baseline.pth"

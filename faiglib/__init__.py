@@ -2,9 +2,9 @@
 
 Importing the package has no side effects: no registries are scanned, nothing is downloaded or seeded.
 """
-from .attribution import DiscriminativeFilters, FAIGResult, discriminative_filters, faig
-from .filters import FilterIndex
-from .networks import MSRResNet, SRCNNStyle, build_network
+from faiglib.methods.faig import DiscriminativeFilters, FAIGResult, discriminative_filters, faig
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import MSRResNet, SRCNNStyle, build_network
 
 __version__ = "0.1.0"
 __all__ = ["faig", "FAIGResult", "discriminative_filters", "DiscriminativeFilters", "FilterIndex",

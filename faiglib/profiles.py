@@ -28,7 +28,7 @@ __all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
 
 @dataclass(frozen=True)
 class NetSpec:
-    """An architecture of :mod:`faiglib.networks` and its size."""
+    """An architecture of :mod:`faiglib.models.networks` and its size."""
 
     arch: str
     num_feat: int
@@ -91,7 +91,7 @@ class Profile:
     # degradation classification by overlap score (paper Sec. 4.3, 5.3, Eq. 8): per-image FAIG of validation
     # images (thresholds; the paper uses BSD100) and test images (accuracy; the paper: DIV2K validation), each
     # in its clean / blur / noise / blur+noise version. "embedded:validation" / "embedded:test": two disjoint
-    # halves of scikit-image's bundled photos (faiglib.classification); otherwise folder(s) as for data.
+    # halves of scikit-image's bundled photos (faiglib.studies.classification); otherwise folder(s) as for data.
     classify_validation_data: str = "embedded:validation"
     classify_test_data: str = "embedded:test"
     classify_images: int | None = 24  # first images of each set, by name (None: all)
@@ -100,12 +100,12 @@ class Profile:
     classify_n_steps: int | None = None  # N of the per-image FAIG (None: n_steps)
     # beyond the paper, degradation levels: a second target is fine-tuned from the same baseline with every
     # blurred / noisy sample's sigma drawn uniformly from these ranges (still p_blur / p_noise), and the overlap
-    # scores of test images are measured at each of the levels below (Experiment(levels=True))
+    # scores of test images are measured at each of the levels below (Workspace(levels=True))
     levels_blur_range: tuple[float, float] = (1.0, 3.0)
     levels_noise_range: tuple[float, float] = (0.05, 0.2)
     levels_blur: tuple[float, ...] = (1.0, 2.0, 3.0)
     levels_noise: tuple[float, ...] = (0.05, 0.1, 0.2)
-    # one branch vs two at the same compute (paper Sec. 3, Table 1; faiglib.blind): both models are trained on
+    # one branch vs two at the same compute (paper Sec. 3, Table 1; faiglib.studies.table1): both models are trained on
     # the same batches, iterations and optimiser, for each seed of ``seeds``
     table1_feat: int = 24  # width of both restorers
     table1_blocks: int = 3  # DA blocks of the two-branch net; the SRResNet's count is matched (FLOPs, params)

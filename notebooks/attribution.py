@@ -42,10 +42,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from faiglib import plots
-from faiglib.experiment import notebook_experiment
+from faiglib.studies.attribution import completeness, overlap_summary
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspace
 
-exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 print(f"{exp.spec.label}: {len(exp.filter_index)} filters in {len(exp.filter_index.layers)} conv layers; "
       f"N = {exp.profile.n_steps}, rule '{exp.profile.method}'")
@@ -60,7 +61,7 @@ print(f"{exp.spec.label}: {len(exp.filter_index)} filters in {len(exp.filter_ind
 
 # %%
 steps = (1, 2, 5, 10, 20) if exp.profile.name != "smoke" else (1, 2, 4)
-gaps = exp.completeness(kind="blur", image=0, steps=steps)
+gaps = completeness(exp, kind="blur", image=0, steps=steps)
 for method, rows in gaps.items():
     print(method, [f"N={r['n_steps']}: {r['relative_gap']:.2e}" for r in rows])
 fig = plots.completeness_curve(gaps)
@@ -68,7 +69,7 @@ fig = plots.completeness_curve(gaps)
 # %% [markdown]
 # ## Discriminative filters for blur and for noise (Eq. 7)
 #
-# `Experiment.scores()` runs FAIG on every analysis image, blurry and noisy, and keeps the per-image filter
+# `Workspace.scores()` runs FAIG on every analysis image, blurry and noisy, and keeps the per-image filter
 # scores (cached). The figure shows, per conv layer, which share of its filters falls in the top 1 % for
 # deblurring and for denoising.
 
@@ -87,7 +88,7 @@ fig = plots.filter_distribution(exp.filter_index, top, title=f"{exp.spec.label}:
 # pick up filters that matter for any restoration and overlap more.
 
 # %%
-overlaps = exp.overlap_summary(scores, proportion=0.01)
+overlaps = overlap_summary(exp, scores, proportion=0.01)
 for key, value in overlaps.items():
     print(f"{key:>44s}: {value:.3f}")
 results_file = exp.write_results("attribution", {

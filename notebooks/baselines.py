@@ -24,9 +24,9 @@
 # * **IG** (the paper's baseline, as in the official code): integrated gradients along a path in *input*
 #   space from the clean LR image to the degraded one, on the target network; the objective is the sum of
 #   the output, and each filter scores $\sum_{3\times3} |\text{mean gradient}|$
-#   (`faiglib.baselines.input_ig_ranking`).
+#   (`faiglib.methods.baselines.input_ig_ranking`).
 # * **$|\theta-\bar\theta|$**: the filter's weight change, divided by the baseline filter's $L_1$ norm
-#   (`faiglib.baselines.abs_change_ranking`); it is the same for both degradations.
+#   (`faiglib.methods.baselines.abs_change_ranking`); it is the same for both degradations.
 # * **Random**: a uniform draw of the same number of filters (mean over several draws per network).
 #
 # For every rule we mask its top filters (give them the baseline's weights) and measure the output change
@@ -48,12 +48,14 @@ proportions = None  # masked proportions for the curves; None: the profile's cur
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import plots
-from faiglib.experiment import METHODS, notebook_experiments, write_results
-from faiglib.statistics import mean_std, method_orderings
-from faiglib.tables import masking_markdown
+from faiglib.studies.masking import method_example_outputs, method_masking
+from faiglib.report import plots
+from faiglib.studies.workspace import METHODS
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.measures.statistics import mean_std, method_orderings
+from faiglib.report.tables import masking_markdown
 
-exps = notebook_experiments(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
+exps = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)
 networks = list(dict.fromkeys(e.spec.label for e in exps))
 print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed for e in exps})}; "
@@ -79,14 +81,14 @@ for net, by_seed in psnr.items():
 # %% [markdown]
 # ## Masking curves over proportions (Fig. 3)
 #
-# `Experiment.method_masking()` masks the top 0.1 % … 50 % of each rule's filters on each trained pair and
+# `method_masking()` masks the top 0.1 % … 50 % of each rule's filters on each trained pair and
 # returns the mean output difference per (filter set, input), on gray images and on the blue channel from
 # the same forward passes; `statistics.mean_std` combines the seeds. The curves below use the gray metric.
 # A good rule for the deblurring function rises fast in the first panel (its own function) and stays low
 # in the second (the other function).
 
 # %%
-per_seed = {net: [e.method_masking(proportions) for e in exps if e.spec.label == net] for net in networks}
+per_seed = {net: [method_masking(e, proportions) for e in exps if e.spec.label == net] for net in networks}
 summary = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net in networks:
     fig = plots.masking_curves(summary[net]["gray"], tuple(METHODS), title=f"{net}: mean ± std over seeds")
@@ -110,7 +112,7 @@ for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (o
 # masked; for the noisy input, its top-1 % *denoising* filters.
 
 # %%
-fig = plots.masking_grid(exps[0].method_example_outputs(proportion=0.01, image=0))
+fig = plots.masking_grid(method_example_outputs(exps[0], proportion=0.01, image=0))
 
 # %% [markdown]
 # ## Does the paper's ordering hold?

@@ -31,7 +31,7 @@
 # **Threshold rule.** For each degradation, the validation overlap scores of inputs that carry it are the
 # positives and the others the negatives; among the midpoints between consecutive distinct scores, $T^{D}$ is
 # the one with the highest balanced accuracy, ties going to the widest gap between scores
-# (`faiglib.classification.choose_threshold`).
+# (`faiglib.measures.overlap.choose_threshold`).
 #
 # The last section is the ablation of Sec. 5.4 (Fig. 5): the deblurring filters found *without* gradient
 # elimination should also disturb denoising when masked; those found with it should not.
@@ -51,14 +51,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import plots
-from faiglib.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
-from faiglib.experiment import notebook_experiments, write_results
+from faiglib.report import plots
+from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
+from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.profiles import get_profile
-from faiglib.statistics import mean_std
-from faiglib.tables import confusion_markdown
+from faiglib.measures.statistics import mean_std
+from faiglib.report.tables import confusion_markdown
 
-exps = notebook_experiments(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
+exps = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
                             device=device, data=data, train_data=train_data, out=out, results=results)
 p = exps[0].profile
 print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; validation: {validation_data or p.classify_validation_data}, "
@@ -68,7 +68,7 @@ print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; validation: {valid
 # %% [markdown]
 # ## Overlap scores (Eq. 8)
 #
-# `faiglib.classification.classify` computes the per-image FAIG of every validation and test input (cached),
+# `faiglib.studies.classification.classify` computes the per-image FAIG of every validation and test input (cached),
 # the overlap of its top-$p$ set with the analysis set's deblurring and denoising sets, and the thresholds.
 # Each dot is one image (hollow: validation, filled: test); blue dots are inputs that carry the degradation
 # of the panel and should lie above the dashed threshold, orange dots should lie below it. First seed shown.

@@ -40,11 +40,11 @@ interactive = False  # True in a live notebook: a λ slider
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import plots
-from faiglib.control import LAMBDAS, control_strip, control_table
-from faiglib.experiment import notebook_experiment
+from faiglib.report import plots
+from faiglib.studies.control import LAMBDAS, control_strip, control_table
+from faiglib.report.book import notebook_workspace
 
-exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 print(f"{exp.spec.label}, seed {seed}, {len(exp.analysis_set())} analysis images; top {proportion:.0%} filters, "
       f"λ in {list(LAMBDAS)}")
@@ -52,7 +52,7 @@ print(f"{exp.spec.label}, seed {seed}, {len(exp.analysis_set())} analysis images
 # %% [markdown]
 # ## PSNR and output change against λ
 #
-# `faiglib.control.control_table` interpolates the deblurring filters and, separately, the denoising filters,
+# `faiglib.studies.control.control_table` interpolates the deblurring filters and, separately, the denoising filters,
 # and evaluates the blurry and the noisy analysis inputs at every λ (means over images). λ = 1 (dotted line)
 # is the target; at λ = 0 the gradient-map MSE is the masking effect of Fig. 2.
 
@@ -85,7 +85,7 @@ fig = plots.image_row(control_strip(exp, "noise", "noise", proportion, strip_lam
 
 # %%
 if interactive:
-    from faiglib.widgets import control_explorer
+    from faiglib.report.widgets import control_explorer
 
     display(control_explorer(exp, proportion=proportion))
 

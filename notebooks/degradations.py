@@ -33,17 +33,17 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from faiglib import plots
-from faiglib.experiment import notebook_experiment
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspace
 
-exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 print(exp.profile.name, exp.degradation)
 
 # %% [markdown]
 # ## The analysis set
 #
-# `Experiment.analysis_set()` loads the HR analysis images (mod-cropped to the scale and, for the small
+# `Workspace.analysis_set()` loads the HR analysis images (mod-cropped to the scale and, for the small
 # profiles, centre-cropped) and builds the four LR versions deterministically from the seed: image *i*
 # draws its noise from a generator seeded by `(seed, i)`, so the noisy and blurry+noisy inputs share the
 # same noise realisation.
@@ -63,7 +63,7 @@ fig = plots.degradation_grid(aset, images=range(min(2, len(aset))), crop=48)
 # each degradation costs before any network is involved.
 
 # %%
-from faiglib.metrics import interpolation_psnr
+from faiglib.measures.metrics import interpolation_psnr
 
 costs = {kind: round(value, 2) for kind, value in interpolation_psnr(aset).items()}
 print("mean PSNR (dB) of bilinear upsampling:", costs)

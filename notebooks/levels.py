@@ -28,7 +28,7 @@
 #
 # $\{\text{filter}^{D}\}$ comes from the analysis images at the middle levels ($\sigma = 2$, noise 0.1), and the
 # thresholds $T^{D}$ are chosen on the validation images at those levels, by the rule of the classification
-# notebook (`faiglib.classification.choose_threshold`).
+# notebook (`faiglib.measures.overlap.choose_threshold`).
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
@@ -45,17 +45,18 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import plots
-from faiglib.classification import classify, level_overlaps, level_psnr
-from faiglib.experiment import notebook_experiments, write_results
+from faiglib.report import plots
+from faiglib.studies.classification import classify
+from faiglib.studies.levels import level_overlaps, level_psnr
+from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.profiles import get_profile
-from faiglib.statistics import mean_std
-from faiglib.tables import rows_markdown
+from faiglib.measures.statistics import mean_std
+from faiglib.report.tables import rows_markdown
 
 common = dict(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label], device=device,
               data=data, train_data=train_data, out=out, results=results)
-exps = notebook_experiments(levels=True, **common)
-fixed = notebook_experiments(**common)  # the paper's single-level targets of the same baselines, for reference
+exps = notebook_workspaces(levels=True, **common)
+fixed = notebook_workspaces(**common)  # the paper's single-level targets of the same baselines, for reference
 p = exps[0].profile
 print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; levels target trained on blur sigma "
       f"{p.levels_blur_range}, noise sigma {p.levels_noise_range}; test levels: blur {list(p.levels_blur)}, "

@@ -32,24 +32,25 @@ channel = "gray"  # "gray" (paper) or "blue" (official code)
 interactive = False  # True in a live notebook: sliders for the proportion and the image
 
 # %%
-from faiglib import plots
-from faiglib.experiment import notebook_experiment
+from faiglib.studies.masking import example_outputs, masking_table
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspace
 
-exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 print(f"{exp.spec.label}, {len(exp.analysis_set())} analysis images, proportions {exp.profile.mask_proportions}")
 
 # %% [markdown]
 # ## FAIG versus random filters at 1 / 3 / 5 / 10 %
 #
-# `Experiment.masking_table()` masks the top filters of each set, and as many random ones, and evaluates
+# `masking_table()` masks the top filters of each set, and as many random ones, and evaluates
 # the blurry and the noisy analysis inputs. One random set is a noisy yardstick (a draw that happens to hit
 # a few sensitive filters matters much more than one that does not), so the random value is the mean over
 # the profile's `random_draws` independent draws, with their standard deviation as error bar.
 # Each panel is one (filter set, input) pair.
 
 # %%
-table = exp.masking_table(channel=channel)
+table = masking_table(exp, channel=channel)
 fig = plots.masking_curves(table)
 
 # %%
@@ -69,7 +70,7 @@ for mask, entry in table.items():
 # clean; masking the denoising filters should do the opposite.
 
 # %%
-fig = plots.masking_grid(exp.example_outputs(proportion=0.01, image=0))
+fig = plots.masking_grid(example_outputs(exp, proportion=0.01, image=0))
 
 # %% [markdown]
 # In a live notebook, run it with `interactive = True` (or `papermill … -p interactive True`) to get sliders
@@ -77,7 +78,7 @@ fig = plots.masking_grid(exp.example_outputs(proportion=0.01, image=0))
 
 # %%
 if interactive:
-    from faiglib.widgets import masking_explorer
+    from faiglib.report.widgets import masking_explorer
 
     display(masking_explorer(exp))  # noqa: F821 - IPython's display
 

@@ -21,7 +21,7 @@
 # the rest of the book asks follows: *how* does a single network tell degradations apart?
 #
 # We repeat the comparison at the scale of the profile. The two-branch model is DASR-style
-# {cite}`wang2021unsupervised` (`faiglib.twobranch`): a degradation encoder trained with a contrastive loss
+# {cite}`wang2021unsupervised` (`faiglib.models.twobranch`): a degradation encoder trained with a contrastive loss
 # (two halves of a degraded patch are a positive pair, the other patches of the batch negatives) feeds
 # degradation-aware convolutions (per-sample depthwise kernels and channel attention predicted from the
 # representation) in the restorer. The one-branch model is an MSRResNet of the same width whose number of
@@ -41,11 +41,12 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import blind, plots
-from faiglib.experiment import notebook_experiment, write_results
-from faiglib.tables import table1_gap_markdown, table1_markdown
+from faiglib.report import plots
+from faiglib.studies import table1
+from faiglib.report.book import notebook_workspace, write_results
+from faiglib.report.tables import table1_gap_markdown, table1_markdown
 
-exp = notebook_experiment(profile=profile, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 p = exp.profile
 print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_range[0]:g}, "
@@ -56,15 +57,15 @@ print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_ran
 # %% [markdown]
 # ## Two models at the same compute
 #
-# `blind.complexity_table` counts the FLOPs of one forward pass on a 64×64 LR image with
+# `table1.complexity_table` counts the FLOPs of one forward pass on a 64×64 LR image with
 # `torch.utils.flop_counter.FlopCounterMode` (2 per multiply-add of every convolution, grouped ones
 # included, and of every linear layer; element-wise work is not counted) and the parameters. The
 # two-branch count includes its encoder, the kernel generators and the contrastive projection head; the
 # MSRResNet's block count is the one that brings both ratios closest to 1.
 
 # %%
-budget = blind.complexity_table(p)
-for kind, label in blind.KINDS.items():
+budget = table1.complexity_table(p)
+for kind, label in table1.KINDS.items():
     c = budget[kind]
     print(f"{label:>26s}: {c['label']:>16s}  {c['flops'] / 1e9:7.3f} GFLOPs  {c['params'] / 1e3:8.1f} k params")
 print(f"one-branch / two-branch: FLOPs x{budget['ratio']['flops']:.3f}, params x{budget['ratio']['params']:.3f}")
@@ -72,13 +73,13 @@ print(f"one-branch / two-branch: FLOPs x{budget['ratio']['flops']:.3f}, params x
 # %% [markdown]
 # ## Training both models
 #
-# `blind.experiment_table1` trains (or loads from the cache) both models for both settings and every seed,
+# `table1.experiment_table1` trains (or loads from the cache) both models for both settings and every seed,
 # then tests them on a fixed degraded test set (each test image gets its own $\sigma$ and noise level, the
 # same for every seed). The curves show the L1 loss on the training batches: the same batches for both models.
 
 # %%
-table = blind.experiment_table1(exp, seeds)
-fig = plots.blind_training_curves(table["histories"], blind.KINDS)
+table = table1.experiment_table1(exp, seeds)
+fig = plots.blind_training_curves(table["histories"], table1.KINDS)
 
 # %% [markdown]
 # ## Table 1
@@ -87,7 +88,7 @@ fig = plots.blind_training_curves(table["histories"], blind.KINDS)
 # with each model's compute budget.
 
 # %%
-display(Markdown(table1_markdown(table, blind.KINDS, blind.SETTINGS)))
+display(Markdown(table1_markdown(table, table1.KINDS, table1.SETTINGS)))
 
 # %% [markdown]
 # ## The gap, against the paper's
@@ -97,7 +98,7 @@ display(Markdown(table1_markdown(table, blind.KINDS, blind.SETTINGS)))
 # its standard error over seeds.
 
 # %%
-gap = blind.gaps(table)
+gap = table1.gaps(table)
 display(Markdown(table1_gap_markdown(gap)))
 results_file = write_results(
     results, p.name, "table1",
@@ -107,7 +108,7 @@ results_file = write_results(
                                              "table1_iters", "table1_batch_size", "table1_hr_patch", "table1_lr",
                                              "table1_contrast_weight")}},
     seed=", ".join(str(s) for s in table["seeds"]), device=device,
-    network=", ".join(table["complexity"][k]["label"] for k in blind.KINDS), data=str(exp.data),
+    network=", ".join(table["complexity"][k]["label"] for k in table1.KINDS), data=str(exp.data),
     train_data=str(exp.train_data))
 
 # %% [markdown]

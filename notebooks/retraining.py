@@ -41,17 +41,19 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib import plots
-from faiglib.experiment import METHODS, notebook_experiments, write_results
+from faiglib.studies.retraining import depth_summary, retraining_table, single_task_retraining
+from faiglib.report import plots
+from faiglib.studies.workspace import METHODS
+from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.profiles import get_profile
-from faiglib.statistics import mean_std
-from faiglib.tables import retraining_markdown
+from faiglib.measures.statistics import mean_std
+from faiglib.report.tables import retraining_markdown
 
 retrain_archs = retrain_archs or [get_profile(profile).networks[0].label]
 common = dict(profile=profile, seeds=seeds, device=device, data=data, train_data=train_data, out=out, results=results)
-exps = notebook_experiments(archs=archs, **common)
+exps = notebook_workspaces(archs=archs, **common)
 retrain_exps = [e for e in exps if e.spec.label in retrain_archs or e.spec.arch in retrain_archs] \
-    or notebook_experiments(archs=retrain_archs, **common)
+    or notebook_workspaces(archs=retrain_archs, **common)
 networks = list(dict.fromkeys(e.spec.label for e in exps))
 p = exps[0].profile
 print(f"filter distribution: {networks}; retraining: {sorted({e.spec.label for e in retrain_exps})}; "
@@ -61,7 +63,7 @@ print(f"filter distribution: {networks}; retraining: {sorted({e.spec.label for e
 # %% [markdown]
 # ## Table 3: retraining 1 % of the filters
 #
-# `Experiment.retraining_table()` retrains the baseline once per selection (FAIG, IG, $|\theta-\bar\theta|$,
+# `retraining_table()` retrains the baseline once per selection (FAIG, IG, $|\theta-\bar\theta|$,
 # random; for deblurring and for denoising) and once with every parameter free, and measures RGB PSNR on the
 # blurry and noisy analysis inputs. $|\theta-\bar\theta|$ and random select the same filters for both
 # functions, so they are trained once and appear in both groups. Mean ± std over seeds.
@@ -69,7 +71,7 @@ print(f"filter distribution: {networks}; retraining: {sorted({e.spec.label for e
 # %%
 per_seed = {}
 for e in retrain_exps:
-    per_seed.setdefault(e.spec.label, []).append(e.retraining_table())
+    per_seed.setdefault(e.spec.label, []).append(retraining_table(e, ))
 table3 = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net, summary in table3.items():
     display(Markdown(f"**{net}**, PSNR (dB)\n\n" + retraining_markdown(summary, METHODS)))
@@ -97,7 +99,7 @@ for net, summary in table3.items():
 #
 # On the blind task half of the samples are noisy, and their errors are larger than the blurry samples'; with
 # only 1 % of the filters free, retraining may spend them on denoising whatever they are. The paper's recipe
-# reads "re-train the baseline model on the desired degradation". `Experiment.single_task_retraining()`
+# reads "re-train the baseline model on the desired degradation". `single_task_retraining()`
 # retrains the FAIG and the random selection for a degradation on that degradation alone (same patches,
 # same budget) and measures PSNR on the inputs with it — for the seeds and degradations of the parameters.
 
@@ -105,7 +107,7 @@ for net, summary in table3.items():
 single, single_gains = {}, {}
 for e in retrain_exps:
     if single_task and (single_task_seeds is None or e.seed in single_task_seeds):
-        single.setdefault(e.spec.label, {})[e.seed] = e.single_task_retraining(tuple(single_task))
+        single.setdefault(e.spec.label, {})[e.seed] = single_task_retraining(e, tuple(single_task))
 for net, per_seed in single.items():
     for seed, table in per_seed.items():
         for filters, row in table.items():
@@ -142,14 +144,14 @@ for net in networks:
 # %% [markdown]
 # ## Do deblurring filters sit deeper?
 #
-# `Experiment.depth_summary()` gives the mean relative depth of each top-1 % set, and of all filters (what a
+# `depth_summary()` gives the mean relative depth of each top-1 % set, and of all filters (what a
 # random selection gives on average). The paper's claim holds if the deblurring set is deeper than the
 # denoising set, and deeper than all filters, in every seed.
 
 # %%
 depth = {}
 for net in networks:
-    runs = [e.depth_summary(0.01) for e in exps if e.spec.label == net]
+    runs = [depth_summary(e, 0.01) for e in exps if e.spec.label == net]
     depth[net] = {**mean_std(runs), "deblur_deeper_in_every_seed": all(
         r["deblur_filters"] > r["denoise_filters"] for r in runs)}
     d = depth[net]

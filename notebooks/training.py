@@ -30,10 +30,10 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from faiglib import plots
-from faiglib.experiment import notebook_experiment
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspace
 
-exp = notebook_experiment(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
 p = exp.profile
 print(f"network {exp.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_baseline:g}), "
@@ -42,7 +42,7 @@ print(f"network {exp.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_basel
 # %% [markdown]
 # ## Train (or load) the pair
 #
-# `Experiment.pair()` trains the baseline on clean ×2 patches (L1 loss, Adam, cosine learning rate), then
+# `Workspace.pair()` trains the baseline on clean ×2 patches (L1 loss, Adam, cosine learning rate), then
 # fine-tunes the target from it with random blur and noise. Checkpoints are written atomically with their
 # metadata; an interrupted run resumes where it stopped, and a finished one is reused.
 

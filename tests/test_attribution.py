@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from faiglib import faig
-from faiglib.attribution import DiscriminativeFilters, check_pair, discriminative_filters, top_count
-from faiglib.checkpoint import CheckpointError
-from faiglib.degradations import Degradation, build_analysis_set
-from faiglib.filters import FilterIndex
-from faiglib.networks import build_network
-from faiglib.paths import interpolate, quadrature
+from faiglib.methods.faig import DiscriminativeFilters, check_pair, discriminative_filters, top_count
+from faiglib.core.checkpoint import CheckpointError
+from faiglib.data.degradations import Degradation, build_analysis_set
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import build_network
+from faiglib.core.paths import interpolate, quadrature
 
 
 class LinearConv(nn.Module):

@@ -2,10 +2,9 @@
 import pytest
 import torch
 
-from faiglib.baselines import (FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking,
-                               random_ranking)
-from faiglib.filters import FilterIndex
-from faiglib.networks import build_network
+from faiglib.methods.baselines import (FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking, random_ranking)
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import build_network
 
 
 def tiny(seed=0):

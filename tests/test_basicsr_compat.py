@@ -6,7 +6,7 @@ skipped there; they run wherever `pip install faiglib[basicsr]` works.
 import pytest
 import torch
 
-from faiglib.networks import MSRResNet
+from faiglib.models.networks import MSRResNet
 
 archs = pytest.importorskip("basicsr.archs.srresnet_arch", reason="basicsr (and torchvision) not importable")
 

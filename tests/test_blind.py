@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from faiglib import blind
-from faiglib.checkpoint import load_state
+from faiglib.studies import table1 as blind
+from faiglib.core.checkpoint import load_state
 from faiglib.profiles import get_profile
 
 PROFILE = get_profile("smoke").with_(table1_iters=6, checkpoint_every=2)
@@ -109,8 +109,8 @@ def test_bad_input_is_refused(tmp_path, images):
 
 
 def test_gaps_are_paired_by_seed_and_rendered():
-    from faiglib.statistics import mean_std
-    from faiglib.tables import table1_gap_markdown, table1_markdown
+    from faiglib.measures.statistics import mean_std
+    from faiglib.report.tables import table1_gap_markdown, table1_markdown
 
     psnr = {"one_branch": {"blur": mean_std([30.0, 31.0, 32.0]), "blur+noise": mean_std([25.0, 25.0, 25.0])},
             "two_branch": {"blur": mean_std([29.9, 30.9, 31.9]), "blur+noise": mean_std([25.1, 24.9, 25.0])}}

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from faiglib import checkpoint as ckpt
-from faiglib.checkpoint import CheckpointError, atomic_save, load_model, load_state, save_model
-from faiglib.networks import MSRResNet, SRCNNStyle
+from faiglib.core import checkpoint as ckpt
+from faiglib.core.checkpoint import CheckpointError, atomic_save, load_model, load_state, save_model
+from faiglib.models.networks import MSRResNet, SRCNNStyle
 
 KW = {"num_feat": 4, "num_block": 1, "upscale": 2}
 

@@ -3,13 +3,12 @@ import pytest
 import torch
 from torch import nn
 
-from faiglib.attribution import discriminative_filters
-from faiglib.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, accuracies, build_level_set,
-                                    choose_threshold, classification_images, classify, confusion,
-                                    elimination_ablation, image_filter_scores, label_of, level_kinds, level_of,
-                                    level_overlaps, level_psnr, overlap_score, overlap_scores, predict, top_sets)
-from faiglib.degradations import DEGRADATION_KINDS, AnalysisSet, Degradation
-from faiglib.experiment import Experiment
+from faiglib.methods.faig import discriminative_filters
+from faiglib.studies.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, classification_images, classify, elimination_ablation, image_filter_scores)
+from faiglib.measures.overlap import (accuracies, choose_threshold, confusion, label_of, overlap_score, overlap_scores, predict, top_sets)
+from faiglib.studies.levels import build_level_set, level_kinds, level_of, level_overlaps, level_psnr
+from faiglib.data.degradations import DEGRADATION_KINDS, AnalysisSet, Degradation
+from faiglib.studies.workspace import Workspace
 
 
 def test_top_sets_take_the_highest_scores_ties_in_index_order():
@@ -128,7 +127,7 @@ def test_classify_on_the_smoke_profile(exp):
     assert all(0 <= a <= 1 for a in result["accuracy"].values())
     cached = sorted(p.name.split("_")[1] for p in exp.workdir.glob("classify_*.pt"))
     assert cached == ["test", "validation"]
-    again = image_filter_scores(Experiment(profile="smoke", out=exp.out, results=exp.results, progress=False), "test")
+    again = image_filter_scores(Workspace(profile="smoke", out=exp.out, results=exp.results, progress=False), "test")
     assert torch.equal(again.per_image["blur"], image_filter_scores(exp, "test").per_image["blur"])
     with pytest.raises(ValueError, match="split"):
         image_filter_scores(exp, "train")
@@ -186,8 +185,8 @@ def test_level_set_grows_in_strength_and_scales_one_noise_draw():
 
 
 def test_levels_experiment_shares_the_baseline_and_reports_tracking(tmp_path):
-    fixed = Experiment(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
-    levels = Experiment(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False, levels=True)
+    fixed = Workspace(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
+    levels = Workspace(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False, levels=True)
     assert levels.workdir == fixed.workdir / "levels"
     (base, target), (base_l, target_l) = fixed.pair(), levels.pair()
     assert base.checkpoint == base_l.checkpoint and target.checkpoint != target_l.checkpoint

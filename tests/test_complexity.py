@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from faiglib.complexity import Complexity, complexity, match_msrresnet_blocks
-from faiglib.networks import MSRResNet
+from faiglib.models.complexity import Complexity, complexity, match_msrresnet_blocks
+from faiglib.models.networks import MSRResNet
 from faiglib.profiles import PROFILES
-from faiglib.twobranch import TwoBranchSR
+from faiglib.models.twobranch import TwoBranchSR
 
 
 def test_conv_flops_by_hand():

@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from faiglib.control import control_curve, control_strip, control_table, interpolated
-from faiglib.filters import FilterIndex
-from faiglib.masking import masked, output_difference
-from faiglib.metrics import psnr
-from faiglib.networks import build_network
+from faiglib.studies.control import control_curve, control_strip, control_table
+from faiglib.core.edits import interpolated
+from faiglib.core.units import FilterIndex
+from faiglib.core.edits import masked
+from faiglib.measures.gradient_maps import output_difference
+from faiglib.measures.metrics import psnr
+from faiglib.models.networks import build_network
 
 
 def nets():
@@ -115,8 +117,8 @@ def test_control_explorer_redraws(smoke_experiment, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    import faiglib.control as control
-    from faiglib.widgets import control_explorer
+    import faiglib.studies.control as control
+    from faiglib.report.widgets import control_explorer
 
     calls = []
     original = control.control_strip

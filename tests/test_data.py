@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faiglib.data import ImageError, PatchSampler, embedded_images, load_folder, load_image, resolve_images
+from faiglib.data.images import ImageError, PatchSampler, embedded_images, load_folder, load_image, resolve_images
 
 
 def _rgb(h=12, w=10, seed=0):

@@ -4,8 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faiglib.degradations import (DEGRADATION_KINDS, Degradation, add_noise, blur, build_analysis_set, downsample,
-                                  gaussian_kernel, random_degrade, uniform_draws)
+from faiglib.data.degradations import (DEGRADATION_KINDS, Degradation, add_noise, blur, build_analysis_set, downsample, gaussian_kernel, random_degrade, uniform_draws)
 
 
 def _kernel_std(k: torch.Tensor) -> float:
@@ -332,7 +331,7 @@ def test_random_degrade_needs_batch():
 # ---------------------------------------------------------------- random sigmas (blind SR, Table 1)
 
 def test_uniform_draws_in_range_and_reproducible():
-    from faiglib.degradations import uniform_draws
+    from faiglib.data.degradations import uniform_draws
 
     a = uniform_draws(1000, (0.2, 2.0), torch.Generator().manual_seed(3))
     b = uniform_draws(1000, (0.2, 2.0), torch.Generator().manual_seed(3))
@@ -349,7 +348,7 @@ def test_uniform_draws_in_range_and_reproducible():
 
 
 def test_uniform_draws_refuses_bad_input():
-    from faiglib.degradations import uniform_draws
+    from faiglib.data.degradations import uniform_draws
 
     with pytest.raises(ValueError, match="low <= high"):
         uniform_draws(3, (2.0, 0.2), torch.Generator())
@@ -358,7 +357,7 @@ def test_uniform_draws_refuses_bad_input():
 
 
 def test_blind_degrade_each_sample_has_its_own_sigma():
-    from faiglib.degradations import blind_degrade, uniform_draws
+    from faiglib.data.degradations import blind_degrade, uniform_draws
 
     g = torch.Generator().manual_seed(0)
     hr = torch.rand(4, 3, 32, 32, generator=g)
@@ -374,7 +373,7 @@ def test_blind_degrade_each_sample_has_its_own_sigma():
 
 
 def test_blind_degrade_noise_level_is_drawn_per_sample():
-    from faiglib.degradations import blind_degrade
+    from faiglib.data.degradations import blind_degrade
 
     hr = torch.full((3, 3, 64, 64), 0.5)  # flat gray: blur changes nothing, the residual is the noise
     lr, sigmas, noise = blind_degrade(hr, torch.Generator().manual_seed(2), blur_range=(1.0, 1.0),

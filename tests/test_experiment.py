@@ -1,24 +1,26 @@
-"""Experiment's selection-method comparison on the smoke profile (seconds)."""
+"""Workspace's selection-method comparison on the smoke profile (seconds)."""
 import pytest
 import torch
 
-from faiglib.experiment import METHODS, Experiment, experiments
+from faiglib.studies.masking import masking_table, method_masking
+from faiglib.studies.retraining import depth_summary, retrained, retraining_table, single_task_retraining
+from faiglib.studies.workspace import METHODS, Workspace, workspaces
 
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
     root = tmp_path_factory.mktemp("exp")
-    return Experiment(profile="smoke", out=root / "a", results=root / "r", progress=False)
+    return Workspace(profile="smoke", out=root / "a", results=root / "r", progress=False)
 
 
 def test_method_masking_agrees_with_masking_table_and_has_every_method(exp):
-    full = exp.method_masking(proportions=(0.01, 0.05), channels=("gray", "blue"))
+    full = method_masking(exp, proportions=(0.01, 0.05), channels=("gray", "blue"))
     assert set(full) == {"gray", "blue"} and set(full["gray"]) == {"mask_1pct", "mask_5pct"}
     cell = full["gray"]["mask_5pct"]["deblur_filters"]["blur_input"]
     assert set(cell) == set(METHODS) | {"random_std"}
     assert all(v >= 0 for v in cell.values())
     assert cell["faig"] > 0
-    old = exp.masking_table(proportions=(0.01, 0.05), channel="gray")
+    old = masking_table(exp, proportions=(0.01, 0.05), channel="gray")
     for mask, entry in old.items():
         for filters, per_input in entry.items():
             for inp, values in per_input.items():
@@ -39,7 +41,7 @@ def test_rankings_cover_the_methods_and_ig_is_cached(exp):
     assert not torch.equal(rankings["ig"].scores("blur"), rankings["ig"].scores("noise"))
     cached = list(exp.workdir.glob("ig_*.pt"))
     assert len(cached) == 1
-    fresh = Experiment(profile="smoke", out=exp.out, results=exp.results, progress=False)
+    fresh = Workspace(profile="smoke", out=exp.out, results=exp.results, progress=False)
     assert torch.equal(fresh.ig_ranking().scores("blur"), rankings["ig"].scores("blur"))
     with pytest.raises(ValueError, match="unknown selection method"):
         exp.ranking("gradcam")
@@ -55,19 +57,19 @@ def test_random_rankings_match_the_masking_selections(exp):
 
 
 def test_experiments_spans_networks_and_seeds(tmp_path):
-    exps = experiments("smoke", out=tmp_path, results=tmp_path)
+    exps = workspaces("smoke", out=tmp_path, results=tmp_path)
     assert [(e.spec.arch, e.seed) for e in exps] == [("msrresnet", 0), ("msrresnet", 1), ("srcnn_style", 0),
                                                      ("srcnn_style", 1)]
-    only = experiments("smoke", seeds=[3], archs=["srcnn_style"], out=tmp_path, results=tmp_path)
+    only = workspaces("smoke", seeds=[3], archs=["srcnn_style"], out=tmp_path, results=tmp_path)
     assert [(e.spec.arch, e.seed) for e in only] == [("srcnn_style", 3)]
     with pytest.raises(ValueError, match="at least one seed"):
-        experiments("smoke", seeds=[], out=tmp_path)
+        workspaces("smoke", seeds=[], out=tmp_path)
     with pytest.raises(ValueError, match="no network"):
-        experiments("smoke", archs=["vgg"], out=tmp_path)
+        workspaces("smoke", archs=["vgg"], out=tmp_path)
 
 
 def test_retraining_table_trains_each_distinct_selection_once(exp):
-    table = exp.retraining_table(methods=("faig", "abs_change", "random"))
+    table = retraining_table(exp, methods=("faig", "abs_change", "random"))
     assert set(table) == {"upper_bound", "deblur_filters", "denoise_filters", "baseline", "target"}
     for filters in ("deblur_filters", "denoise_filters"):
         assert set(table[filters]) == {"faig", "abs_change", "random"}
@@ -82,24 +84,24 @@ def test_retraining_table_trains_each_distinct_selection_once(exp):
 
 
 def test_single_task_retraining_is_its_own_model_on_its_own_data(exp):
-    from faiglib.checkpoint import load_state
+    from faiglib.core.checkpoint import load_state
 
-    table = exp.single_task_retraining(degradations=("blur",), proportion=0.05)
+    table = single_task_retraining(exp, degradations=("blur",), proportion=0.05)
     assert set(table) == {"deblur_filters"} and set(table["deblur_filters"]) == {"faig", "random", "baseline"}
     assert all(10 < v < 60 for v in table["deblur_filters"].values())
     assert table["deblur_filters"]["baseline"] == exp.psnr_table()["blur"]["baseline"]
     top = exp.scores().top("blur", 0.05)
-    blur_only = load_state(exp.retrained(top, "faig-deblur-5pct", "blur").checkpoint)
-    blind = load_state(exp.retrained(top, "faig-deblur-5pct").checkpoint)
+    blur_only = load_state(retrained(exp, top, "faig-deblur-5pct", "blur").checkpoint)
+    blind = load_state(retrained(exp, top, "faig-deblur-5pct").checkpoint)
     assert blur_only[1]["config_key"] != blind[1]["config_key"]
     assert any(not torch.equal(blur_only[0][k], blind[0][k]) for k in blind[0])
     assert (exp.workdir / f"{exp.spec.label}_retrain-faig-deblur-5pct-blur-only.pth").exists()
     with pytest.raises(ValueError, match="retraining task"):
-        exp.retrained(top, "x", "jpeg")
+        retrained(exp, top, "x", "jpeg")
 
 
 def test_depth_summary_is_a_mean_relative_depth(exp):
-    d = exp.depth_summary(0.05)
+    d = depth_summary(exp, 0.05)
     depth = exp.filter_index.relative_depth()
     assert d["all_filters"] == pytest.approx(float(depth.mean()))
     top = exp.scores().top("blur", 0.05)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from faiglib.filters import FilterIndex
-from faiglib.networks import MSRResNet, SRCNNStyle
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import MSRResNet, SRCNNStyle
 
 
 class Custom(nn.Module):

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from faiglib.filters import FilterIndex
-from faiglib.masking import gradient_map, masked, output_difference, to_gray
-from faiglib.networks import build_network
+from faiglib.core.units import FilterIndex
+from faiglib.measures.gradient_maps import gradient_map, output_difference, to_gray
+from faiglib.core.edits import masked
+from faiglib.models.networks import build_network
 
 
 def nets():
@@ -95,8 +96,8 @@ def test_output_difference():
 
 
 def test_masking_effect_with_precomputed_reference_is_identical():
-    from faiglib.degradations import Degradation, build_analysis_set
-    from faiglib.masking import masking_effect, reference_outputs
+    from faiglib.data.degradations import Degradation, build_analysis_set
+    from faiglib.studies.masking import masking_effect, reference_outputs
 
     model, base = nets()
     with torch.no_grad():  # a fresh MSRResNet's conv_last is zero: give the filters something to change
@@ -111,8 +112,8 @@ def test_masking_effect_with_precomputed_reference_is_identical():
 
 
 def test_masking_effects_gives_every_channel_from_one_pass_equal_to_single_channel_calls():
-    from faiglib.degradations import Degradation, build_analysis_set
-    from faiglib.masking import masking_effect, masking_effects
+    from faiglib.data.degradations import Degradation, build_analysis_set
+    from faiglib.studies.masking import masking_effect, masking_effects
 
     model, base = nets()
     with torch.no_grad():

@@ -7,7 +7,7 @@ import torch
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from faiglib.metrics import psnr, rgb_to_y, ssim
+from faiglib.measures.metrics import psnr, rgb_to_y, ssim
 
 
 def _pair(h=24, w=20, seed=0, batch=None):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faiglib.networks import MSRResNet, SRCNNStyle, build_network
+from faiglib.models.networks import MSRResNet, SRCNNStyle, build_network
 
 SCALES = (2, 3, 4)
 

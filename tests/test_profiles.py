@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from faiglib.networks import build_network
+from faiglib.models.networks import build_network
 from faiglib.profiles import PROFILES, NetSpec, Profile, get_profile
 
 

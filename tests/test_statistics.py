@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from faiglib.statistics import mean_std, method_orderings, ordering
-from faiglib.tables import format_mean_std, masking_markdown
+from faiglib.measures.statistics import mean_std, method_orderings, ordering
+from faiglib.report.tables import format_mean_std, masking_markdown
 
 
 def test_mean_std_known_answer_and_structure():
@@ -60,7 +60,7 @@ def test_masking_markdown_renders_mean_std_and_bolds_the_column_maximum():
 
 
 def test_retraining_markdown_has_reference_columns_then_each_method_per_filter_set():
-    from faiglib.tables import retraining_markdown
+    from faiglib.report.tables import retraining_markdown
 
     cell = {"blur_input": 27.0, "noise_input": 25.0}
     one = {"upper_bound": cell, "baseline": {"blur_input": 26.0, "noise_input": 22.0}, "target": cell,
@@ -75,7 +75,7 @@ def test_retraining_markdown_has_reference_columns_then_each_method_per_filter_s
 
 
 def test_spearman_known_answers():
-    from faiglib.statistics import spearman
+    from faiglib.measures.statistics import spearman
 
     assert spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(1.0)  # any increasing map
     assert spearman([1, 2, 3, 4], [3, 2, 1, 0]) == pytest.approx(-1.0)

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from faiglib.checkpoint import load_state
+from faiglib.core.checkpoint import load_state
 from faiglib.profiles import get_profile
-from faiglib.training import train_stage
+from faiglib.training.stages import train_stage
 
 PROFILE = get_profile("smoke").with_(baseline_iters=8, target_iters=6, checkpoint_every=3, val_every=4)
 SPEC = PROFILE.network()
@@ -89,8 +89,8 @@ def test_training_works_inside_no_grad(tmp_path, images):
 
 
 def test_retraining_changes_only_the_selected_filters_bit_for_bit(tmp_path, images):
-    from faiglib.filters import FilterIndex
-    from faiglib.training import build_seeded
+    from faiglib.core.units import FilterIndex
+    from faiglib.training.stages import build_seeded
 
     base = build_seeded(SPEC, PROFILE.scale, 3).state_dict()
     with torch.no_grad():  # a fresh MSRResNet's conv_last is zero: give every filter a gradient
@@ -123,8 +123,8 @@ def test_retraining_changes_only_the_selected_filters_bit_for_bit(tmp_path, imag
 
 
 def test_retraining_resumes_and_rejects_bad_masks(tmp_path, images):
-    from faiglib.filters import FilterIndex
-    from faiglib.training import build_seeded
+    from faiglib.core.units import FilterIndex
+    from faiglib.training.stages import build_seeded
 
     base = build_seeded(SPEC, PROFILE.scale, 3).state_dict()
     masks = FilterIndex(build_seeded(SPEC, PROFILE.scale, 0)).masks(torch.arange(0, 40, 3))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faiglib.twobranch import DAConv, TwoBranchSR, contrastive_loss, split_views
+from faiglib.models.twobranch import DAConv, TwoBranchSR, contrastive_loss, split_views
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

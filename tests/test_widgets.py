@@ -8,13 +8,14 @@ def test_masking_explorer_redraws(tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    from faiglib.experiment import Experiment
-    from faiglib.widgets import masking_explorer
+    from faiglib.studies.workspace import Workspace
+    from faiglib.report.widgets import masking_explorer
+    from faiglib.studies import masking
 
-    exp = Experiment(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
+    exp = Workspace(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
     calls = []
-    original = exp.example_outputs
-    monkeypatch.setattr(exp, "example_outputs", lambda **kw: calls.append(kw) or original(**kw))
+    original = masking.example_outputs
+    monkeypatch.setattr(masking, "example_outputs", lambda ws, **kw: calls.append(kw) or original(ws, **kw))
     widget = masking_explorer(exp)
     proportion, image = widget.children[0].children
     assert proportion.value == 0.01 and image.max == len(exp.analysis_set()) - 1

@@ -168,8 +168,8 @@ def _mean_err(cell: Mapping, method: str) -> tuple[float, float]:
 def masking_curves(table: Mapping[str, dict], methods: Sequence[str] = ("faig", "random"),
                    labels: Mapping[str, str] | None = None, title: str | None = None):
     """Output difference vs masked proportion: one panel per (filter set, input), one line per selection
-    method (log axes). ``table`` as from :meth:`~faiglib.experiment.Experiment.method_masking` for one
-    channel -- or its :func:`~faiglib.statistics.mean_std` over seeds, drawn as mean ± std over seeds."""
+    method (log axes). ``table`` as from :meth:`~faiglib.studies.masking.method_masking` for one
+    channel -- or its :func:`~faiglib.measures.statistics.mean_std` over seeds, drawn as mean ± std over seeds."""
     plt = _plt()
     labels = {**_METHOD_LABELS, **(labels or {})}
     keys = list(table)
@@ -238,7 +238,7 @@ def completeness_curve(table: Mapping[str, Sequence[Mapping[str, float]]]):
 
 def retraining_bars(summary: Mapping[str, dict], methods: Mapping[str, str]):
     """Table 3 as bars: PSNR on blurry and noisy inputs for each retrained selection (mean ± std over seeds,
-    ``{"mean", "std"}`` leaves of :func:`~faiglib.statistics.mean_std`), with the baseline, the target and the
+    ``{"mean", "std"}`` leaves of :func:`~faiglib.measures.statistics.mean_std`), with the baseline, the target and the
     all-parameter upper bound as horizontal lines."""
     plt = _plt()
     inputs = ("blur_input", "noise_input")
@@ -273,7 +273,7 @@ def overlap_scores(overlaps: Mapping[str, Mapping[str, Mapping[str, Sequence[flo
     """Eq. 8's overlap scores per input kind: one panel per degradation D (blur, noise), one column of dots per
     input kind, validation images hollow and test images filled, and the threshold T^D as a dashed line.
     ``overlaps``: ``{"validation"|"test": {D: {kind: [OS per image]}}}`` as in
-    :func:`faiglib.classification.classify`."""
+    :func:`faiglib.studies.classification.classify`."""
     plt = _plt()
     degradations = list(thresholds)
     kinds = list(next(iter(overlaps.values()))[degradations[0]])
@@ -301,7 +301,7 @@ def overlap_scores(overlaps: Mapping[str, Mapping[str, Mapping[str, Sequence[flo
 def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]):
     """Controllable restoration against λ (λ = 1 is the target, λ = 0 the masked network): PSNR (dB) on the
     blurry and on the noisy inputs (one panel each, one line per interpolated filter set), and the gradient-map
-    MSE (x1e3) against the target's output. ``table``: :func:`faiglib.control.control_table`."""
+    MSE (x1e3) against the target's output. ``table``: :func:`faiglib.studies.control.control_table`."""
     plt = _plt()
     inputs = list(next(iter(table.values())))
     fig, axes = plt.subplots(1, len(inputs) + 1, figsize=(4.2 * (len(inputs) + 1), 3.4))
@@ -328,7 +328,7 @@ def control_curves(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]
 
 def blind_training_curves(histories: Mapping[str, Mapping[str, Sequence[dict]]], labels: Mapping[str, str]):
     """Table 1 training: the L1 loss of each model (``labels``: kind -> legend) per setting, one thin line per
-    seed; ``histories``: ``{kind: {setting: [history per seed]}}`` of :func:`faiglib.blind.table1`."""
+    seed; ``histories``: ``{kind: {setting: [history per seed]}}`` of :func:`faiglib.studies.table1.table1`."""
     plt = _plt()
     settings = list(next(iter(histories.values())))
     fig, axes = plt.subplots(1, len(settings), figsize=(5 * len(settings), 3.4), squeeze=False)
@@ -350,7 +350,7 @@ def overlap_levels(per_seed: Sequence[Mapping]):
     """Overlap score against degradation strength: one panel per degradation D, the mean OS(x, D) of the test
     images at each level of D (level 0: the clean inputs) as mean ± std over seeds, the same inputs' OS with
     the other degradation's filters (dotted), and each seed's threshold T^D (thin dashed). ``per_seed``: one
-    :func:`faiglib.classification.level_overlaps` result per seed."""
+    :func:`faiglib.studies.levels.level_overlaps` result per seed."""
     plt = _plt()
     degradations = list(per_seed[0]["tracking"])
     fig, axes = plt.subplots(1, len(degradations), figsize=(4.6 * len(degradations), 3.4), squeeze=False)

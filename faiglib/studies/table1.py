@@ -7,12 +7,12 @@ patch and degradation generators), for the same number of iterations with the sa
 * ``"blur"``: isotropic Gaussian blur, sigma drawn uniformly per sample from ``profile.table1_blur_range``;
 * ``"blur+noise"``: the same, then white Gaussian noise of a level drawn from ``profile.table1_noise_range``.
 
-The two-branch model is :class:`~faiglib.twobranch.TwoBranchSR` (DASR-style); the one-branch model is an
-:class:`~faiglib.networks.MSRResNet` of the same width whose block count matches the two-branch model's FLOPs
-and parameters (:func:`~faiglib.complexity.match_msrresnet_blocks`). They are tested on a fixed degraded
+The two-branch model is :class:`~faiglib.models.twobranch.TwoBranchSR` (DASR-style); the one-branch model is an
+:class:`~faiglib.models.networks.MSRResNet` of the same width whose block count matches the two-branch model's FLOPs
+and parameters (:func:`~faiglib.models.complexity.match_msrresnet_blocks`). They are tested on a fixed degraded
 test set (sigma and noise of image ``i`` drawn from a generator seeded by ``i``: the same for every training
 seed, so the spread over seeds is the spread of training alone). Training is resumable and cached exactly as
-:func:`faiglib.training.train_stage`: atomic resume states, a key of the settings that change the weights.
+:func:`faiglib.training.stages.train_stage`: atomic resume states, a key of the settings that change the weights.
 """
 from __future__ import annotations
 
@@ -25,15 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_state, save_model
-from .complexity import complexity, match_msrresnet_blocks
-from .data import PatchSampler
-from .degradations import blind_degrade
-from .metrics import psnr
-from .networks import MSRResNet
-from .profiles import Profile
-from .training import ResumableRun, TrainResult, _cosine_lr
-from .twobranch import TwoBranchSR, contrastive_loss, split_views
+from faiglib.core.checkpoint import CheckpointError, load_state, save_model
+from faiglib.models.complexity import complexity, match_msrresnet_blocks
+from faiglib.data.images import PatchSampler
+from faiglib.data.degradations import blind_degrade
+from faiglib.measures.metrics import psnr
+from faiglib.models.networks import MSRResNet
+from faiglib.profiles import Profile
+from faiglib.training.stages import ResumableRun, TrainResult, _cosine_lr
+from faiglib.models.twobranch import TwoBranchSR, contrastive_loss, split_views
 
 __all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_blind",
            "load_blind", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
@@ -101,7 +101,7 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
 
     ``kind``: ``"two_branch"`` or ``"one_branch"``; ``setting``: ``"blur"`` or ``"blur+noise"``;
     ``train_images``: ``(name, (3, H, W))`` HR images. ``stop_after``: stop (resume state saved) after this
-    many iterations of this call, as in :func:`faiglib.training.train_stage`.
+    many iterations of this call, as in :func:`faiglib.training.stages.train_stage`.
     """
     configs = network_configs(profile)
     if kind not in configs:
@@ -238,7 +238,7 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
     Returns ``{"psnr": {kind: {setting: {"mean", "std", "values"}}}, "seconds": {kind: {setting: [per seed]}},
     "histories": {kind: {setting: [per seed]}}, "complexity": complexity_table(profile), "seeds": [...]}``.
     """
-    from .statistics import mean_std
+    from faiglib.measures.statistics import mean_std
 
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -262,10 +262,10 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
 
 
 def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]:
-    """:func:`table1` with an :class:`~faiglib.experiment.Experiment`'s profile, device and data: trained on
+    """:func:`table1` with an :class:`~faiglib.studies.workspace.Workspace`'s profile, device and data: trained on
     ``exp.train_images()``, tested on ``exp.analysis_images()``, cached under
     ``<out>/<profile>/faiglib-<version>/table1``. ``seeds``: default the profile's."""
-    from . import __version__
+    from faiglib import __version__
 
     seeds = exp.profile.seeds if seeds is None else seeds
     out_dir = Path(exp.out) / exp.profile.name / f"faiglib-{__version__}" / "table1"
@@ -276,7 +276,7 @@ def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]
 def gaps(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """One-branch minus two-branch PSNR (dB) per setting, paired by seed (both models of a seed saw the
     same batches): ``{setting: {"mean", "std", "values", "paper_dasr", "paper_dan"}}``."""
-    from .statistics import mean_std
+    from faiglib.measures.statistics import mean_std
 
     out = {}
     for setting in SETTINGS:

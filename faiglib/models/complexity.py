@@ -73,7 +73,7 @@ def match_msrresnet_blocks(reference: nn.Module | Complexity, num_feat: int, ups
     (0 and 1 blocks) and then checked by measuring it. Raises ``ValueError`` if the best gap exceeds
     ``tolerance`` (``None``: never), naming the gaps: the reference is then too unlike an MSRResNet of this width.
     """
-    from .networks import MSRResNet
+    from faiglib.models.networks import MSRResNet
 
     build = build or (lambda n: MSRResNet(num_feat=num_feat, num_block=n, upscale=upscale))
     ref = reference if isinstance(reference, Complexity) else complexity(reference, lr_size)

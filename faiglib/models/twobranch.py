@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .networks import _add_sr_tail, _check_scale, _init_residual_net, _leaky, _sr_tail
+from faiglib.models.networks import _add_sr_tail, _check_scale, _init_residual_net, _leaky, _sr_tail
 
 __all__ = ["DegradationEncoder", "DAConv", "DABlock", "TwoBranchSR", "contrastive_loss", "split_views"]
 

@@ -139,7 +139,7 @@ def load_state(path: str | os.PathLike, key: str | None = None) -> tuple[dict[st
 def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None = None,
                **arch_kwargs: Any) -> nn.Module:
     """Build the network recorded in the checkpoint (or ``arch(**arch_kwargs)`` for a BasicSR file) and load it."""
-    from .networks import build_network
+    from faiglib.models.networks import build_network
 
     state, meta = load_state(path, key)
     arch = arch or meta.get("arch")

@@ -9,7 +9,7 @@ __all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confus
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
-    """``"1.234 ± 0.056"`` for a ``{"mean", "std"}`` leaf of :func:`~faiglib.statistics.mean_std`; a float as is."""
+    """``"1.234 ± 0.056"`` for a ``{"mean", "std"}`` leaf of :func:`~faiglib.measures.statistics.mean_std`; a float as is."""
     if isinstance(leaf, Mapping):
         return f"{leaf['mean']:.{digits}g} ± {leaf['std']:.2g}"
     return f"{leaf:.{digits}g}"
@@ -19,7 +19,7 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
                      methods: Mapping[str, str]) -> str:
     """Table 2's layout: one row per selection method (``methods``: key -> label), one column per
     (masked proportion, filter set, input). ``table``: one channel of
-    :meth:`~faiglib.experiment.Experiment.method_masking`, or its :func:`~faiglib.statistics.mean_std` over
+    :meth:`~faiglib.studies.masking.method_masking`, or its :func:`~faiglib.measures.statistics.mean_std` over
     seeds (cells then read mean ± std). The largest value of each column is in bold."""
     columns = []
     for p in proportions:
@@ -50,7 +50,7 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
 def retraining_markdown(summary: Mapping[str, dict], methods: Mapping[str, str]) -> str:
     """Table 3's layout: rows blurry / noisy input; columns the baseline, the target, the all-parameter upper
     bound, then each method's retrained deblurring filters and each method's retrained denoising filters.
-    ``summary``: :meth:`~faiglib.experiment.Experiment.retraining_table`, or its mean ± std over seeds."""
+    ``summary``: :meth:`~faiglib.studies.retraining.retraining_table`, or its mean ± std over seeds."""
     columns = [("baseline", None), ("target", None), ("upper_bound", None)]
     columns += [(f, m) for f in ("deblur_filters", "denoise_filters") for m in methods]
     head = ["input"] + [name.replace("_", " ") if m is None else f"{f.split('_')[0]}: {methods[m]}"
@@ -66,7 +66,7 @@ def retraining_markdown(summary: Mapping[str, dict], methods: Mapping[str, str])
 def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
     """The 4x4 degradation-classification table: one row per true input kind, one column per predicted kind,
     counts of images (correct predictions in bold), and each row's accuracy. ``confusion``:
-    ``{true kind: {predicted kind: n}}`` as from :func:`faiglib.classification.confusion`."""
+    ``{true kind: {predicted kind: n}}`` as from :func:`faiglib.measures.overlap.confusion`."""
     predicted = list(next(iter(confusion.values())))
     lines = ["| true \\ predicted | " + " | ".join(predicted) + " | row accuracy |",
              "|" + "---|" * (len(predicted) + 2)]
@@ -81,7 +81,7 @@ def confusion_markdown(confusion: Mapping[str, Mapping[str, int]]) -> str:
 def rows_markdown(summary: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str], first: str = "input",
                   digits: int = 3) -> str:
     """A plain table: one row per key of ``summary`` (``{row: {column key: leaf}}``, leaves numbers or
-    :func:`~faiglib.statistics.mean_std` leaves), the ``columns`` ``{key: header}`` in order."""
+    :func:`~faiglib.measures.statistics.mean_std` leaves), the ``columns`` ``{key: header}`` in order."""
     lines = [f"| {first} | " + " | ".join(columns.values()) + " |", "|" + "---|" * (len(columns) + 1)]
     for row, cells in summary.items():
         lines.append(f"| {row} | " + " | ".join(format_mean_std(cells[k], digits) for k in columns) + " |")
@@ -91,7 +91,7 @@ def rows_markdown(summary: Mapping[str, Mapping[str, Any]], columns: Mapping[str
 def table1_markdown(result: Mapping[str, dict], labels: Mapping[str, str], settings: Sequence[str]) -> str:
     """Table 1's layout: one row per model (``labels``: kind -> row label) with its FLOPs (G, per image of
     ``result["complexity"]["ratio"]["lr_size"]``), parameters (k) and PSNR (dB) mean ± std over seeds per
-    setting. ``result``: :func:`faiglib.blind.table1`."""
+    setting. ``result``: :func:`faiglib.studies.table1.table1`."""
     size = "x".join(str(v) for v in result["complexity"]["ratio"]["lr_size"])
     head = ["method", f"FLOPs (G, {size} LR)", "params (k)"] + [f"PSNR {s} (dB)" for s in settings]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -107,7 +107,7 @@ def table1_markdown(result: Mapping[str, dict], labels: Mapping[str, str], setti
 
 def table1_gap_markdown(gaps: Mapping[str, Mapping]) -> str:
     """One row per setting: the one-branch minus two-branch PSNR of this run (mean ± std over seeds of the
-    paired differences, from :func:`faiglib.blind.gaps`), the paper's gaps, and whether this run resolves a
+    paired differences, from :func:`faiglib.studies.table1.gaps`), the paper's gaps, and whether this run resolves a
     difference: ``|mean| > 2 x standard error`` (std / sqrt(seeds)); with one seed there is no spread to judge by."""
     head = ["setting", "one − two, this run (dB)", "paper: SRResNet − DASR", "paper: SRResNet − DAN", "this run says"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -4,7 +4,7 @@ For an input ``x`` with ground truth ``x_gt`` the network's function is measured
 
     L(θ, x) = ‖F(θ, x) − x_gt‖²₂            (sum over all output pixels and channels, and over the batch)
 
-and attributed to parameters along the straight path θ(α) = α·θ̄ + (1 − α)·θ of :mod:`faiglib.paths`
+and attributed to parameters along the straight path θ(α) = α·θ̄ + (1 − α)·θ of :mod:`faiglib.core.paths`
 (Eq. 6):
 
     FAIG_i(θ, x) = (θ − θ̄)_i · ∫₀¹ ∂L(θ(α), x)/∂θ_i dα ,   Σ_i FAIG_i = L(θ, x) − L(θ̄, x)   (completeness).
@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .checkpoint import as_state_dict, atomic_save, check_finite, load_file
-from .filters import FilterIndex
-from .paths import quadrature
+from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
+from faiglib.core.units import FilterIndex
+from faiglib.core.paths import quadrature
 
 __all__ = ["FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
            "top_count", "check_pair"]
@@ -45,7 +45,7 @@ def check_pair(model: nn.Module, baseline: Mapping[str, torch.Tensor],
     """Check that baseline and target fit ``model`` and each other; return the parameter names to attribute.
 
     Raises ``ValueError`` naming the first missing/extra key or shape mismatch, and
-    :class:`~faiglib.checkpoint.CheckpointError` for NaN/inf weights.
+    :class:`~faiglib.core.checkpoint.CheckpointError` for NaN/inf weights.
     """
     names = [n for n, p in model.named_parameters()]
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
@@ -189,7 +189,7 @@ def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tenso
 
     ``model`` supplies the architecture only (its own weights are neither used nor changed).
     ``inputs``: LR images ``(B, 3, h, w)`` or ``(3, h, w)`` in [0, 1]; ``targets``: their HR ground truths.
-    The loss is summed over the batch unless ``per_example``. ``method``: a rule of :mod:`faiglib.paths`
+    The loss is summed over the batch unless ``per_example``. ``method``: a rule of :mod:`faiglib.core.paths`
     (``"left"`` = the official code's points). ``internal_batch_size`` and ``precision``: see
     :func:`path_gradients`.
     """
@@ -280,7 +280,7 @@ def discriminative_filters(model: nn.Module, baseline_params, target_params, ana
                            degradations: Sequence[str] = ("blur", "noise"), n_steps: int = 100,
                            method: str = "left", internal_batch_size: int | None = None,
                            precision: str = "fp32", progress: bool = False) -> DiscriminativeFilters:
-    """Score every filter on every image of ``analysis`` (:class:`~faiglib.degradations.AnalysisSet`) per degradation.
+    """Score every filter on every image of ``analysis`` (:class:`~faiglib.data.degradations.AnalysisSet`) per degradation.
 
     Each image's gradients are computed once per degradation and serve every ranking: the blur ranking
     and the noise ranking of Eq. 7 are two differences of the same per-image scores (the official scripts

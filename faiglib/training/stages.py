@@ -27,13 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import (CheckpointError, as_state_dict, atomic_save, check_finite, load_file, load_state,
-                         save_model)
-from .data import PatchSampler
-from .degradations import Degradation, build_analysis_set, downsample, random_degrade
-from .metrics import psnr
-from .networks import build_network
-from .profiles import NetSpec, Profile
+from faiglib.core.checkpoint import (CheckpointError, atomic_save, check_finite, load_file, load_state, save_model)
+from faiglib.data.images import PatchSampler
+from faiglib.data.degradations import Degradation, build_analysis_set, downsample, random_degrade
+from faiglib.measures.metrics import psnr
+from faiglib.models.networks import build_network
+from faiglib.profiles import NetSpec, Profile
 
 __all__ = ["STAGES", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
 
@@ -94,7 +93,7 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
 
 class ResumableRun:
     """The bookkeeping every cached, resumable training loop of faiglib shares (:func:`train_stage`,
-    :func:`faiglib.blind.train_blind`): the key of the run's configuration, the finished checkpoint ``final``
+    :func:`faiglib.studies.table1.train_blind`): the key of the run's configuration, the finished checkpoint ``final``
     (reused if it carries this key, refused if it carries another), the resume state ``resume`` (written
     atomically every ``checkpoint_every`` iterations, reloaded only for this key), the progress bar and the
     ``stop_after`` interruption used to test resumption.
@@ -186,11 +185,11 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     ``train_images`` and ``val_images``: lists of ``(name, (3, H, W))`` HR images (sizes multiples of the
     scale). ``init_state``: the baseline weights to fine-tune from (``target`` and ``retrain``; required).
     ``trainable`` (``retrain`` only): boolean ``(out, in)`` masks per conv weight name (as from
-    :meth:`faiglib.filters.FilterIndex.masks`) of the filters that may change; ``None``: all parameters.
+    :meth:`faiglib.core.units.FilterIndex.masks`) of the filters that may change; ``None``: all parameters.
     ``tag`` names the checkpoint (several retrained models share a directory).
     ``blur_range`` / ``noise_range`` (``target`` only): draw each sample's blur / noise sigma uniformly from
     this ``(low, high)`` instead of the profile's fixed ``blur_sigma`` / ``noise_sigma`` (a target trained on a
-    range of levels; :func:`~faiglib.degradations.random_degrade`).
+    range of levels; :func:`~faiglib.data.degradations.random_degrade`).
     ``stop_after``: stop (with a resume state saved) after this many iterations *of this call* -- used to
     test resumption; a later call continues.
     """

@@ -4,45 +4,31 @@ discovered filters between the baseline and the target,
     W_f(λ) = λ · W_f^target + (1 − λ) · W_f^baseline      for the chosen filters f,
 
 and leave every other parameter at the target. λ = 1 is the target, λ = 0 is masking
-(:func:`faiglib.masking.masked`), λ > 1 extrapolates past the target. Sliding λ on the deblurring filters
+(:func:`faiglib.core.edits.masked`), λ > 1 extrapolates past the target. Sliding λ on the deblurring filters
 should turn the strength of deblurring up and down while denoising stays.
 
-:func:`interpolated` is a context manager like :func:`~faiglib.masking.masked` (the original values come back
+:func:`~faiglib.core.edits.interpolated` is a context manager like :func:`~faiglib.core.edits.masked` (the original values come back
 bit for bit on exit); :func:`control_curve` measures PSNR and the gradient-map metric along λ;
 :func:`control_table` / :func:`control_strip` are the glue that takes an
-:class:`~faiglib.experiment.Experiment`.
+:class:`~faiglib.studies.workspace.Workspace`.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from .experiment import FUNCTIONS
-from .filters import FilterIndex
-from .masking import output_difference, replaced_filters
-from .metrics import psnr
+from faiglib.studies.workspace import FUNCTIONS
+from faiglib.core.units import FilterIndex
+from faiglib.measures.gradient_maps import output_difference
+from faiglib.core.edits import interpolated
+from faiglib.measures.metrics import psnr
 
-__all__ = ["LAMBDAS", "interpolated", "control_curve", "control_table", "control_strip"]
+__all__ = ["LAMBDAS", "control_curve", "control_table", "control_strip"]
 
 #: λ values of the book's curves: 0 (masked) to 1 (target) and on to 1.5 (extrapolated)
 LAMBDAS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
-
-
-@contextmanager
-def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
-                 lam: float, index: FilterIndex | None = None) -> Iterator[nn.Module]:
-    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` hold
-    ``lam · W_model + (1 − lam) · W_baseline``; ``model`` holds the target weights. ``lam`` = 1 leaves them
-    exactly as they are, ``lam`` = 0 gives exactly the baseline's (``torch.lerp`` is exact at both ends).
-    Biases are left alone, as in masking. On exit the original values are written back bit for bit."""
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not torch.isfinite(torch.tensor(float(lam))):
-        raise ValueError(f"lam must be a finite number, got {lam!r}")
-    with replaced_filters(model, baseline_params, filters,
-                          lambda baseline, original: torch.lerp(baseline, original, float(lam)), index):
-        yield model
 
 
 @torch.no_grad()
@@ -51,7 +37,7 @@ def control_curve(model: nn.Module, baseline_params, filters, inputs: Sequence[t
                   index: FilterIndex | None = None, channel: str = "gray",
                   crop_border: int = 2) -> dict[str, list[float]]:
     """Along λ, the mean over images of the RGB PSNR (dB, 8-bit, ``crop_border`` pixels cropped) against the
-    ground truth and of the gradient-map MSE (x1e3, :func:`~faiglib.masking.output_difference`) against the
+    ground truth and of the gradient-map MSE (x1e3, :func:`~faiglib.measures.gradient_maps.output_difference`) against the
     target's own output (0 at λ = 1; the masking effect at λ = 0).
 
     ``inputs``: LR images ``(3, h, w)`` in [0, 1]; ``ground_truths``: their HR ``(3, H, W)``. Returns
@@ -77,7 +63,7 @@ def control_curve(model: nn.Module, baseline_params, filters, inputs: Sequence[t
 
 def control_table(exp, proportion: float = 0.01, lambdas: Sequence[float] = LAMBDAS) -> dict[str, Any]:
     """:func:`control_curve` for the top ``proportion`` FAIG deblurring and denoising filters (Eq. 7) of an
-    :class:`~faiglib.experiment.Experiment`, on its blurry and noisy analysis inputs:
+    :class:`~faiglib.studies.workspace.Workspace`, on its blurry and noisy analysis inputs:
     ``{"deblur_filters": {"blur_input": curve, "noise_input": curve}, "denoise_filters": {...}}``."""
     scores = exp.scores()
     model = exp.model("target")
@@ -94,7 +80,7 @@ def control_strip(exp, degradation: str = "blur", kind: str | None = None, propo
                   lambdas: Sequence[float] = (0.0, 0.4, 0.8, 1.0, 1.2, 1.5), image: int = 0) -> dict[str, torch.Tensor]:
     """Outputs ``(3, H, W)`` of the target on analysis image ``image`` with degradation ``kind`` (default:
     ``degradation``) while its top ``proportion`` filters for ``degradation`` are interpolated:
-    ``{"input": LR, "λ = 0": …, …, "ground truth": HR}`` (for :func:`~faiglib.plots.image_row`)."""
+    ``{"input": LR, "λ = 0": …, …, "ground truth": HR}`` (for :func:`~faiglib.report.plots.image_row`)."""
     if degradation not in FUNCTIONS:
         raise ValueError(f"degradation must be one of {list(FUNCTIONS)}, got {degradation!r}")
     kind = kind or degradation

@@ -81,7 +81,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, crop_border: int = 0, y_channel: bool
 
 def interpolation_psnr(analysis, mode: str = "bilinear") -> dict[str, float]:
     """Mean RGB PSNR (dB, border ``scale`` cropped) of plain ``mode`` upsampling of each LR kind of an
-    :class:`~faiglib.degradations.AnalysisSet` -- what each degradation costs before any network."""
+    :class:`~faiglib.data.degradations.AnalysisSet` -- what each degradation costs before any network."""
     scale = analysis.degradation.scale
     table = {}
     for kind, images in analysis.lr.items():

@@ -1,6 +1,6 @@
 """Statistics over independently trained models (seeds).
 
-Results are nested dicts with float leaves (e.g. :meth:`faiglib.experiment.Experiment.method_masking`);
+Results are nested dicts with float leaves (e.g. :meth:`faiglib.studies.masking.method_masking`);
 :func:`mean_std` turns a list of them, one per seed, into one tree of ``{"mean", "std", "values"}`` leaves.
 """
 from __future__ import annotations

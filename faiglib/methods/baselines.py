@@ -1,7 +1,7 @@
 """Other ways to choose filters, to compare FAIG against (paper Sec. 5.2.1, Table 2).
 
 All return a :class:`FilterRanking`, with the ranking/saving API of FAIG's
-:class:`~faiglib.attribution.DiscriminativeFilters` (``ranking(d)``, ``top(d, p)``, ``save``/``load``):
+:class:`~faiglib.methods.faig.DiscriminativeFilters` (``ranking(d)``, ``top(d, p)``, ``save``/``load``):
 
 * :func:`input_ig_ranking` -- "IG" in the paper's and the official code's sense (IntInf-style): integrated
   gradients along a path in *input* space, from the clean LR image to the degraded one, on the *target*
@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .checkpoint import as_state_dict, atomic_save, check_finite, load_file
-from .filters import FilterIndex
-from .paths import quadrature
+from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
+from faiglib.core.units import FilterIndex
+from faiglib.core.paths import quadrature
 
 __all__ = ["FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
 
@@ -64,7 +64,7 @@ class FilterRanking:
         return torch.sort(self.scores(degradation), descending=True, stable=True).indices
 
     def top(self, degradation: str, proportion: float) -> torch.Tensor:
-        from .attribution import top_count
+        from faiglib.methods.faig import top_count
 
         return self.ranking(degradation)[: top_count(proportion, self.n_filters)]
 
@@ -91,7 +91,7 @@ def random_filter_ranking(index: FilterIndex, seed: int, degradations: Sequence[
 def abs_change_ranking(model: nn.Module, baseline_params, target_params,
                        degradations: Sequence[str] = ("blur", "noise"), eps: float = 1e-12) -> FilterRanking:
     """``Σ|θ − θ̄| / Σ|θ̄|`` per filter (sums over the K×K kernel); identical for every degradation."""
-    from .attribution import check_pair
+    from faiglib.methods.faig import check_pair
 
     baseline, target = as_state_dict(baseline_params), as_state_dict(target_params)
     check_pair(model, baseline, target)

@@ -25,16 +25,17 @@ def _figure_output(draw):
 
 def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     """Sliders for the masked proportion and the analysis image, redrawing the Fig. 2-style grid of
-    :meth:`faiglib.experiment.Experiment.example_outputs` for the chosen values. Returns the widget."""
+    :meth:`faiglib.studies.masking.example_outputs` for the chosen values. Returns the widget."""
     import ipywidgets as widgets
 
-    from .plots import masking_grid
+    from faiglib.report.plots import masking_grid
+    from faiglib.studies import masking
 
     n_images = len(exp.analysis_set())
     proportion = widgets.SelectionSlider(options=[(f"{p * 100:g} %", p) for p in proportions], value=0.01,
                                          description="masked")
     image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
-    out, redraw = _figure_output(lambda: masking_grid(exp.example_outputs(proportion=proportion.value,
+    out, redraw = _figure_output(lambda: masking_grid(masking.example_outputs(exp, proportion=proportion.value,
                                                                           image=image.value)))
 
     proportion.observe(redraw, names="value")
@@ -47,11 +48,11 @@ def control_explorer(exp, proportion: float = 0.01):
     """Controllable restoration in a live notebook: a λ slider (0 to 1.5), the filter set (deblurring or
     denoising), the input (blurry or noisy) and the analysis image; redraws the input, the output with the
     chosen top-``proportion`` filters at ``λ·W_target + (1 − λ)·W_baseline``
-    (:func:`faiglib.control.control_strip`) and the ground truth. Returns the widget."""
+    (:func:`faiglib.studies.control.control_strip`) and the ground truth. Returns the widget."""
     import ipywidgets as widgets
 
-    from .control import control_strip
-    from .plots import image_row
+    from faiglib.studies.control import control_strip
+    from faiglib.report.plots import image_row
 
     n_images = len(exp.analysis_set())
     lam = widgets.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.1, description="λ", readout_format=".1f")

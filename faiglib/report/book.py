@@ -1,0 +1,55 @@
+"""Glue between the studies and the book: the notebooks' common start, results JSON and the edition table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from faiglib.core.checkpoint import atomic_write_text, git_commit
+from faiglib.studies.workspace import Workspace, workspaces
+
+__all__ = ["write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown"]
+
+
+def write_results(results: str | Path, profile: str, section: str, payload: Mapping[str, Any],
+                  **provenance: Any) -> Path:
+    """Write ``payload`` to ``<results>/<profile>/<section>.json`` (atomically), after the provenance
+    (``seed``, ``device``, ``network``, ``data``, ...) and the git commit."""
+    body = {"profile": profile, **provenance, "commit": git_commit(), **payload}
+    return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
+                             Path(results) / profile / f"{section}.json")
+
+
+def notebook_workspace(**parameters: Any) -> Workspace:
+    """The section notebooks' common start: figure defaults for the book, and the :class:`Workspace` of
+    the notebook's ``parameters`` cell (progress bars off: they would only clutter the rendered pages)."""
+    _book_figures()
+    return Workspace(progress=False, **parameters)
+
+
+def notebook_workspaces(**parameters: Any) -> list[Workspace]:
+    """:func:`notebook_workspace` for notebooks over several seeds and networks (see :func:`workspaces`)."""
+    _book_figures()
+    return workspaces(progress=False, **parameters)
+
+
+def _book_figures() -> None:
+    import matplotlib
+
+    matplotlib.rcParams["figure.dpi"] = 80
+
+
+def edition_markdown(results: str | Path, profile: str) -> str:
+    """A Markdown table saying which profile, device, data and commit produced each section's results
+    (read from ``<results>/<profile>/*.json``), for the book's front page."""
+    files = sorted(Path(results, profile).glob("*.json"))
+    if not files:
+        return f"*No results for profile `{profile}` yet: run `make book PROFILE={profile}`.*\n"
+    lines = [f"This edition was produced with the `{profile}` profile:", "",
+             "| section | device | network | seed | analysis data | commit |", "| --- | --- | --- | --- | --- | --- |"]
+    for f in files:
+        r = json.loads(f.read_text())
+        data = Path(str(r.get("data", ""))).name or r.get("data", "")
+        lines.append(f"| {f.stem} | {r.get('device', '?')} | {r.get('network', '?')} | {r.get('seed', '?')} | "
+                     f"{data} | `{str(r.get('commit', '?'))[:12]}` |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,187 @@
+"""Degradation classification study (paper Sec. 5.3) and the gradient-elimination ablation (Sec. 5.4, Fig. 5).
+
+The overlap score (Eq. 8), the threshold rule and the classifier are in :mod:`faiglib.measures.overlap`;
+this module gives them per-image FAIG scores of a :class:`~faiglib.studies.workspace.Workspace`'s pair on
+validation images (thresholds; the paper: BSD100) and test images (accuracy; the paper: DIV2K).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+
+from faiglib.methods.faig import DiscriminativeFilters, discriminative_filters, top_count
+from faiglib.data.images import center_crop, embedded_images, resolve_images
+from faiglib.data.degradations import DEGRADATION_KINDS, build_analysis_set
+from faiglib.measures.overlap import TASKS, accuracies, choose_threshold, confusion, overlap_scores, predict
+
+__all__ = ["EMBEDDED_VALIDATION", "EMBEDDED_TEST", "PAPER_ACCURACY", "PAPER_THRESHOLDS", "classification_images",
+           "image_filter_scores", "classify", "elimination_ablation"]
+
+#: Default validation / test images when no folder is given: scikit-image's bundled photos that are not
+#: analysis images, split in two disjoint halves. (They are the networks' training photos -- the bundled
+#: set has no others; point the parameters at real folders, e.g. BSD100 and DIV2K validation, as the paper.)
+EMBEDDED_VALIDATION = ("camera", "coins", "brick", "grass", "hubble_deep_field", "immunohistochemistry",
+                       "motorcycle_left", "page")
+EMBEDDED_TEST = ("retina", "motorcycle_right", "moon", "gravel", "clock", "cell", "text")
+
+#: the paper's accuracies (Sec. 5.3): thresholds T^noise = 0.6, T^blur = 0.5, tested on DIV2K
+PAPER_ACCURACY = {"blur": 0.96, "noise": 0.98}
+PAPER_THRESHOLDS = {"blur": 0.5, "noise": 0.6}
+
+
+# ---- glue: an Workspace's networks, analysis set and validation / test images --------------------------
+
+def classification_images(source: str, scale: int, crop: int | None, count: int | None):
+    """Named HR images ``(3, H, W)`` for classification: ``"embedded:validation"`` / ``"embedded:test"``
+    (:data:`EMBEDDED_VALIDATION` / :data:`EMBEDDED_TEST`) or anything :func:`~faiglib.data.images.resolve_images`
+    takes; the first ``count`` (``None``: all) in name order, central ``crop`` (``None``: whole)."""
+    named = {"embedded:validation": EMBEDDED_VALIDATION, "embedded:test": EMBEDDED_TEST}
+    images = embedded_images(named[source], scale) if source in named else resolve_images(source, scale)
+    if count:
+        images = images[:count]
+    if crop:
+        images = [(n, center_crop(x, crop, scale)) for n, x in images]
+    return images
+
+
+_SPLIT_SEEDS = {"validation": 10_000, "test": 20_000}  # noise of split s: seed _SPLIT_SEEDS[s] + experiment seed
+
+
+def _cached_image_scores(exp, name: str, key_parts, build_set, kinds, meta) -> DiscriminativeFilters:
+    """Per-image FAIG scores (Eq. 6, each image against its own ground truth) of ``build_set()`` (an
+    :class:`~faiglib.data.degradations.AnalysisSet`) for its input ``kinds``, cached in the experiment's workdir
+    under ``classify_<name>_<key of key_parts>_N…``: the one cache behind :func:`image_filter_scores` and
+    :func:`level_filter_scores`."""
+    p = exp.profile
+    n_steps = p.classify_n_steps or p.n_steps
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:10]
+    path = exp.workdir / f"classify_{name}_{key}_N{n_steps}_{p.method}_{p.precision}.pt"
+    if str(path) in exp._cache:
+        return exp._cache[str(path)]
+    if path.exists():
+        result = DiscriminativeFilters.load(path)
+    else:
+        aset = build_set()
+        base, target = exp.states()
+        on = lambda xs: [x.to(exp.device) for x in xs]  # noqa: E731
+        result = discriminative_filters(
+            exp.architecture(), {k: v.to(exp.device) for k, v in base.items()},
+            {k: v.to(exp.device) for k, v in target.items()},
+            type(aset)(aset.names, on(aset.hr), {k: on(v) for k, v in aset.lr.items()}, aset.degradation, aset.seed),
+            degradations=tuple(kinds), n_steps=n_steps, method=p.method,
+            internal_batch_size=p.internal_batch_size, precision=p.precision, progress=exp.progress)
+        result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
+        result.losses = {k: v.cpu() for k, v in result.losses.items()}
+        result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
+        result.meta.update(profile=p.name, seed=exp.seed, network=exp.spec.label, **meta)
+        result.save(path)
+    exp._cache[str(path)] = result
+    return result
+
+
+def _split_source(exp, split: str, source: str | None) -> str:
+    if split not in _SPLIT_SEEDS:
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    p = exp.profile
+    return source or {"validation": p.classify_validation_data, "test": p.classify_test_data}[split]
+
+
+def image_filter_scores(exp, split: str, source: str | None = None) -> DiscriminativeFilters:
+    """Per-image FAIG scores (Eq. 6, each image with its own ground truth) of every input kind (clean /
+    blur / noise / blur+noise) of the ``"validation"`` or ``"test"`` images, cached in the experiment's
+    workdir. ``source``: default the profile's ``classify_validation_data`` / ``classify_test_data``.
+    The noise of the split is seeded by ``10 000 + seed`` (validation) or ``20 000 + seed`` (test)."""
+    source = _split_source(exp, split, source)
+    p = exp.profile
+    noise_seed = _SPLIT_SEEDS[split] + exp.seed
+
+    def build():
+        return build_analysis_set(classification_images(source, p.scale, p.classify_crop, p.classify_images),
+                                  exp.degradation, noise_seed)
+
+    return _cached_image_scores(exp, split, [str(source), p.classify_crop, p.classify_images, p.scale, noise_seed],
+                                build, DEGRADATION_KINDS, dict(data=str(source), split=split))
+
+
+def classify(exp, proportion: float | None = None, validation: str | None = None,
+             test: str | None = None) -> dict[str, Any]:
+    """Sec. 5.3 for one experiment: data-set sets ``{filter^D}`` (Eq. 7, top ``proportion``, default the
+    profile's ``classify_proportion``) on the analysis set, OS of every validation and test input, the
+    thresholds chosen on validation (:func:`choose_threshold`), and the test accuracies and confusion table.
+
+    Returns ``{"thresholds": {"blur", "noise"}, "validation_balanced_accuracy": {...}, "accuracy": {"blur",
+    "noise", "four_way"}, "validation_accuracy": {...}, "confusion": {true: {pred: n}}, "mean_overlap":
+    {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
+    "n_images": {...}, "n_filters_per_set": k}``.
+    """
+    proportion = proportion or exp.profile.classify_proportion
+    scores = exp.scores()
+    dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
+    splits = {"validation": image_filter_scores(exp, "validation", validation),
+              "test": image_filter_scores(exp, "test", test)}
+    os_ = {s: overlap_scores(r.per_image, dataset_sets, proportion) for s, r in splits.items()}
+    thresholds, balanced = {}, {}
+    for d, positives in TASKS.items():
+        val = os_["validation"][d]
+        pos = torch.cat([val[k] for k in DEGRADATION_KINDS if k in positives])
+        neg = torch.cat([val[k] for k in DEGRADATION_KINDS if k not in positives])
+        thresholds[d], balanced[d] = choose_threshold(pos, neg)
+    predictions = {s: predict(o, thresholds) for s, o in os_.items()}
+    return {
+        "proportion": proportion,
+        "n_filters_per_set": top_count(proportion, scores.n_filters),
+        "thresholds": thresholds,
+        "validation_balanced_accuracy": balanced,
+        "validation_accuracy": accuracies(predictions["validation"]),
+        "accuracy": accuracies(predictions["test"]),
+        "confusion": confusion(predictions["test"]),
+        "mean_overlap": {s: {d: {k: float(v.mean()) for k, v in per.items()} for d, per in o.items()}
+                         for s, o in os_.items()},
+        "overlaps": {s: {d: {k: [round(float(x), 6) for x in v] for k, v in per.items()} for d, per in o.items()}
+                     for s, o in os_.items()},
+        "n_images": {s: len(r.image_names) for s, r in splits.items()},
+        "image_names": {s: list(r.image_names) for s, r in splits.items()},
+    }
+
+
+@torch.no_grad()
+def elimination_ablation(exp, proportion: float = 0.01, image: int = 0) -> tuple[dict, dict]:
+    """Sec. 5.4 / Fig. 5: mask the top ``proportion`` deblurring filters found with and without gradient
+    elimination (Eq. 7 with and without its second term) and measure the output difference
+    (:func:`~faiglib.measures.gradient_maps.output_difference`, gray, x1e3) on the blurry and the noisy analysis inputs.
+
+    Returns ``(numbers, images)``: ``numbers = {"with_elimination": {"blur_input": mean, "noise_input": mean},
+    "without_elimination": {...}, "overlap": Jaccard of the two sets}``; ``images`` = ``{kind: {"input",
+    "target output", "masked (with elimination)", "masked (without elimination)", "ground truth"}}``
+    (``(3, H, W)`` tensors of analysis image ``image``, for :func:`~faiglib.report.plots.masking_grid`).
+    """
+    from faiglib.core.edits import masked
+    from faiglib.studies.masking import masking_effect, reference_outputs
+
+    scores = exp.scores()
+    chosen = {"with_elimination": scores.top("blur", proportion, eliminate=True),
+              "without_elimination": scores.top("blur", proportion, eliminate=False)}
+    model = exp.model("target")
+    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
+    aset = exp.analysis_set()
+    kinds = tuple(TASKS)
+    reference = reference_outputs(model, aset, kinds)
+    numbers: dict[str, Any] = {}
+    for label, filters in chosen.items():
+        effect = masking_effect(model, base, filters, aset, kinds, "gray", exp.filter_index, reference)
+        numbers[label] = {f"{k}_input": float(v.mean()) for k, v in effect.items()}
+    a, b = (set(f.tolist()) for f in chosen.values())
+    numbers["overlap"] = len(a & b) / len(a | b)
+    images: dict[str, dict[str, torch.Tensor]] = {}
+    for kind in kinds:
+        x = aset.lr[kind][image].unsqueeze(0).to(exp.device)
+        row = {"input": aset.lr[kind][image], "target output": model(x)[0].clamp(0, 1).cpu()}
+        for label, filters in chosen.items():
+            with masked(model, base, filters, exp.filter_index):
+                row[f"masked ({label.replace('_', ' ')})"] = model(x)[0].clamp(0, 1).cpu()
+        row["ground truth"] = aset.hr[image]
+        images[kind] = row
+    return numbers, images

@@ -1,0 +1,146 @@
+"""Masking study (paper Sec. 5.2.1, Table 2, Fig. 2-3): mask the top filters of each selection method
+(:func:`faiglib.core.edits.masked`) and measure the output change
+(:func:`faiglib.measures.gradient_maps.output_difference`, MSE x 1e3 of gradient maps).
+
+:func:`masking_effects` works on any model; :func:`method_masking`, :func:`masking_table` and the example grids
+take a :class:`~faiglib.studies.workspace.Workspace`.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+from faiglib.core.edits import masked
+from faiglib.core.units import FilterIndex
+from faiglib.measures.gradient_maps import output_difference
+from faiglib.studies.workspace import FUNCTIONS, METHODS
+
+__all__ = ["reference_outputs", "masking_effects", "masking_effect", "method_masking", "masking_table",
+           "example_outputs", "method_example_outputs"]
+
+
+@torch.no_grad()
+def reference_outputs(model: torch.nn.Module, analysis, kinds=("blur", "noise")) -> dict[str, list[torch.Tensor]]:
+    """The unmasked model's outputs ``{kind: [(1, 3, H, W), …]}`` on the analysis inputs of each kind."""
+    device = next(model.parameters()).device
+    return {k: [model(x.unsqueeze(0).to(device)) for x in analysis.lr[k]] for k in kinds}
+
+
+@torch.no_grad()
+def masking_effects(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
+                    analysis, kinds=("blur", "noise"), channels: Sequence[str] = ("gray",),
+                    index: FilterIndex | None = None,
+                    reference: Mapping[str, list[torch.Tensor]] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Output difference (:func:`output_difference`) caused by masking ``filters``, for several channels
+    from one set of forward passes: ``{channel: {kind: (n_images,)}}``.
+
+    ``reference``: the unmasked outputs from :func:`reference_outputs`, to pass when masking many
+    selections of one model.
+    """
+    index = index or FilterIndex(model)
+    device = next(model.parameters()).device
+    reference = reference if reference is not None else reference_outputs(model, analysis, kinds)
+    values: dict[str, dict[str, list[torch.Tensor]]] = {c: {k: [] for k in kinds} for c in channels}
+    with masked(model, baseline_state, filters, index):
+        for k in kinds:
+            for x, r in zip(analysis.lr[k], reference[k]):
+                y = model(x.unsqueeze(0).to(device))
+                for c in channels:
+                    values[c][k].append(output_difference(y, r, channel=c).cpu())
+    return {c: {k: torch.cat(v) for k, v in per_kind.items()} for c, per_kind in values.items()}
+
+
+def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
+                   analysis, kinds=("blur", "noise"), channel: str = "gray",
+                   index: FilterIndex | None = None,
+                   reference: Mapping[str, list[torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
+    """Output difference (MSE x 1e3 of gradient maps, :func:`output_difference`) caused by masking ``filters``.
+
+    Returns ``{kind: (n_images,)}`` -- per-image values for inputs of each degradation kind. ``reference``:
+    the unmasked outputs from :func:`reference_outputs`, to pass when masking many selections of one model.
+    """
+    return masking_effects(model, baseline_state, filters, analysis, kinds, (channel,), index, reference)[channel]
+
+
+def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS)) -> dict[str, dict]:
+    """Mean output difference when the top filters of each selection method are masked (Table 2, Fig. 3).
+
+    ``{channel: {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "ig": …, "abs_change": …,
+    "random": m, "random_std": s}, "noise_input": {...}}, "denoise_filters": {...}}, ...}}``: values are
+    means over the analysis images; ``random`` is the mean over the profile's random draws and
+    ``random_std`` their standard deviation. Every channel comes from the same forward passes.
+    Default proportions: ``profile.curve_proportions``.
+    """
+    proportions = proportions or ws.profile.curve_proportions
+    kinds = tuple(FUNCTIONS)
+    model = ws.model("target")
+    base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
+    aset = ws.analysis_set()
+    reference = reference_outputs(model, aset, kinds)
+    ranked = {m: ws.ranking(m) for m in methods if m != "random"}
+    randoms = ws.random_rankings() if "random" in methods else []
+
+    def effect(filters):
+        return masking_effects(model, base, filters, aset, kinds, channels, ws.filter_index, reference)
+
+    table: dict[str, dict] = {c: {} for c in channels}
+    for p in proportions:
+        mask = f"mask_{p * 100:g}pct"
+        for c in channels:
+            table[c][mask] = {}
+        for d in kinds:
+            found = {m: effect(r.top(d, p)) for m, r in ranked.items()}
+            drawn = [effect(r.top(d, p)) for r in randoms]
+            for c in channels:
+                per_input: dict[str, dict] = {}
+                for k in kinds:
+                    row = {m: float(e[c][k].mean()) for m, e in found.items()}
+                    if drawn:
+                        draws = torch.stack([e[c][k].mean() for e in drawn])
+                        row["random"] = float(draws.mean())
+                        row["random_std"] = float(draws.std()) if len(draws) > 1 else 0.0
+                    per_input[f"{k}_input"] = row
+                table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
+    return table
+
+
+def masking_table(ws, proportions=None, channel: str = "gray") -> dict[str, dict]:
+    """FAIG versus random filters: :meth:`method_masking` for one channel and the profile's
+    ``mask_proportions``: ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig", "random",
+    "random_std"}, ...}, ...}, ...}``."""
+    return method_masking(ws, proportions or ws.profile.mask_proportions, (channel,), ("faig", "random"))[channel]
+
+
+@torch.no_grad()
+def _masked_rows(ws, image: int, columns) -> dict[str, dict[str, torch.Tensor]]:
+    """For each degraded input: input, target output, ``columns(kind)`` = ``{label: filters}`` masked, GT."""
+    model = ws.model("target")
+    base, _ = ws.states()
+    aset = ws.analysis_set()
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for kind in FUNCTIONS:
+        x = aset.lr[kind][image].unsqueeze(0).to(ws.device)
+        row = {"input": aset.lr[kind][image], "target output": model(x)[0].clamp(0, 1).cpu()}
+        for label, filters in columns(kind).items():
+            with masked(model, base, filters, ws.filter_index):
+                row[label] = model(x)[0].clamp(0, 1).cpu()
+        row["ground truth"] = aset.hr[image]
+        out[kind] = row
+    return out
+
+
+def example_outputs(ws, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+    """Images for a Fig. 2-style grid: for each degraded input, the input, the target's output and the
+    outputs with the top ``proportion`` deblurring / denoising filters masked. Tensors ``(3, H, W)``."""
+    scores = ws.scores()
+    return _masked_rows(ws, image, lambda kind: {f"{FUNCTIONS[d]} filters masked": scores.top(d, proportion)
+                                                  for d in FUNCTIONS})
+
+
+def method_example_outputs(ws, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+    """Images for a Fig. 3-style grid: for the blurry (noisy) input, the outputs with the top ``proportion``
+    deblurring (denoising) filters of each method of :data:`METHODS` masked. Tensors ``(3, H, W)``."""
+    rankings = ws.rankings()
+    return _masked_rows(ws, image, lambda kind: {f"{METHODS[m]} masked": r.top(kind, proportion)
+                                                  for m, r in rankings.items()})

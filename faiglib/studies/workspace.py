@@ -1,0 +1,268 @@
+"""One object per notebook run: profile + seed + data + device -> cached artefacts and result files.
+
+Each section notebook builds an :class:`Workspace` from its parameters and asks it for what it needs
+(``pair()``, ``scores()``, ...). Whatever is missing is produced and cached under
+``<out>/<profile>/faiglib-<version>/<net>-seed<seed>/``, so a section runs on its own and a rerun reuses what is there.
+Headline numbers go to ``<results>/<profile>/<section>.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from faiglib.methods.faig import DiscriminativeFilters, discriminative_filters
+from faiglib.methods.baselines import FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
+from faiglib.core.checkpoint import load_model, load_state
+from faiglib.data.images import center_crop, resolve_images
+from faiglib.data.degradations import AnalysisSet, build_analysis_set
+from faiglib.core.units import FilterIndex
+from faiglib.models.networks import build_network
+from faiglib.profiles import Profile, get_profile
+from faiglib.training.stages import TrainResult, degradation_of, evaluate_psnr, train_pair
+
+__all__ = ["Workspace", "FUNCTIONS", "METHODS", "workspaces"]
+
+#: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
+FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
+
+#: filter-selection methods compared in Table 2 (keys of :meth:`Workspace.rankings`) and their labels.
+METHODS = {"faig": "FAIG", "ig": "IG", "abs_change": "|θ−θ̄|", "random": "random"}
+
+
+@dataclass
+class Workspace:
+    """Parameters of a run. ``data``/``train_data`` of ``None`` fall back to the profile's."""
+
+    profile: Profile | str = "cpu"
+    seed: int = 0
+    device: str = "cpu"
+    data: str | None = None
+    train_data: str | None = None
+    out: str | Path = "artifacts"
+    results: str | Path = "results"
+    arch: str | None = None
+    progress: bool = True
+    #: True: the target is the one fine-tuned on a range of levels (``profile.levels_*_range``) from the same
+    #: baseline; everything derived from it is cached in ``<workdir of the fixed-level pair>/levels``.
+    levels: bool = False
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.profile = get_profile(self.profile)
+        self.spec = self.profile.network(self.arch)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        self.data = self.data or self.profile.analysis_data
+        self.train_data = self.train_data or self.profile.train_data
+        if not self.train_data:
+            raise ValueError(f"profile {self.profile.name!r} has no default training data: pass train_data "
+                             f"(a folder of HR images, or several joined by ':')")
+        self.out, self.results = Path(self.out), Path(self.results)
+
+    # ---- paths -------------------------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: a new faiglib version starts a fresh cache.
+        (Within a version, each training stage also checks a key of its settings before reusing a checkpoint.)"""
+        return self.pair_dir / "levels" if self.levels else self.pair_dir
+
+    @property
+    def pair_dir(self) -> Path:
+        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: the baseline (shared by both targets)."""
+        from faiglib import __version__
+
+        return self.out / self.profile.name / f"faiglib-{__version__}" / f"{self.spec.label}-seed{self.seed}"
+
+    @property
+    def degradation(self):
+        return degradation_of(self.profile)
+
+    def _data_key(self) -> str:
+        key = json.dumps([str(self.data), self.profile.analysis_crop, self.profile.max_analysis_images,
+                          self.profile.scale], sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+    # ---- data --------------------------------------------------------------------------------------------
+    def analysis_images(self) -> list[tuple[str, torch.Tensor]]:
+        """HR analysis images: the profile's crop and count applied, sides multiples of the scale."""
+        if "analysis" not in self._cache:
+            images = resolve_images(self.data, self.profile.scale)
+            if self.profile.max_analysis_images:
+                images = images[: self.profile.max_analysis_images]
+            if self.profile.analysis_crop:
+                images = [(n, center_crop(x, self.profile.analysis_crop, self.profile.scale)) for n, x in images]
+            self._cache["analysis"] = images
+        return self._cache["analysis"]
+
+    def analysis_set(self) -> AnalysisSet:
+        """Clean / blur / noise / blur+noise LR versions of the analysis images (seeded by ``seed``)."""
+        if "analysis_set" not in self._cache:
+            self._cache["analysis_set"] = build_analysis_set(self.analysis_images(), self.degradation, self.seed)
+        return self._cache["analysis_set"]
+
+    def train_images(self) -> list[tuple[str, torch.Tensor]]:
+        if "train" not in self._cache:
+            self._cache["train"] = resolve_images(self.train_data, self.profile.scale)
+        return self._cache["train"]
+
+    # ---- models ------------------------------------------------------------------------------------------
+    def pair(self) -> tuple[TrainResult, TrainResult]:
+        """Train (or load from the cache) the baseline and the target model."""
+        if "pair" not in self._cache:
+            ranges = dict(blur_range=self.profile.levels_blur_range,
+                          noise_range=self.profile.levels_noise_range) if self.levels else {}
+            self._cache["pair"] = train_pair(profile=self.profile, network=self.spec,
+                                             train_images=self.train_images(), val_images=self._val_images(),
+                                             out_dir=self.pair_dir, target_out_dir=self.workdir, seed=self.seed,
+                                             device=self.device, progress=self.progress,
+                                             data_label=str(self.train_data), **ranges)
+        return self._cache["pair"]
+
+    def _val_images(self) -> list[tuple[str, torch.Tensor]]:
+        """Validation images for training logs (they never change the weights): 128² crops of 4 analysis images."""
+        return [(n, center_crop(x, 128, self.profile.scale)) for n, x in self.analysis_images()[:4]]
+
+    def states(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Baseline and target state dicts (EMA weights where trained with EMA); read once, then kept."""
+        if "states" not in self._cache:
+            base, target = self.pair()
+            self._cache["states"] = (load_state(base.checkpoint)[0], load_state(target.checkpoint)[0])
+        return self._cache["states"]
+
+    def model(self, which: str = "target") -> torch.nn.Module:
+        """The ``"baseline"`` or ``"target"`` network on ``device``, in eval mode; loaded once, then shared
+        (masking is a context manager that restores the weights exactly, so sharing is safe)."""
+        key = f"model:{which}"
+        if key not in self._cache:
+            base, target = self.pair()
+            path = {"baseline": base.checkpoint, "target": target.checkpoint}[which]
+            self._cache[key] = load_model(path).to(self.device).eval()
+        return self._cache[key]
+
+    def architecture(self) -> torch.nn.Module:
+        """An untrained instance of the network (for attribution, which only needs the architecture)."""
+        return build_network(self.spec.arch, **self.spec.kwargs(self.profile.scale)).to(self.device)
+
+    @cached_property
+    def filter_index(self) -> FilterIndex:
+        return FilterIndex(self.architecture())
+
+    # ---- attribution -------------------------------------------------------------------------------------
+    def scores(self, n_steps: int | None = None, method: str | None = None) -> DiscriminativeFilters:
+        """Per-image FAIG scores for blur and noise on the analysis set (cached per data and N/method)."""
+        n_steps = n_steps or self.profile.n_steps
+        method = method or self.profile.method
+        path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}_{self.profile.precision}.pt"
+        if str(path) in self._cache:
+            return self._cache[str(path)]
+        if path.exists():
+            self._cache[str(path)] = DiscriminativeFilters.load(path)
+            return self._cache[str(path)]
+        base, target = self.states()
+        result = discriminative_filters(self.architecture(), {k: v.to(self.device) for k, v in base.items()},
+                                        {k: v.to(self.device) for k, v in target.items()}, self._analysis_on_device(),
+                                        n_steps=n_steps, method=method,
+                                        internal_batch_size=self.profile.internal_batch_size,
+                                        precision=self.profile.precision, progress=self.progress)
+        result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
+        result.losses = {k: v.cpu() for k, v in result.losses.items()}
+        result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
+        result.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label, data=str(self.data))
+        result.save(path)
+        self._cache[str(path)] = result
+        return result
+
+    def _analysis_on_device(self) -> AnalysisSet:
+        aset = self.analysis_set()
+        if self.device == "cpu":
+            return aset
+        return AnalysisSet(aset.names, [x.to(self.device) for x in aset.hr],
+                           {k: [x.to(self.device) for x in v] for k, v in aset.lr.items()}, aset.degradation, aset.seed)
+
+    def ig_ranking(self) -> FilterRanking:
+        """The paper's "IG" baseline (:func:`~faiglib.methods.baselines.input_ig_ranking`: input-space path from the clean
+        to the degraded LR image on the target net) on the analysis set, with the profile's N; cached on disk."""
+        n_steps, method = self.profile.n_steps, self.profile.method
+        path = self.workdir / f"ig_{self._data_key()}_N{n_steps}_{method}.pt"
+        if str(path) not in self._cache:
+            if path.exists():
+                ranking = FilterRanking.load(path)
+            else:
+                _, target = self.states()
+                aset = self._analysis_on_device()
+                ranking = input_ig_ranking(self.architecture(), {k: v.to(self.device) for k, v in target.items()},
+                                           aset.lr["clean"], {d: aset.lr[d] for d in FUNCTIONS},
+                                           n_steps=n_steps, method=method)
+                ranking.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label,
+                                    data=str(self.data))
+                ranking.save(path)
+            self._cache[str(path)] = ranking
+        return self._cache[str(path)]
+
+    def random_rankings(self, draws: int | None = None) -> list[FilterRanking]:
+        """``draws`` (default ``profile.random_draws``) independent random orders, seeded by the experiment's
+        seed: draw ``r`` uses seed ``1000 · seed + r``. The effect of masking one random set varies a lot from
+        draw to draw, so statistics use several."""
+        draws = self.profile.random_draws if draws is None else draws
+        return [random_filter_ranking(self.filter_index, self.seed * 1000 + r, tuple(FUNCTIONS)) for r in range(draws)]
+
+    def ranking(self, method: str):
+        """The ranking of one selection method of :data:`METHODS`, with ``.top(degradation, proportion)``:
+        ``"faig"`` (Eq. 7, with gradient elimination), ``"ig"``, ``"abs_change"`` or ``"random"`` (the first
+        random draw)."""
+        if method == "faig":
+            return self.scores()
+        if method == "ig":
+            return self.ig_ranking()
+        if method == "abs_change":
+            base, target = self.states()
+            return abs_change_ranking(self.architecture(), base, target, tuple(FUNCTIONS))
+        if method == "random":
+            return self.random_rankings(1)[0]
+        raise ValueError(f"unknown selection method {method!r}; known: {list(METHODS)}")
+
+    def rankings(self) -> dict[str, Any]:
+        """``{method: ranking}`` for every method of :data:`METHODS` (see :meth:`ranking`)."""
+        return {m: self.ranking(m) for m in METHODS}
+
+    def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
+        """``{degradation: {"faig": indices, "random": [indices, …]}}`` for the top ``proportion`` of filters;
+        ``"random"`` holds the top ``proportion`` of each of :meth:`random_rankings`."""
+        scores = scores or self.scores()
+        randoms = self.random_rankings()
+        return {d: {"faig": scores.top(d, proportion), "random": [r.top(d, proportion) for r in randoms]}
+                for d in scores.degradations}
+
+    # ---- results -----------------------------------------------------------------------------------------
+    def write_results(self, section: str, payload: Mapping[str, Any]) -> Path:
+        """Write ``payload`` with the run's provenance to ``<results>/<profile>/<section>.json`` (atomically)."""
+        from faiglib.report.book import write_results
+
+        return write_results(self.results, self.profile.name, section, payload, seed=self.seed, device=self.device,
+                             network=self.spec.label, data=str(self.data), train_data=str(self.train_data))
+
+    def psnr_table(self) -> dict[str, dict[str, float]]:
+        """RGB PSNR (dB) of baseline and target on every analysis condition: ``{kind: {"baseline", "target"}}``."""
+        aset = self.analysis_set()
+        models = {"baseline": self.model("baseline"), "target": self.model("target")}
+        return {kind: {name: round(evaluate_psnr(m, aset, (kind,), self.device, self.profile.scale), 3)
+                       for name, m in models.items()} for kind in aset.lr}
+
+
+def workspaces(profile: Profile | str = "cpu", seeds=None, archs=None, **parameters: Any) -> list[Workspace]:
+    """One :class:`Workspace` per (network, seed), networks outermost: by default every network of the
+    profile and the profile's ``seeds`` (independently trained pairs, for mean ± std over seeds)."""
+    profile = get_profile(profile)
+    seeds = tuple(profile.seeds if seeds is None else seeds)
+    archs = tuple(s.label for s in profile.networks) if archs is None else tuple(archs)
+    if not seeds or not archs:
+        raise ValueError(f"need at least one seed and one network, got seeds={seeds}, archs={archs}")
+    return [Workspace(profile=profile, seed=int(seed), arch=arch, **parameters) for arch in archs for seed in seeds]
+
+
