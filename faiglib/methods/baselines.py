@@ -27,7 +27,10 @@ from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, lo
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import quadrature
 
-__all__ = ["FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+__all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+
+#: Bump when a change to the input-space IG ranking changes its scores: stored IG rankings are recomputed.
+IG_VERSION = 1
 
 
 def random_ranking(n_filters: int, seed: int) -> torch.Tensor:
