@@ -40,6 +40,7 @@ interactive = False  # True in a live notebook: a λ slider
 # %%
 from IPython.display import Markdown, display
 
+from faiglib.report.tables import markdown_table
 from faiglib.report import plots
 from faiglib.studies.control import LAMBDAS, control_strip, control_table
 from faiglib.report.book import notebook_workspace
@@ -61,10 +62,10 @@ table = control_table(exp, proportion=proportion, lambdas=LAMBDAS)
 fig = plots.control_curves(table)
 
 # %%
-print(f"{'filters':>16s} {'input':>12s}" + "".join(f"{'λ=' + format(v, 'g'):>8s}" for v in LAMBDAS))
-for filters, per_input in table.items():
-    for inp, curve in per_input.items():
-        print(f"{filters:>16s} {inp:>12s}" + "".join(f"{v:8.2f}" for v in curve["psnr"]))
+display(Markdown("PSNR (dB) along λ\n\n" + markdown_table(
+    ["filters", "input"] + [f"λ = {v:g}" for v in LAMBDAS],
+    [[filters.replace("_", " "), inp.replace("_", " ")] + [f"{v:.2f}" for v in curve["psnr"]]
+     for filters, per_input in table.items() for inp, curve in per_input.items()])))
 
 # %% [markdown]
 # ## The strips: one image at several λ

@@ -112,7 +112,7 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
     {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
     "n_images": {...}, "n_filters_per_set": k}``.
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = exp.profile.classify_proportion if proportion is None else proportion
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     splits = {"validation": image_filter_scores(exp, "validation", validation),

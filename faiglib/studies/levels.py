@@ -110,7 +110,7 @@ def level_overlaps(exp, thresholds: Mapping[str, float], proportion: float | Non
     ``increasing``: the mean rises strictly from level to level; ``spearman``: rank correlation of level and
     OS over all those (image, level) pairs. ``thresholds``: e.g. :func:`classify`'s (chosen on validation).
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = exp.profile.classify_proportion if proportion is None else proportion
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     result = level_filter_scores(exp, test)

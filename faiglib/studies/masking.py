@@ -72,7 +72,7 @@ def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tupl
     ``random_std`` their standard deviation. Every channel comes from the same forward passes.
     Default proportions: ``profile.curve_proportions``.
     """
-    proportions = proportions or ws.profile.curve_proportions
+    proportions = ws.profile.curve_proportions if proportions is None else proportions
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
@@ -109,7 +109,8 @@ def masking_table(ws, proportions=None, channel: str = "gray") -> dict[str, dict
     """FAIG versus random filters: :meth:`method_masking` for one channel and the profile's
     ``mask_proportions``: ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig", "random",
     "random_std"}, ...}, ...}, ...}``."""
-    return method_masking(ws, proportions or ws.profile.mask_proportions, (channel,), ("faig", "random"))[channel]
+    proportions = ws.profile.mask_proportions if proportions is None else proportions
+    return method_masking(ws, proportions, (channel,), ("faig", "random"))[channel]
 
 
 @torch.no_grad()
