@@ -108,3 +108,16 @@ def test_depth_summary_is_a_mean_relative_depth(exp):
     top = exp.scores().top("blur", 0.05)
     assert d["deblur_filters"] == pytest.approx(float(depth[top].mean()))
     assert all(0.0 <= v <= 1.0 for v in d.values())
+
+
+def test_an_explicit_zero_is_an_error_not_the_profile_default(exp):
+    with pytest.raises(ValueError, match="n_steps"):
+        exp.scores(n_steps=0)
+    with pytest.raises(ValueError, match="proportion"):
+        retraining_table(exp, proportion=0)
+    with pytest.raises(ValueError, match="proportion"):
+        single_task_retraining(exp, proportion=0)
+    with pytest.raises(ValueError, match="proportion"):
+        masking_table(exp, proportions=(0,))
+    with pytest.raises(ValueError, match="no proportions"):
+        method_masking(exp, proportions=())

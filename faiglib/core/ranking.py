@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["top_count", "ranked", "top_indices"]
+__all__ = ["check_proportion", "top_count", "ranked", "top_indices"]
+
+
+def check_proportion(proportion: float) -> float:
+    """``proportion`` if it is a number in (0, 1]; else a ``ValueError`` naming it (0 is never "the default")."""
+    if isinstance(proportion, bool) or not isinstance(proportion, (int, float)) or not 0 < proportion <= 1:
+        raise ValueError(f"proportion must be in (0, 1] (e.g. 0.01 for the top 1 %), got {proportion!r}")
+    return float(proportion)
 
 
 def top_count(proportion: float, total: int) -> int:
     """Number of units in the top ``proportion`` (in (0, 1]) of ``total`` (floor, at least 1)."""
-    if isinstance(proportion, bool) or not isinstance(proportion, (int, float)) or not 0 < proportion <= 1:
-        raise ValueError(f"proportion must be in (0, 1], got {proportion!r}")
-    return max(1, int(proportion * total + 1e-9))
+    return max(1, int(check_proportion(proportion) * total + 1e-9))
 
 
 def ranked(scores: torch.Tensor) -> torch.Tensor:

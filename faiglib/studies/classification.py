@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from faiglib.core.ranking import check_proportion
 from faiglib.core.store import tensor_digest
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters, top_count
 from faiglib.data.images import center_crop, embedded_images, resolve_images
@@ -112,7 +113,7 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
     {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
     "n_images": {...}, "n_filters_per_set": k}``.
     """
-    proportion = exp.profile.classify_proportion if proportion is None else proportion
+    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     splits = {"validation": image_filter_scores(exp, "validation", validation),

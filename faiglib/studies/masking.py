@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import torch
 
 from faiglib.core.edits import masked
+from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
@@ -73,6 +74,10 @@ def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tupl
     Default proportions: ``profile.curve_proportions``.
     """
     proportions = ws.profile.curve_proportions if proportions is None else proportions
+    if not proportions:
+        raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
+    for p in proportions:
+        check_proportion(p)
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
