@@ -48,13 +48,13 @@ proportions = None  # masked proportions for the curves; None: the profile's cur
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.studies.masking import method_example_outputs, method_masking
-from faiglib.report.tables import markdown_table
-from faiglib.report import plots
-from faiglib.studies.workspace import METHODS
-from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.measures.statistics import mean_std, method_orderings
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
+from faiglib.studies.masking import method_example_outputs, method_masking
+from faiglib.studies.workspace import METHODS
 
 exps = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)

@@ -51,13 +51,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.report.tables import markdown_table
-from faiglib.report import plots
-from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
-from faiglib.report.book import notebook_workspaces, write_results
-from faiglib.profiles import get_profile
 from faiglib.measures.statistics import mean_std
+from faiglib.profiles import get_profile
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.report.tables import confusion_markdown
+from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import elimination_ratios
+from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
 
 exps = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
                             device=device, data=data, train_data=train_data, out=out, results=results)
@@ -118,9 +119,8 @@ display(Markdown(markdown_table(
     ["seed", "set overlap", "deblurring filters", "masking effect: blurry input", "masking effect: noisy input"],
     [[s, f"{n['overlap']:.2f}", label.replace("_", " "), f"{n[label]['blur_input']:.4g}", f"{n[label]['noise_input']:.4g}"]
      for s, (n, _) in ablation.items() for label in ("with_elimination", "without_elimination")])))
-ratios = [n["without_elimination"]["noise_input"] / max(n["with_elimination"]["noise_input"], 1e-12)
-          for n, _ in ablation.values()]
-paper_effect = all(r > 1 for r in ratios)
+elimination = elimination_ratios([n for n, _ in ablation.values()])
+ratios, paper_effect = elimination["ratios"], elimination["shows_paper_effect"]
 
 # %%
 accuracy = mean_std([r["accuracy"] for r in found.values()])

@@ -40,10 +40,11 @@ interactive = False  # True in a live notebook: a λ slider
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.report.tables import markdown_table
 from faiglib.report import plots
-from faiglib.studies.control import LAMBDAS, control_strip, control_table
 from faiglib.report.book import notebook_workspace
+from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import control_summary
+from faiglib.studies.control import LAMBDAS, control_strip, control_table
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
@@ -91,14 +92,7 @@ if interactive:
     display(control_explorer(exp, proportion=proportion))
 
 # %%
-def at(curve, lam):
-    return curve["psnr"][curve["lambda"].index(lam)]
-
-
-summary = {
-    f"{filters}/{inp}": {"psnr_lambda0": at(c, 0.0), "psnr_lambda1": at(c, 1.0),
-                         "best_lambda": c["lambda"][max(range(len(c["psnr"])), key=c["psnr"].__getitem__)]}
-    for filters, per_input in table.items() for inp, c in per_input.items()}
+summary = control_summary(table)
 for key, row in summary.items():
     print(f"{key:>30s}: PSNR {row['psnr_lambda0']:.2f} dB at λ=0, {row['psnr_lambda1']:.2f} dB at λ=1; "
           f"best λ {row['best_lambda']:g}")

@@ -45,14 +45,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.report.tables import markdown_table
+from faiglib.measures.statistics import mean_std
+from faiglib.profiles import get_profile
 from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import markdown_table
+from faiglib.report.tables import rows_markdown
 from faiglib.studies.classification import classify
 from faiglib.studies.levels import level_overlaps, level_psnr
-from faiglib.report.book import notebook_workspaces, write_results
-from faiglib.profiles import get_profile
-from faiglib.measures.statistics import mean_std
-from faiglib.report.tables import rows_markdown
 
 common = dict(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label], device=device,
               data=data, train_data=train_data, out=out, results=results)

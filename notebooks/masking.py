@@ -36,6 +36,7 @@ from IPython.display import Markdown, display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace
 from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import masking_ratios
 from faiglib.studies.masking import example_outputs, masking_table
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
@@ -84,18 +85,10 @@ if interactive:
     display(masking_explorer(exp))  # noqa: F821 - IPython's display
 
 # %%
-one = table["mask_1pct"]
-claims = {
-    "deblur_filters_blur_input_faig_over_random": one["deblur_filters"]["blur_input"]["faig"]
-    / one["deblur_filters"]["blur_input"]["random"],
-    "denoise_filters_noise_input_faig_over_random": one["denoise_filters"]["noise_input"]["faig"]
-    / one["denoise_filters"]["noise_input"]["random"],
-    "noise_input_deblur_over_denoise_masking": one["deblur_filters"]["noise_input"]["faig"]
-    / one["denoise_filters"]["noise_input"]["faig"],
-}
-for key, value in claims.items():
+ratios = masking_ratios(table["mask_1pct"])
+for key, value in ratios.items():
     print(f"{key}: {value:.3g}")
-results_file = exp.write_results("masking", {**table, "ratios_1pct": claims, "channel": channel,
+results_file = exp.write_results("masking", {**table, "ratios_1pct": ratios, "channel": channel,
                                                "n_images": len(exp.analysis_set())})
 
 # %% [markdown]

@@ -41,11 +41,11 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.report.tables import markdown_table
 from faiglib.report import plots
-from faiglib.studies import table1
 from faiglib.report.book import notebook_workspace, write_results
+from faiglib.report.tables import markdown_table
 from faiglib.report.tables import table1_gap_markdown, table1_markdown
+from faiglib.studies import table1
 
 exp = notebook_workspace(profile=profile, device=device, data=data, train_data=train_data, out=out,
                           results=results)
