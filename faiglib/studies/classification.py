@@ -96,11 +96,9 @@ def image_filter_scores(exp, split: str, source: str | None = None) -> Discrimin
     p = exp.profile
     noise_seed = _SPLIT_SEEDS[split] + exp.seed
 
-    key = f"split-set:{split}:{source}"
-    if key not in exp._cache:
-        exp._cache[key] = build_analysis_set(classification_images(source, p.scale, p.classify_crop,
-                                                                   p.classify_images), exp.degradation, noise_seed)
-    return _cached_image_scores(exp, split, exp._cache[key], DEGRADATION_KINDS, dict(data=str(source), split=split))
+    aset = exp.memo(f"split-set:{split}:{source}", lambda: build_analysis_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation, noise_seed))
+    return _cached_image_scores(exp, split, aset, DEGRADATION_KINDS, dict(data=str(source), split=split))
 
 
 def classify(exp, proportion: float | None = None, validation: str | None = None,

@@ -73,11 +73,9 @@ def level_set(exp, source: str | None = None) -> AnalysisSet:
     / ``levels_noise`` (:func:`build_level_set`; noise seeded as the test split of :func:`image_filter_scores`)."""
     source = _split_source(exp, "test", source)
     p = exp.profile
-    key = "level_set:" + json.dumps(_level_key(exp, source))
-    if key not in exp._cache:
-        exp._cache[key] = build_level_set(classification_images(source, p.scale, p.classify_crop, p.classify_images),
-                                          exp.degradation, p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + exp.seed)
-    return exp._cache[key]
+    return exp.memo("level_set:" + json.dumps(_level_key(exp, source)), lambda: build_level_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation,
+        p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + exp.seed))
 
 
 def level_filter_scores(exp, source: str | None = None) -> DiscriminativeFilters:

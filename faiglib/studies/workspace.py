@@ -135,6 +135,13 @@ class Workspace:
                                                                             for x in aset.lr[k]])
         return self._cache["analysis_digest"]
 
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per workspace and ``key`` (in memory only: inputs built from the workspace's own
+        parameters, e.g. a study's degraded image set). Anything expensive belongs in :meth:`cached`."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def cached(self, kind: str, parts: Mapping[str, Any], compute: Callable[[], Any], save: Callable[[Any, Path], Any],
                load: Callable[[Path], Any], filename: str = "result.pt") -> Any:
         """The one cache-or-compute of faiglib: the store entry ``(kind, parts)``'s ``filename`` if it exists
