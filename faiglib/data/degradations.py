@@ -11,7 +11,7 @@ available as ``resize="bicubic"``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -145,6 +145,11 @@ def add_noise(img: torch.Tensor, sigma: float = 0.1, generator: torch.Generator 
     noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=generator.device)
     out = img + sigma * noise.to(img.device)
     return out.clamp(0.0, 1.0) if clip else out
+
+
+#: Bump when a change to this module changes the LR inputs it makes: every stored result made from them is
+#: recomputed (it is part of :meth:`AnalysisSet.key`).
+DEGRADATIONS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,19 @@ class AnalysisSet:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def key(self, kinds: Sequence[str] | None = None) -> str:
+        """A store key of what the inputs ``kinds`` (default: all) are made from: the HR images' bytes, the
+        kinds, the degradation, the noise seed and :data:`DEGRADATIONS_VERSION` -- not the LR floats, whose
+        last bits differ between machines, so a set built elsewhere from the same images has the same key."""
+        from faiglib.core.store import digest, tensor_digest
+
+        kinds = sorted(self.lr) if kinds is None else list(kinds)
+        unknown = [k for k in kinds if k not in self.lr]
+        if unknown:
+            raise KeyError(f"no inputs of kind {unknown}; the set has {list(self.lr)}")
+        return digest({"hr": tensor_digest(self.hr), "kinds": kinds, "degradation": asdict(self.degradation),
+                       "seed": self.seed, "version": DEGRADATIONS_VERSION})
 
 
 def build_analysis_set(images: Sequence[tuple[str, torch.Tensor]] | Iterable[tuple[str, torch.Tensor]],

@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 from faiglib.core.ranking import check_proportion
-from faiglib.core.store import tensor_digest
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters, top_count
 from faiglib.data.images import center_crop, embedded_images, resolve_images
 from faiglib.data.degradations import DEGRADATION_KINDS, build_analysis_set
@@ -60,7 +59,7 @@ def _cached_image_scores(exp, name: str, aset, kinds, meta) -> DiscriminativeFil
     n_steps = p.n_steps if p.classify_n_steps is None else p.classify_n_steps
     kinds = tuple(kinds)
     parts = {"version": FAIG_VERSION, "pair": exp.pair_keys(), "kinds": list(kinds),
-             "inputs": tensor_digest(list(aset.hr) + [x for k in kinds for x in aset.lr[k]]),
+             "inputs": aset.key(kinds),
              "n_steps": n_steps, "method": p.method, "precision": p.precision}
 
     def compute() -> DiscriminativeFilters:

@@ -128,12 +128,8 @@ class Workspace:
                        noise_sigma=self.analysis_noise_sigma or d.noise_sigma)
 
     def analysis_digest(self) -> str:
-        """Digest of the analysis set's tensors (HR images and every LR input: images, degradation, noise)."""
-        if "analysis_digest" not in self._cache:
-            aset = self.analysis_set()
-            self._cache["analysis_digest"] = tensor_digest(list(aset.hr) + [x for k in sorted(aset.lr)
-                                                                            for x in aset.lr[k]])
-        return self._cache["analysis_digest"]
+        """Key of the analysis set: its HR images' bytes, degradation and noise seed (:meth:`AnalysisSet.key`)."""
+        return self.memo("analysis_digest", lambda: self.analysis_set().key())
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per workspace and ``key`` (in memory only: inputs built from the workspace's own
