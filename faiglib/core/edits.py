@@ -26,7 +26,8 @@ def replaced_filters(model: nn.Module, baseline_params: nn.Module | Mapping[str,
                      index: FilterIndex | None = None) -> Iterator[nn.Module]:
     """Within the block, filters ``filters`` (flat indices of ``index``, or a bool mask of length
     ``len(index)``) of ``model`` hold ``values(baseline_entries, original_entries)`` (1-D tensors of the
-    selected weight entries of one parameter); on exit the original values are written back bit for bit (also after an exception).
+    selected weight entries of one parameter); on exit the original values are written back bit for bit
+    (also after an exception).
 
     The shared mechanism of :func:`masked` and :func:`faiglib.core.edits.interpolated`. Biases are not filters
     and are left alone, as in the paper.
@@ -70,8 +71,9 @@ def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, tor
                  lam: float, index: FilterIndex | None = None) -> Iterator[nn.Module]:
     """Within the block, filters ``filters`` (flat indices of ``index``, or a bool mask of length
     ``len(index)``) of ``model`` hold ``lam · W_model + (1 − lam) · W_baseline``; ``model`` holds the target
-    weights. ``lam`` = 1 leaves them exactly as they are, ``lam`` = 0 gives exactly the baseline's (``torch.lerp`` is exact at both ends).
-    Biases are left alone, as in masking. On exit the original values are written back bit for bit."""
+    weights. ``lam`` = 1 leaves them exactly as they are, ``lam`` = 0 gives exactly the baseline's
+    (``torch.lerp`` is exact at both ends). Biases are left alone, as in masking. On exit the original values
+    are written back bit for bit."""
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not torch.isfinite(torch.tensor(float(lam))):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
     with replaced_filters(model, baseline_params, filters,
