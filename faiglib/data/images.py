@@ -14,7 +14,8 @@ import torch
 
 __all__ = [
     "IMAGE_SUFFIXES", "ImageError", "load_image", "load_folder", "mod_crop", "center_crop",
-    "embedded_images", "EMBEDDED_TRAIN", "EMBEDDED_ANALYSIS", "resolve_images", "PatchSampler",
+    "embedded_images", "EMBEDDED_TRAIN", "EMBEDDED_ANALYSIS", "resolve_images", "PatchSampler", "check_min_size",
+    "check_analysis_size", "to_float",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -70,6 +71,16 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
     return _to_tensor(arr, str(path))
+
+
+def check_min_size(images: Sequence[NamedImage], min_side: int, why: str) -> None:
+    """Raise :class:`ImageError` naming the first image with a side shorter than ``min_side`` pixels, its size,
+    and ``why`` (what needs the size, e.g. ``"the 21x21 blur"``)."""
+    for name, img in images:
+        h, w = img.shape[-2:]
+        if min(h, w) < min_side:
+            raise ImageError(f"image {name!r} is {h}x{w}: too small for {why}, which needs at least {min_side} "
+                             f"pixels per side; use larger images (or a larger analysis_crop / classify_crop)")
 
 
 def mod_crop(img: torch.Tensor, scale: int) -> torch.Tensor:
