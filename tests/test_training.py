@@ -178,3 +178,18 @@ def test_resumed_history_equals_an_uninterrupted_one_when_checkpoints_are_not_ev
     resumed = load_state(go(tmp_path / "b").checkpoint)[1]["history"]
     assert len(full["loss"]) == 2
     assert resumed["loss"] == full["loss"] and resumed["val_psnr"] == full["val_psnr"]
+
+
+def test_uint8_training_images_train_the_same_weights_as_their_float_version(tmp_path):
+    """Training images kept as uint8 (resolve_images(..., raw=True)) give bit for bit the weights of their
+    float32 version: cached checkpoints stay valid."""
+    from faiglib.data.images import to_float
+
+    g = torch.Generator().manual_seed(1)
+    raw = [(f"t{i}", torch.randint(0, 256, (3, 40, 44), generator=g, dtype=torch.uint8)) for i in range(2)]
+    floats = [(n, to_float(t)) for n, t in raw]
+    val = [("v0", torch.rand(3, 32, 32, generator=g))]
+    a = run("baseline", tmp_path / "a", (floats, val))
+    b = run("baseline", tmp_path / "b", (raw, val))
+    wa, wb = load_state(a.checkpoint)[0], load_state(b.checkpoint)[0]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
