@@ -30,7 +30,8 @@ def check_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device type {dev.type!r} is not supported by faiglib; use {_FORMS}")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            built = "without CUDA" if torch.version.cuda is None else f"with CUDA {torch.version.cuda}, but no GPU is usable"
+            built = ("without CUDA" if torch.version.cuda is None
+                     else f"with CUDA {torch.version.cuda}, but no GPU is usable")
             raise ValueError(f"device {str(dev)!r}: CUDA is not available (torch {torch.__version__} is built "
                              f"{built}); use device='cpu'")
         count = torch.cuda.device_count()
