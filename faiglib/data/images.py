@@ -101,7 +101,8 @@ def _with_rawmode(tile, rawmode: str):
 
 
 def _png16_colour(path: Path, im) -> np.ndarray | None:
-    """The full 16-bit values ``(H, W, 3|4)`` uint16 of a 16-bit RGB/RGBA PNG, else ``None``.
+    """The full 16-bit values ``(H, W, 3|4)`` uint16 of a 16-bit RGB/RGBA PNG ``im`` (opened, not loaded), else
+    ``None`` (``im`` is then loaded as usual by the caller).
 
     PIL has no 16-bit colour mode and keeps only the high byte of each value (raw mode ``RGB;16B``). Its PNG
     decoder undoes the scanline filters on the whole 16-bit pixels, though, and the little-endian unpacker
@@ -115,13 +116,16 @@ def _png16_colour(path: Path, im) -> np.ndarray | None:
     rawmode = args if isinstance(args, str) else (args[0] if args else None)
     if rawmode != f"{im.mode};16B":
         return None
-    planes = []
-    for mode in (rawmode, f"{im.mode};16L"):
+    im.load()  # the high bytes: PIL's own reading (a broken file fails here, as for any image)
+    high = np.array(im)
+    try:
         with Image.open(path) as again:
-            again.tile = [_with_rawmode(again.tile[0], mode)]
+            again.tile = [_with_rawmode(again.tile[0], f"{im.mode};16L")]
             again.load()
-            planes.append(np.array(again))
-    high, low = planes
+            low = np.array(again)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:  # a PIL without this unpacker
+        warnings.warn(f"{path}: 16-bit colour PNG read with 8 bits per channel only ({type(err).__name__}: {err})")
+        return high
     return (high.astype(np.uint16) << 8) | low.astype(np.uint16)
 
 
@@ -134,11 +138,7 @@ def _read(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: no such file")
     try:
         with Image.open(path) as im:
-            try:
-                deep = _png16_colour(path, im)
-            except (OSError, ValueError, KeyError, TypeError, IndexError) as err:  # a PIL without these unpackers
-                warnings.warn(f"{path}: 16-bit colour PNG read with 8 bits per channel ({type(err).__name__}: {err})")
-                deep = None
+            deep = _png16_colour(path, im)
             if deep is not None:
                 return deep
             im.load()
