@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from faiglib.methods.faig import discriminative_filters
+from faiglib.methods.faig import DiscriminativeFilters, discriminative_filters
 from faiglib.studies.classification import (EMBEDDED_TEST, EMBEDDED_VALIDATION, classification_images, classify, elimination_ablation, image_filter_scores)
 from faiglib.measures.overlap import (accuracies, choose_threshold, confusion, label_of, overlap_score, overlap_scores, predict, top_sets)
 from faiglib.studies.levels import build_level_set, level_kinds, level_of, level_overlaps, level_psnr
@@ -125,7 +125,7 @@ def test_classify_on_the_smoke_profile(exp):
     for d in ("blur", "noise"):
         assert result["validation_accuracy"][d] == pytest.approx(result["validation_balanced_accuracy"][d])
     assert all(0 <= a <= 1 for a in result["accuracy"].values())
-    cached = sorted(p.name.split("_")[1] for p in exp.workdir.glob("classify_*.pt"))
+    cached = sorted(DiscriminativeFilters.load(p).meta["name"] for p in exp.store.root.glob("image-faig/*/result.pt"))
     assert cached == ["test", "validation"]
     again = image_filter_scores(Workspace(profile="smoke", out=exp.out, results=exp.results, progress=False), "test")
     assert torch.equal(again.per_image["blur"], image_filter_scores(exp, "test").per_image["blur"])
@@ -187,7 +187,7 @@ def test_level_set_grows_in_strength_and_scales_one_noise_draw():
 def test_levels_experiment_shares_the_baseline_and_reports_tracking(tmp_path):
     fixed = Workspace(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False)
     levels = Workspace(profile="smoke", out=tmp_path / "a", results=tmp_path / "r", progress=False, levels=True)
-    assert levels.workdir == fixed.workdir / "levels"
+    assert levels.pair_keys()[0] == fixed.pair_keys()[0] and levels.pair_keys()[1] != fixed.pair_keys()[1]
     (base, target), (base_l, target_l) = fixed.pair(), levels.pair()
     assert base.checkpoint == base_l.checkpoint and target.checkpoint != target_l.checkpoint
     result = level_overlaps(levels, {"blur": 0.5, "noise": 0.5})
@@ -203,4 +203,5 @@ def test_levels_experiment_shares_the_baseline_and_reports_tracking(tmp_path):
         assert all(0 <= v <= 1 for v in result["detected"][d].values())
     psnr = level_psnr(levels)
     assert list(psnr) == result["kinds"] and all(10 < v < 60 for v in psnr.values())
-    assert sorted(q.name.split("_")[1] for q in levels.workdir.glob("classify_*.pt")) == ["levels"]
+    stored = [DiscriminativeFilters.load(q).meta for q in levels.store.root.glob("image-faig/*/result.pt")]
+    assert [m["name"] for m in stored] == ["levels"]

@@ -39,7 +39,7 @@ def test_rankings_cover_the_methods_and_ig_is_cached(exp):
     # |θ−θ̄| and random cannot tell degradations apart; IG's input paths differ per degradation
     assert torch.equal(rankings["abs_change"].top("blur", 0.1), rankings["abs_change"].top("noise", 0.1))
     assert not torch.equal(rankings["ig"].scores("blur"), rankings["ig"].scores("noise"))
-    cached = list(exp.workdir.glob("ig_*.pt"))
+    cached = list(exp.store.root.glob("ig/*/result.pt"))
     assert len(cached) == 1
     fresh = Workspace(profile="smoke", out=exp.out, results=exp.results, progress=False)
     assert torch.equal(fresh.ig_ranking().scores("blur"), rankings["ig"].scores("blur"))
@@ -77,7 +77,7 @@ def test_retraining_table_trains_each_distinct_selection_once(exp):
             assert set(values) == {"blur_input", "noise_input"} and all(10 < v < 60 for v in values.values())
     # |θ−θ̄| and random pick the same filters for both functions: one checkpoint each, shared
     assert table["deblur_filters"]["abs_change"] == table["denoise_filters"]["abs_change"]
-    names = sorted(p.name.split("_retrain-")[1] for p in exp.workdir.glob("*_retrain-*.pth"))
+    names = sorted(p.name.split("_retrain-")[1] for p in exp.store.root.glob("retrain/*/*_retrain-*.pth"))
     assert names == ["abs_change-deblur-5pct.pth", "all.pth", "faig-deblur-5pct.pth", "faig-denoise-5pct.pth",
                      "random-deblur-5pct.pth"]
     assert table["baseline"]["blur_input"] == exp.psnr_table()["blur"]["baseline"]
@@ -95,7 +95,8 @@ def test_single_task_retraining_is_its_own_model_on_its_own_data(exp):
     blind = load_state(retrained(exp, top, "faig-deblur-5pct").checkpoint)
     assert blur_only[1]["config_key"] != blind[1]["config_key"]
     assert any(not torch.equal(blur_only[0][k], blind[0][k]) for k in blind[0])
-    assert (exp.workdir / f"{exp.spec.label}_retrain-faig-deblur-5pct-blur-only.pth").exists()
+    assert retrained(exp, top, "faig-deblur-5pct", "blur").checkpoint.name == \
+        f"{exp.spec.label}_retrain-faig-deblur-5pct-blur-only.pth"
     with pytest.raises(ValueError, match="retraining task"):
         retrained(exp, top, "x", "jpeg")
 

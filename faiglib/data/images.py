@@ -19,8 +19,8 @@ import torch
 
 __all__ = [
     "IMAGE_SUFFIXES", "ImageError", "load_image", "load_folder", "mod_crop", "center_crop",
-    "embedded_images", "EMBEDDED_TRAIN", "EMBEDDED_ANALYSIS", "resolve_images", "PatchSampler", "check_min_size",
-    "check_analysis_size", "to_float",
+    "embedded_images", "EMBEDDED_TRAIN", "EMBEDDED_ANALYSIS", "resolve_images", "folder_files", "source_files",
+    "PatchSampler", "check_min_size", "check_analysis_size", "to_float",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -190,6 +190,13 @@ def load_folder(folder: str | os.PathLike, scale: int = 1, recursive: bool = Fal
     (it is probably a broken download). An empty folder is an error.
     """
     folder = Path(folder)
+    return [(str(p.relative_to(folder)), mod_crop(load_image(p, raw=raw), scale))
+            for p in folder_files(folder, recursive)]
+
+
+def folder_files(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The image files :func:`load_folder` reads, in its order (sorted by name)."""
+    folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder")
     pattern = "**/*" if recursive else "*"
@@ -199,7 +206,25 @@ def load_folder(folder: str | os.PathLike, scale: int = 1, recursive: bool = Fal
         others = sorted(p.name for p in folder.iterdir())[:5]
         raise ImageError(f"{folder}: no {'/'.join(IMAGE_SUFFIXES)} images found"
                          + (f" (it holds e.g. {others})" if others else " (the folder is empty)"))
-    return [(str(p.relative_to(folder)), mod_crop(load_image(p, raw=raw), scale)) for p in files]
+    return files
+
+
+def source_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path] | None:
+    """The files :func:`resolve_images` reads for ``source``, in its order; ``None`` for scikit-image's
+    bundled photos (``"embedded…"``), which are not files of the user's."""
+    if not isinstance(source, (list, tuple)) and str(source).startswith("embedded"):
+        return None
+    return [p for folder in _source_folders(source) for p in folder_files(folder)]
+
+
+def _source_folders(source) -> list[Path]:
+    if isinstance(source, (list, tuple)):
+        folders = [Path(s) for s in source]
+    else:
+        folders = [Path(p) for p in str(source).split(os.pathsep) if p]
+    if not folders:
+        raise ImageError(f"no image folder in {source!r}")
+    return folders
 
 
 def embedded_images(names: Sequence[str] = EMBEDDED_ANALYSIS, scale: int = 1, raw: bool = False) -> list[NamedImage]:
@@ -230,17 +255,13 @@ def resolve_images(source: str | os.PathLike | Sequence[str | os.PathLike], scal
     ``"embedded:analysis"`` / ``"embedded:train"`` select scikit-image photos; anything else is a folder, or
     several folders joined with ``os.pathsep`` (or given as a list), whose names are prefixed by the folder.
     """
-    if isinstance(source, (list, tuple)):
-        folders = [Path(s) for s in source]
-    else:
+    if not isinstance(source, (list, tuple)):
         s = str(source)
         if s in ("embedded", "embedded:analysis"):
             return embedded_images(EMBEDDED_ANALYSIS, scale, raw)
         if s == "embedded:train":
             return embedded_images(EMBEDDED_TRAIN, scale, raw)
-        folders = [Path(p) for p in s.split(os.pathsep) if p]
-    if not folders:
-        raise ImageError(f"no image folder in {source!r}")
+    folders = _source_folders(source)
     if len(folders) == 1:
         return load_folder(folders[0], scale, raw=raw)
     return [(f"{folder.name}/{name}", img) for folder in folders for name, img in load_folder(folder, scale, raw=raw)]

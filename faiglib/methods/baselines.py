@@ -28,7 +28,10 @@ from faiglib.core.units import FilterIndex
 from faiglib.core.paths import quadrature
 from faiglib.core.validate import check_images
 
-__all__ = ["FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+__all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+
+#: Bump when a change to the input-space IG ranking changes its scores: stored IG rankings are recomputed.
+IG_VERSION = 1
 
 
 def random_ranking(n_filters: int, seed: int) -> torch.Tensor:

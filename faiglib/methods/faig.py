@@ -30,8 +30,11 @@ from faiglib.core.units import FilterIndex
 from faiglib.core.paths import quadrature
 from faiglib.core.validate import check_images
 
-__all__ = ["FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
+__all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
            "top_count", "check_pair"]
+
+#: Bump when a change to this module changes the scores it computes: every stored FAIG score is recomputed.
+FAIG_VERSION = 1
 
 
 def top_count(proportion: float, total: int) -> int:

@@ -80,10 +80,10 @@ def level_set(exp, source: str | None = None) -> AnalysisSet:
 
 
 def level_filter_scores(exp, source: str | None = None) -> DiscriminativeFilters:
-    """Per-image FAIG scores of :func:`level_set` for every level kind, cached in the experiment's workdir."""
+    """Per-image FAIG scores of :func:`level_set` for every level kind, stored."""
     source = _split_source(exp, "test", source)
     kinds = level_kinds(exp.profile.levels_blur, exp.profile.levels_noise)
-    return _cached_image_scores(exp, "levels", _level_key(exp, source), lambda: level_set(exp, source), kinds,
+    return _cached_image_scores(exp, "levels", level_set(exp, source), kinds,
                                 dict(data=str(source), split="test-levels"))
 
 

@@ -34,7 +34,7 @@ from faiglib.measures.metrics import psnr
 from faiglib.models.networks import build_network
 from faiglib.profiles import NetSpec, Profile
 
-__all__ = ["STAGES", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
+__all__ = ["STAGES", "TRAINING_VERSION", "stage_settings", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
 
 STAGES = ("baseline", "target", "retrain")
 
@@ -89,6 +89,24 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
             values.append(float(psnr(out, hr, crop_border=crop_border)))
     model.train(was_training)
     return sum(values) / len(values)
+
+
+#: Bump when a change to the training code changes the weights it produces: every cached stage is retrained.
+TRAINING_VERSION = 1
+
+
+def stage_settings(stage: str, profile: Profile) -> dict:
+    """The profile fields that change the weights a stage trains, and nothing else: a profile edit that only
+    concerns attribution, masking or the other stage does not invalidate a finished stage (part of its key)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use one of {STAGES}")
+    relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
+    relevant += {"baseline": ["baseline_iters", "lr_baseline"],
+                 "target": ["target_iters", "lr_target"],
+                 "retrain": ["retrain_iters", "lr_retrain"]}[stage]
+    if stage != "baseline":
+        relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
+    return {k: getattr(profile, k) for k in relevant}
 
 
 class ResumableRun:
@@ -207,16 +225,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     resume = out_dir / f"{name}.resume.pth"
     total = {"baseline": profile.baseline_iters, "target": profile.target_iters, "retrain": profile.retrain_iters}[stage]
     base_lr = {"baseline": profile.lr_baseline, "target": profile.lr_target, "retrain": profile.lr_retrain}[stage]
-    # The cache key holds what changes the trained weights, and nothing else: a profile edit that only
-    # concerns attribution, masking or the other stage does not invalidate a finished stage.
-    relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
-    relevant += {"baseline": ["baseline_iters", "lr_baseline"],
-                 "target": ["target_iters", "lr_target"],
-                 "retrain": ["retrain_iters", "lr_retrain"]}[stage]
-    if stage != "baseline":
-        relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
     config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
-              "settings": {k: getattr(profile, k) for k in relevant},
+              "settings": stage_settings(stage, profile),
               "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
     if blur_range is not None or noise_range is not None:  # only then: fixed-level keys stay as they were
         config["ranges"] = {"blur": None if blur_range is None else [float(v) for v in blur_range],
