@@ -48,12 +48,13 @@ proportions = None  # masked proportions for the curves; None: the profile's cur
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.studies.masking import method_example_outputs, method_masking
-from faiglib.report import plots
-from faiglib.studies.workspace import METHODS
-from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.measures.statistics import mean_std, method_orderings
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
+from faiglib.studies.masking import method_example_outputs, method_masking
+from faiglib.studies.workspace import METHODS
 
 exps = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)
@@ -72,11 +73,10 @@ print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed fo
 psnr = {e.spec.label: {} for e in exps}
 for e in exps:
     psnr[e.spec.label][f"seed{e.seed}"] = e.psnr_table()
-print(f"{'network':>18s} {'seed':>6s}" + "".join(f"{k + ' base→target':>26s}" for k in ("clean", "blur", "noise")))
-for net, by_seed in psnr.items():
-    for s, table in by_seed.items():
-        print(f"{net:>18s} {s:>6s}" + "".join(f"{table[k]['baseline']:12.2f} → {table[k]['target']:6.2f} dB  "
-                                               for k in ("clean", "blur", "noise")))
+display(Markdown(markdown_table(
+    ["network", "seed"] + [f"{k}: baseline → target (dB)" for k in ("clean", "blur", "noise")],
+    [[net, s] + [f"{table[k]['baseline']:.2f} → {table[k]['target']:.2f}" for k in ("clean", "blur", "noise")]
+     for net, by_seed in psnr.items() for s, table in by_seed.items()])))
 
 # %% [markdown]
 # ## Masking curves over proportions (Fig. 3)
@@ -123,11 +123,10 @@ fig = plots.masking_grid(method_example_outputs(exps[0], proportion=0.01, image=
 # %%
 orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(METHODS)) for ch in ("gray", "blue")}
              for net in networks}
-for net, by_channel in orderings.items():
-    for ch, cells in by_channel.items():
-        for cell, o in cells.items():
-            print(f"{net:>18s} {ch:>5s} {cell:>28s}: {' > '.join(METHODS[m] for m in o['by_mean']):36s} "
-                  f"same in every seed: {o['same_in_every_seed']}")
+display(Markdown(markdown_table(
+    ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
+    [[net, ch, cell, " > ".join(METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
+     for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()])))
 
 # %%
 results_file = write_results(

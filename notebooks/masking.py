@@ -32,9 +32,12 @@ channel = "gray"  # "gray" (paper) or "blue" (official code)
 interactive = False  # True in a live notebook: sliders for the proportion and the image
 
 # %%
-from faiglib.studies.masking import example_outputs, masking_table
+from IPython.display import Markdown, display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace
+from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import masking_ratios
+from faiglib.studies.masking import example_outputs, masking_table
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
@@ -54,12 +57,11 @@ table = masking_table(exp, channel=channel)
 fig = plots.masking_curves(table)
 
 # %%
-print(f"{'mask':>10s} {'filters':>16s} {'input':>12s} {'FAIG':>9s} {'random (± std)':>19s} {'ratio':>8s}")
-for mask, entry in table.items():
-    for filters, per_input in entry.items():
-        for inp, v in per_input.items():
-            print(f"{mask:>10s} {filters:>16s} {inp:>12s} {v['faig']:9.4f} {v['random']:9.4f} ± {v['random_std']:7.4f} "
-                  f"{v['faig'] / max(v['random'], 1e-12):8.1f}")
+display(Markdown(markdown_table(
+    ["masked", "filters", "input", "FAIG", "random (mean ± std)", "FAIG / random"],
+    [[mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "), inp.replace("_", " "),
+      f"{v['faig']:.4f}", f"{v['random']:.4f} ± {v['random_std']:.4f}", f"{v['faig'] / max(v['random'], 1e-12):.1f}"]
+     for mask, entry in table.items() for filters, per_input in entry.items() for inp, v in per_input.items()])))
 
 # %% [markdown]
 # ## What masking 1 % looks like (Fig. 2)
@@ -83,18 +85,10 @@ if interactive:
     display(masking_explorer(exp))  # noqa: F821 - IPython's display
 
 # %%
-one = table["mask_1pct"]
-claims = {
-    "deblur_filters_blur_input_faig_over_random": one["deblur_filters"]["blur_input"]["faig"]
-    / one["deblur_filters"]["blur_input"]["random"],
-    "denoise_filters_noise_input_faig_over_random": one["denoise_filters"]["noise_input"]["faig"]
-    / one["denoise_filters"]["noise_input"]["random"],
-    "noise_input_deblur_over_denoise_masking": one["deblur_filters"]["noise_input"]["faig"]
-    / one["denoise_filters"]["noise_input"]["faig"],
-}
-for key, value in claims.items():
+ratios = masking_ratios(table["mask_1pct"])
+for key, value in ratios.items():
     print(f"{key}: {value:.3g}")
-results_file = exp.write_results("masking", {**table, "ratios_1pct": claims, "channel": channel,
+results_file = exp.write_results("masking", {**table, "ratios_1pct": ratios, "channel": channel,
                                                "n_images": len(exp.analysis_set())})
 
 # %% [markdown]

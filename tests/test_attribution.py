@@ -256,6 +256,41 @@ def test_bf16_precision_is_close_and_unknown_precision_rejected():
         faig(model, base, target, x, y, n_steps=2, precision="fp16")
 
 
+def test_top_filters_match_the_independent_official_style_loop_of_the_benchmark():
+    """The benchmark's reference (the official script's workflow: a network rebuilt at every α, one image at a
+    time, gradients read from .grad) and faiglib rank the filters alike on a tiny trained-like pair."""
+    import importlib.util
+    from pathlib import Path
+
+    from faiglib.data.degradations import Degradation, build_analysis_set
+    from faiglib.profiles import NetSpec
+    from faiglib.training.stages import build_seeded
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_faig.py"
+    spec_ = importlib.util.spec_from_file_location("bench_faig", path)
+    bench = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(bench)
+
+    spec = NetSpec("msrresnet", 6, 1)
+    baseline = build_seeded(spec, 2, 0).state_dict()
+    g = torch.Generator().manual_seed(1)
+    target = {k: v + 0.05 * torch.randn(v.shape, generator=g) for k, v in baseline.items()}
+    gen = torch.Generator().manual_seed(2)
+    images = [(f"im{i}", torch.rand(3, 48, 48, generator=gen)) for i in range(2)]
+    aset = build_analysis_set(images, Degradation(scale=2), seed=0)
+    ours = discriminative_filters(build_network("msrresnet", **spec.kwargs(2)), baseline, target, aset, n_steps=4)
+    n = ours.n_filters
+    for d, other in (("blur", "noise"), ("noise", "blur")):
+        ref = bench.reference_ranking("msrresnet", spec.kwargs(2), baseline, target, aset.lr[d], aset.lr[other],
+                                      aset.hr, 4)
+        for p in (0.01, 0.05):
+            k = max(1, int(p * n))
+            assert set(ours.ranking(d)[:k].tolist()) == set(ref[:k].tolist()), (d, p)
+        ranks_ours = torch.empty(n).index_put_((ours.ranking(d),), torch.arange(n, dtype=torch.float))
+        ranks_ref = torch.empty(n).index_put_((ref,), torch.arange(n, dtype=torch.float))
+        assert float(torch.corrcoef(torch.stack([ranks_ours, ranks_ref]))[0, 1]) > 0.9999
+
+
 # ---- strict inputs at the API boundary (issue 12, part 2) ----------------------------------------------------
 def _x2_setup():
     torch.manual_seed(6)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faiglib.core.checkpoint import atomic_write_text, git_commit
+from faiglib.core.checkpoint import git_commit
 from faiglib.core.store import Store, digest, tensor_digest
 from faiglib.studies.workspace import Workspace
 

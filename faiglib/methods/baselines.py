@@ -25,7 +25,8 @@ from torch.func import functional_call
 
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
-from faiglib.core.paths import quadrature
+from faiglib.core.paths import path_points, quadrature
+from faiglib.core.ranking import ranked, top_indices
 from faiglib.core.validate import check_images
 
 __all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
@@ -65,12 +66,10 @@ class FilterRanking:
 
     def ranking(self, degradation: str) -> torch.Tensor:
         """Filter indices by descending score (ties keep index order)."""
-        return torch.sort(self.scores(degradation), descending=True, stable=True).indices
+        return ranked(self.scores(degradation))
 
     def top(self, degradation: str, proportion: float) -> torch.Tensor:
-        from faiglib.methods.faig import top_count
-
-        return self.ranking(degradation)[: top_count(proportion, self.n_filters)]
+        return top_indices(self.scores(degradation), proportion)
 
     def save(self, path: str | Path) -> Path:
         return atomic_save({"method": self.method, "scores": self.scores_by_degradation, "meta": self.meta}, path)
@@ -141,9 +140,8 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
             weight_leaves = [params[p] for p in index.param_names]
             mean_grad = [torch.zeros_like(w) for w in weight_leaves]
             for start in range(0, len(alphas), internal_batch_size):
-                a = alphas[start: start + internal_batch_size].to(x0.dtype).view(-1, 1, 1, 1)
                 w = weights[start: start + internal_batch_size].to(x0.dtype)
-                path = x0.unsqueeze(0) + a * (x1 - x0).unsqueeze(0)
+                path = path_points(x0, x1, alphas[start: start + internal_batch_size])
                 out = functional_call(model, params, (path,))
                 # Σ_k w_k · sum(F(x(α_k))): one backward gives the weighted sum of the per-α gradients
                 objective = (out.flatten(1).sum(1) * w).sum()

@@ -27,7 +27,8 @@ from torch.func import functional_call, grad, vmap
 
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
-from faiglib.core.paths import quadrature
+from faiglib.core.paths import interpolate, path_points, quadrature
+from faiglib.core.ranking import ranked, top_count, top_indices  # noqa: F401 - top_count is part of this API
 from faiglib.core.validate import check_images
 
 __all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
@@ -35,13 +36,6 @@ __all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "Discriminati
 
 #: Bump when a change to this module changes the scores it computes: every stored FAIG score is recomputed.
 FAIG_VERSION = 1
-
-
-def top_count(proportion: float, total: int) -> int:
-    """Number of filters in the top ``proportion`` of ``total`` (floor, at least 1; the official convention)."""
-    if isinstance(proportion, bool) or not isinstance(proportion, (int, float)) or not 0 < proportion <= 1:
-        raise ValueError(f"proportion must be in (0, 1], got {proportion!r}")
-    return max(1, int(proportion * total + 1e-9))
 
 
 def check_pair(model: nn.Module, baseline: Mapping[str, torch.Tensor],
@@ -144,7 +138,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
             else [(inputs, targets)]
         totals = [{n: torch.zeros_like(tgt[n]) for n in names} for _ in examples]
         for a, w in zip(alphas.tolist(), weights.to(dtype)):
-            params = {n: torch.lerp(tgt[n], base[n], a).requires_grad_() for n in names}
+            params = {n: t.requires_grad_() for n, t in interpolate(base, tgt, a, names).items()}
             leaves = list(params.values())
             for total, (x, y) in zip(totals, examples):
                 grads = torch.autograd.grad(loss_of(params, x, y), leaves)
@@ -162,8 +156,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     for start in range(0, len(alphas), chunk):
         a = alphas[start: start + chunk].to(dtype)
         w = weights[start: start + chunk].to(dtype)
-        shape = lambda t: (-1,) + (1,) * t.dim()  # noqa: E731 - broadcast α over a parameter
-        params = {n: tgt[n] + a.view(shape(tgt[n])) * (base[n] - tgt[n]) for n in names}
+        params = {n: path_points(tgt[n], base[n], a) for n in names}
         grads = vmap(grad_at, in_dims=(0, None, None))(params, inputs, targets)
         for n in names:
             step = torch.tensordot(w, grads[n], dims=([0], [0]))
@@ -277,11 +270,11 @@ class DiscriminativeFilters:
 
     def ranking(self, degradation: str, eliminate: bool = True) -> torch.Tensor:
         """Filter indices sorted by descending score (ties keep index order)."""
-        return torch.sort(self.scores(degradation, eliminate), descending=True, stable=True).indices
+        return ranked(self.scores(degradation, eliminate))
 
     def top(self, degradation: str, proportion: float, eliminate: bool = True) -> torch.Tensor:
         """The top ``proportion`` (in (0, 1]) of filters for ``degradation``: flat indices, best first."""
-        return self.ranking(degradation, eliminate)[: top_count(proportion, self.n_filters)]
+        return top_indices(self.scores(degradation, eliminate), proportion)
 
     def save(self, path: str | Path) -> Path:
         """Atomic, ``weights_only``-loadable file with the raw per-image scores and metadata."""

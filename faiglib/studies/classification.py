@@ -10,11 +10,13 @@ from typing import Any
 
 import torch
 
+from faiglib.core.ranking import check_proportion
 from faiglib.core.store import tensor_digest
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters, top_count
 from faiglib.data.images import center_crop, embedded_images, resolve_images
 from faiglib.data.degradations import DEGRADATION_KINDS, build_analysis_set
 from faiglib.measures.overlap import TASKS, accuracies, choose_threshold, confusion, overlap_scores, predict
+from faiglib.studies.claims import PAPER
 
 __all__ = ["EMBEDDED_VALIDATION", "EMBEDDED_TEST", "PAPER_ACCURACY", "PAPER_THRESHOLDS", "classification_images",
            "image_filter_scores", "classify", "elimination_ablation"]
@@ -27,8 +29,8 @@ EMBEDDED_VALIDATION = ("camera", "coins", "brick", "grass", "hubble_deep_field",
 EMBEDDED_TEST = ("retina", "motorcycle_right", "moon", "gravel", "clock", "cell", "text")
 
 #: the paper's accuracies (Sec. 5.3): thresholds T^noise = 0.6, T^blur = 0.5, tested on DIV2K
-PAPER_ACCURACY = {"blur": 0.96, "noise": 0.98}
-PAPER_THRESHOLDS = {"blur": 0.5, "noise": 0.6}
+PAPER_ACCURACY = {d: PAPER[f"classification/accuracy/{d}"].value for d in ("blur", "noise")}
+PAPER_THRESHOLDS = {d: PAPER[f"classification/threshold/{d}"].value for d in ("blur", "noise")}
 
 
 # ---- glue: an Workspace's networks, analysis set and validation / test images --------------------------
@@ -112,7 +114,7 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
     {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
     "n_images": {...}, "n_filters_per_set": k}``.
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     splits = {"validation": image_filter_scores(exp, "validation", validation),

@@ -14,6 +14,7 @@ import torch
 
 from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.methods.faig import DiscriminativeFilters
+from faiglib.core.ranking import check_proportion
 from faiglib.measures.overlap import TASKS, overlap_scores
 from faiglib.measures.statistics import spearman
 from faiglib.studies.classification import _SPLIT_SEEDS, _cached_image_scores, _split_source, classification_images
@@ -110,7 +111,7 @@ def level_overlaps(exp, thresholds: Mapping[str, float], proportion: float | Non
     ``increasing``: the mean rises strictly from level to level; ``spearman``: rank correlation of level and
     OS over all those (image, level) pairs. ``thresholds``: e.g. :func:`classify`'s (chosen on validation).
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     result = level_filter_scores(exp, test)

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import torch
 
 from faiglib.core.edits import masked
+from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
@@ -72,7 +73,11 @@ def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tupl
     ``random_std`` their standard deviation. Every channel comes from the same forward passes.
     Default proportions: ``profile.curve_proportions``.
     """
-    proportions = proportions or ws.profile.curve_proportions
+    proportions = ws.profile.curve_proportions if proportions is None else proportions
+    if not proportions:
+        raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
+    for p in proportions:
+        check_proportion(p)
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
@@ -109,7 +114,8 @@ def masking_table(ws, proportions=None, channel: str = "gray") -> dict[str, dict
     """FAIG versus random filters: :meth:`method_masking` for one channel and the profile's
     ``mask_proportions``: ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig", "random",
     "random_std"}, ...}, ...}, ...}``."""
-    return method_masking(ws, proportions or ws.profile.mask_proportions, (channel,), ("faig", "random"))[channel]
+    proportions = ws.profile.mask_proportions if proportions is None else proportions
+    return method_masking(ws, proportions, (channel,), ("faig", "random"))[channel]
 
 
 @torch.no_grad()

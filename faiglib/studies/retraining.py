@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from faiglib.core.checkpoint import load_model
+from faiglib.core.ranking import check_proportion
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 from faiglib.training.stages import TrainResult, evaluate_psnr, train_stage
 
@@ -57,7 +58,7 @@ def retraining_table(ws, proportion: float | None = None, methods=tuple(METHODS)
     "denoise_filters": {...}, "baseline": {...}, "target": {...}}``. Selections that are the same set of
     filters (``|θ−θ̄|`` and random rank alike for both degradations) are trained once.
     """
-    proportion = proportion or ws.profile.retrain_proportion
+    proportion = check_proportion(ws.profile.retrain_proportion if proportion is None else proportion)
     psnr_of: dict[Any, dict[str, float]] = {}
 
     def evaluate(filters, tag):
@@ -84,7 +85,7 @@ def single_task_retraining(ws, degradations=("blur", "noise"), proportion: float
     retrained on ``d`` alone (every sample blurred, or every sample noisy), the PSNR (dB) on the analysis
     inputs with ``d``: ``{"deblur_filters": {"faig": dB, "random": dB, "baseline": dB}, ...}``. On the blind
     task the noisy samples' larger errors can dominate what 1 % of the filters learn; here they cannot."""
-    proportion = proportion or ws.profile.retrain_proportion
+    proportion = check_proportion(ws.profile.retrain_proportion if proportion is None else proportion)
     reference = ws.psnr_table()
     table: dict[str, dict] = {}
     for d in degradations:

@@ -26,6 +26,7 @@ import torch
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters
 from faiglib.methods.baselines import IG_VERSION, FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
 from faiglib.core.checkpoint import load_model, load_state
+from faiglib.core.paths import quadrature
 from faiglib.core.store import Store, digest, tensor_digest
 from faiglib.data.images import center_crop, resolve_images, source_files
 from faiglib.data.degradations import AnalysisSet, build_analysis_set
@@ -224,6 +225,7 @@ class Workspace:
         and precision). ``n_steps`` / ``method``: ``None`` is the profile's."""
         n_steps = self.profile.n_steps if n_steps is None else n_steps
         method = self.profile.method if method is None else method
+        quadrature(n_steps, method)  # a bad N or rule fails here, before any training
         parts = {"version": FAIG_VERSION, "pair": self.pair_keys(), "analysis": self.analysis_digest(),
                  "n_steps": n_steps, "method": method, "precision": self.profile.precision}
 
