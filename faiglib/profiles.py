@@ -20,7 +20,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
@@ -33,6 +34,12 @@ class NetSpec:
     arch: str
     num_feat: int
     num_block: int | None = None  # MSRResNet only
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"NetSpec arch must be a network name such as 'msrresnet', got {self.arch!r}")
+        _int_at_least(f"NetSpec({self.arch!r}).num_feat", self.num_feat, 1)
+        _int_at_least(f"NetSpec({self.arch!r}).num_block", self.num_block, 1, optional=True)
 
     def kwargs(self, scale: int) -> dict[str, Any]:
         kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
@@ -56,6 +63,9 @@ class Profile:
     analysis_data: str = "embedded:analysis"
     analysis_crop: int | None = 256  # central HR crop of analysis images (None: whole images)
     max_analysis_images: int | None = None
+    # whole-image FAIG costs ~ pixels x n_steps: larger analysis images are refused (None: no limit) with the
+    # remedy of setting analysis_crop; 1024² holds every Set14 / BSD100 image at full size
+    max_analysis_pixels: int | None = 1024 * 1024
     # degradations (paper Sec. 5.1 / official code)
     scale: int = 2
     resize: str = "bilinear"
@@ -117,6 +127,69 @@ class Profile:
     table1_noise_range: tuple[float, float] = (0.0, 25 / 255)  # noise sigma drawn per image (DASR: 0-25)
     table1_contrast_weight: float = 0.1  # weight of the two-branch model's contrastive loss next to L1
 
+    def __post_init__(self) -> None:
+        """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
+        not a ``ZeroDivisionError`` or a silently different experiment hours later. Sequences become tuples."""
+        from faiglib.core.paths import METHODS
+        from faiglib.methods.faig import PRECISIONS
+
+        for f in fields(self):  # lists (e.g. from JSON or with_) become tuples: profiles stay hashable
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.networks, tuple) or not self.networks or \
+                not all(isinstance(n, NetSpec) for n in self.networks):
+            raise ValueError(f"networks must be a non-empty tuple of NetSpec, got {self.networks!r}")
+        for name in ("analysis_data", "classify_validation_data", "classify_test_data"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string (a folder or 'embedded:…'), "
+                                 f"got {getattr(self, name)!r}")
+        if self.train_data is not None and (not isinstance(self.train_data, str) or not self.train_data):
+            raise ValueError(f"train_data must be None or a non-empty string, got {self.train_data!r}")
+        for name in ("scale", "baseline_iters", "target_iters", "batch_size", "hr_patch", "val_every",
+                     "checkpoint_every", "n_steps", "random_draws", "retrain_iters", "table1_feat", "table1_blocks",
+                     "table1_iters", "table1_batch_size", "table1_hr_patch"):
+            _int_at_least(name, getattr(self, name), 1)
+        for name in ("analysis_crop", "max_analysis_images", "max_analysis_pixels", "internal_batch_size",
+                     "classify_images", "classify_crop", "classify_n_steps"):
+            _int_at_least(name, getattr(self, name), 1, optional=True)
+        for name in ("hr_patch", "table1_hr_patch"):
+            if getattr(self, name) % self.scale:
+                raise ValueError(f"{name} must be a multiple of the scale {self.scale} (HR patches are "
+                                 f"downsampled), got {getattr(self, name)}")
+        for name in ("blur_sigma", "noise_sigma", "lr_baseline", "lr_target", "lr_retrain", "table1_lr"):
+            _number(name, getattr(self, name), low=0.0, low_open=True)
+        _number("table1_contrast_weight", self.table1_contrast_weight, low=0.0)
+        for name in ("p_blur", "p_noise"):
+            _number(name, getattr(self, name), low=0.0, high=1.0)
+        if self.ema_decay is not None:  # 0 would silently mean "no EMA": None says that
+            _number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True,
+                    remedy="; use None for no EMA")
+        for name in ("retrain_proportion", "classify_proportion"):
+            _number(name, getattr(self, name), low=0.0, high=1.0, low_open=True)
+        for name in ("mask_proportions", "curve_proportions", "table_proportions"):
+            for v in _non_empty_tuple(name, getattr(self, name)):
+                _number(name, v, low=0.0, high=1.0, low_open=True)
+        for name in ("levels_blur", "levels_noise"):
+            for v in _non_empty_tuple(name, getattr(self, name)):
+                _number(name, v, low=0.0, low_open=True)
+        for v in _non_empty_tuple("seeds", self.seeds):
+            _int_at_least("seeds", v, 0)
+        for name, low_open in (("levels_blur_range", True), ("levels_noise_range", False),
+                               ("table1_blur_range", True), ("table1_noise_range", False)):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+            for v in value:
+                _number(name, v, low=0.0, low_open=low_open)
+            if not value[0] <= value[1]:
+                raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}")
+        for name, value, known in (("resize", self.resize, ("bilinear", "bicubic")), ("method", self.method, METHODS),
+                                   ("precision", self.precision, PRECISIONS)):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; use one of {known}")
+
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
         if arch is None:
@@ -134,6 +207,32 @@ class Profile:
     def with_(self, **changes: Any) -> "Profile":
         """A copy with some fields changed (``name`` is kept unless given)."""
         return replace(self, **changes)
+
+
+def _int_at_least(name: str, value: Any, low: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}{' or None' if optional else ''}, got {value!r}")
+
+
+def _number(name: str, value: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False, remedy: str = "") -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        interval = f"{'(' if low_open else '['}{'-inf' if low is None else f'{low:g}'}, " \
+                   f"{'inf' if high is None else f'{high:g}'}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}{remedy}")
+
+
+def _non_empty_tuple(name: str, value: Any) -> tuple:
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"{name} must be a non-empty tuple, got {value!r}")
+    return value
 
 
 PROFILES: dict[str, Profile] = {

@@ -112,13 +112,36 @@ class FilterIndex:
             chunks.append(t.sum(dim=(-1, -2)).flatten(start_dim=-2))
         return torch.cat(chunks, dim=-1)
 
-    def masks(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Boolean ``(out, in)`` masks per weight parameter selecting the filters in ``flat``."""
-        flat = torch.as_tensor(flat, dtype=torch.long).flatten()
-        if flat.numel() and (flat.min() < 0 or flat.max() >= self.total):
-            raise IndexError(f"filter indices must lie in [0, {self.total})")
+    def selection(self, filters) -> torch.Tensor:
+        """A filter selection as a bool vector ``(len(self),)`` (``True``: selected).
+
+        ``filters`` is either integer flat indices (any shape; duplicates are fine; ``IndexError`` outside
+        ``[0, len(self))``) or a bool mask of exactly ``(len(self),)`` that selects its ``True`` positions. Any
+        other bool shape, and float indices (which would be truncated), are ``ValueError``.
+        """
+        t = torch.as_tensor(filters).cpu()
+        if t.dtype == torch.bool:
+            if tuple(t.shape) != (self.total,):
+                raise ValueError(f"a bool mask over filters must have shape ({self.total},) (one entry per filter "
+                                 f"of this {self!r}), got {tuple(t.shape)}; pass a mask of that length or flat "
+                                 f"integer indices")
+            return t.clone()
         selected = torch.zeros(self.total, dtype=torch.bool)
+        if t.numel() == 0:  # nothing selected; torch.as_tensor([]) is float32
+            return selected
+        if t.is_floating_point() or t.is_complex():
+            raise ValueError(f"filter indices must be integers, got dtype {t.dtype} (float indices would be "
+                             f"truncated); pass integer flat indices, e.g. idx.long() after checking they are whole")
+        flat = t.to(torch.long).flatten()
+        if flat.min() < 0 or flat.max() >= self.total:
+            raise IndexError(f"filter indices must lie in [0, {self.total})")
         selected[flat] = True
+        return selected
+
+    def masks(self, flat) -> dict[str, torch.Tensor]:
+        """Boolean ``(out, in)`` masks per weight parameter selecting the filters in ``flat`` (integer flat
+        indices or a bool mask of length ``len(self)``, see :meth:`selection`)."""
+        selected = self.selection(flat)
         return {conv.param: selected[conv.offset: conv.offset + conv.count].view(conv.out_channels, conv.in_per_group)
                 for conv in self.layers}
 

@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from faiglib.data.images import check_min_size
+
 __all__ = [
     "gaussian_kernel", "blur", "downsample", "add_noise", "Degradation", "random_degrade",
     "DEGRADATION_KINDS", "build_analysis_set", "AnalysisSet", "uniform_draws", "blind_degrade",
@@ -52,7 +54,8 @@ def blur(img: torch.Tensor, sigma: float = 2.0, size: int = 21) -> torch.Tensor:
     x, squeeze = _as_batch(img)
     pad = size // 2
     if min(x.shape[-2:]) <= pad:
-        raise ValueError(f"image {tuple(x.shape[-2:])} too small for a {size}x{size} blur (needs > {pad} pixels)")
+        raise ValueError(f"image of size {x.shape[-2]}x{x.shape[-1]} is too small for a {size}x{size} blur, which "
+                         f"needs at least {pad + 1} pixels per side; use larger images or a smaller blur_size")
     # The isotropic Gaussian is separable, and each 1-D pass (with the mirrored border folded in) is a
     # banded (n, n) matrix: two small matmuls are far cheaper on a CPU than a depthwise 21x21 conv.
     h, w = x.shape[-2:]
@@ -304,7 +307,8 @@ class AnalysisSet:
 
 def build_analysis_set(images: Sequence[tuple[str, torch.Tensor]] | Iterable[tuple[str, torch.Tensor]],
                        degradation: Degradation = Degradation(), seed: int = 0) -> AnalysisSet:
-    """Deterministically degrade named HR images (``(name, (3, H, W))`` pairs, sizes multiples of the scale).
+    """Deterministically degrade named HR images (``(name, (3, H, W))`` pairs, sizes multiples of the scale, each
+    side at least ``blur_size // 2 + 1`` pixels: a smaller image is a ``ValueError`` naming it and its size).
 
     The noise of image ``i`` comes from a generator seeded with ``(seed, i)``, so the set does not depend on
     the order in which kinds are generated, and ``"blur+noise"`` uses the same noise draw as ``"noise"``.
@@ -312,6 +316,11 @@ def build_analysis_set(images: Sequence[tuple[str, torch.Tensor]] | Iterable[tup
     pairs = list(images)
     if not pairs:
         raise ValueError("build_analysis_set got no images")
+    check_min_size(pairs, degradation.blur_size // 2 + 1, f"the {degradation.blur_size}x{degradation.blur_size} blur")
+    for name, img in pairs:
+        if img.shape[-2] % degradation.scale or img.shape[-1] % degradation.scale:
+            raise ValueError(f"image {name!r} is {img.shape[-2]}x{img.shape[-1]}, not a multiple of the scale "
+                             f"{degradation.scale}; mod-crop it first (faiglib.data.images.mod_crop)")
     names = [n for n, _ in pairs]
     hr = [img for _, img in pairs]
     lr: dict[str, list[torch.Tensor]] = {k: [] for k in DEGRADATION_KINDS}

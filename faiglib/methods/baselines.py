@@ -27,6 +27,7 @@ from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, lo
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import path_points, quadrature
 from faiglib.core.ranking import ranked, top_indices
+from faiglib.core.validate import check_images
 
 __all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
 
@@ -110,7 +111,8 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
                      internal_batch_size: int = 8) -> FilterRanking:
     """Input-space IG on the target network (see the module docstring), summed over images.
 
-    ``clean[i]``: LR image ``(3, h, w)``; ``degraded[d][i]``: its version with degradation ``d``.
+    ``clean[i]``: LR image ``(3, h, w)``; ``degraded[d][i]``: its version with degradation ``d``; float in [0, 1]
+    without NaN/inf (:func:`~faiglib.core.validate.check_images`), else ``ValueError``.
     The α points of one image are stacked into batches of ``internal_batch_size``: with the objective a sum
     and the parameters shared, one backward pass of a batch gives the sum of the per-α gradients.
     """
@@ -121,10 +123,15 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
     alphas, weights = quadrature(n_steps, method)
     if internal_batch_size < 1:
         raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
-    scores = {}
+    for i, x in enumerate(clean):
+        check_images(x, f"clean image {i}")
     for d, images in degraded.items():
         if len(images) != len(clean):
             raise ValueError(f"{len(images)} {d} images for {len(clean)} clean ones")
+        for i, x in enumerate(images):
+            check_images(x, f"{d} image {i}")
+    scores = {}
+    for d, images in degraded.items():
         total = torch.zeros(len(index), dtype=torch.float64)
         for x0, x1 in zip(clean, images):
             if x0.shape != x1.shape:

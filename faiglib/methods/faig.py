@@ -29,6 +29,7 @@ from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, lo
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import interpolate, path_points, quadrature
 from faiglib.core.ranking import ranked, top_count, top_indices  # noqa: F401 - top_count is part of this API
+from faiglib.core.validate import check_images
 
 __all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
            "top_count", "check_pair"]
@@ -81,6 +82,16 @@ def _channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
 
+def _check_output_shape(out: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> None:
+    """The loss compares the output with the ground truth element by element: a target that merely broadcasts
+    against the output ((1, 1, H, W), (1, 3, 1, 1)) would silently compute another loss, so the shapes must match."""
+    if tuple(out.shape) != tuple(targets.shape):
+        scale = out.shape[-1] / inputs.shape[-1] if inputs.shape[-1] else float("nan")
+        raise ValueError(f"targets {tuple(targets.shape)} must have the model's output shape {tuple(out.shape)}: the "
+                         f"model is x{scale:g} and the inputs are {tuple(inputs.shape)}; pass HR ground truths of "
+                         f"exactly that shape (x{scale:g} the input, same channels and batch; no broadcasting)")
+
+
 @torch.enable_grad()  # it computes gradients by definition, also when called under torch.no_grad()
 def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
                    inputs: torch.Tensor, targets: torch.Tensor, *, n_steps: int, method: str = "left",
@@ -89,7 +100,8 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _sse) -> dict[str, torch.Tensor]:
     """∫₀¹ ∂L(θ(α))/∂θ dα by quadrature: ``name -> tensor`` shaped like the parameter (``(B, …)`` if ``per_example``).
 
-    ``inputs`` ``(B, C, h, w)`` and ``targets`` ``(B, C, H, W)``.
+    ``inputs`` ``(B, C, h, w)`` and ``targets`` ``(B, C, H, W)`` (exactly the model's output shape): float images
+    in [0, 1] (tolerance :data:`~faiglib.core.validate.RANGE_TOLERANCE`) without NaN/inf, else ``ValueError``.
 
     * ``internal_batch_size`` > 1: that many α points are evaluated in one vectorised call
       (``torch.func.vmap`` over stacked parameters) -- worth it on a GPU. ``None`` or 1: one α at a time
@@ -102,6 +114,8 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     Images and conv weights are used in channels-last memory layout, which oneDNN runs faster; the result
     does not depend on the layout beyond float rounding.
     """
+    check_images(inputs, "inputs", dims=(4,))
+    check_images(targets, "targets", dims=(4,))
     names = list(names) if names is not None else [n for n, _ in model.named_parameters()]
     alphas, weights = quadrature(n_steps, method)
     chunk = 1 if internal_batch_size is None else int(internal_batch_size)
@@ -116,6 +130,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     def loss_of(params, x, y):
         with amp():
             out = functional_call(model, params, (x,))
+        _check_output_shape(out, y, x)
         return loss_fn(out.to(y.dtype), y)
 
     if chunk == 1:
@@ -173,6 +188,7 @@ def _losses(model, state, names, inputs, targets, per_example):
     params = {n: state[n] for n in names}
     with torch.no_grad():
         out = functional_call(model, params, (inputs,))
+        _check_output_shape(out, targets, inputs)
         err = (out - targets).pow(2)
         return err.flatten(1).sum(1) if per_example else err.sum()
 
@@ -184,7 +200,9 @@ def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tenso
     """FAIG (Eq. 6) of every parameter of ``model`` for the change baseline → target, on ``inputs``.
 
     ``model`` supplies the architecture only (its own weights are neither used nor changed).
-    ``inputs``: LR images ``(B, 3, h, w)`` or ``(3, h, w)`` in [0, 1]; ``targets``: their HR ground truths.
+    ``inputs``: LR images ``(B, 3, h, w)`` or ``(3, h, w)``; ``targets``: their HR ground truths, exactly the
+    model's output shape. Both must be float in [0, 1] (tolerance :data:`~faiglib.core.validate.RANGE_TOLERANCE`)
+    without NaN/inf: a uint8 or 0-255 image would scale the loss by ~255², and is refused with ``ValueError``.
     The loss is summed over the batch unless ``per_example``. ``method``: a rule of :mod:`faiglib.core.paths`
     (``"left"`` = the official code's points). ``internal_batch_size`` and ``precision``: see
     :func:`path_gradients`.
@@ -192,6 +210,8 @@ def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tenso
     baseline = as_state_dict(baseline_params)
     target = as_state_dict(target_params)
     names = check_pair(model, baseline, target)
+    check_images(inputs, "inputs")
+    check_images(targets, "targets")
     if inputs.dim() == 3:
         inputs, targets = inputs.unsqueeze(0), targets.unsqueeze(0)
     if inputs.dim() != 4 or targets.dim() != 4 or inputs.shape[0] != targets.shape[0]:
@@ -290,6 +310,10 @@ def discriminative_filters(model: nn.Module, baseline_params, target_params, ana
     baseline = as_state_dict(baseline_params)
     target = as_state_dict(target_params)
     check_pair(model, baseline, target)
+    for i, name in enumerate(analysis.names):  # all images before hours of computation, each by its name
+        check_images(analysis.hr[i], f"analysis image {name!r} (HR)")
+        for d in degradations:
+            check_images(analysis.lr[d][i], f"analysis image {name!r} ({d} LR)")
     per_image = {d: [] for d in degradations}
     losses = {d: [] for d in degradations}
     deltas = {d: [] for d in degradations}

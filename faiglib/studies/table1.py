@@ -141,13 +141,16 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
+    # the losses summed since the last logged (every 10th) iteration are part of the resume state: a
+    # checkpoint can fall inside a 10-iteration interval (resume states before these fields: 0, as they were)
+    running = float(state.get("running_loss", 0.0)) if state is not None else 0.0
+    running_c = float(state.get("running_contrastive", 0.0)) if state is not None else 0.0
 
     def resume_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "patch_gen": patch_gen.get_state(),
-                "degrade_gen": degrade_gen.get_state()}
+                "degrade_gen": degrade_gen.get_state(), "running_loss": running, "running_contrastive": running_c}
 
     run.begin(progress, f"{cfg['label']} {setting} seed {seed}")
-    running, running_c = 0.0, 0.0
     for it in range(run.start, total):
         hr = sampler.sample()
         lr = _degrade(hr, profile, setting, degrade_gen).to(device)

@@ -268,14 +268,16 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
+    # the loss summed since the last logged (every 10th) iteration: part of the resume state, since a
+    # checkpoint can fall inside a 10-iteration interval (resume states before this field: 0, as they were)
+    running = float(state.get("running_loss", 0.0)) if state is not None else 0.0
 
     def resume_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "ema": ema.state_dict() if ema is not None else {}, "patch_gen": patch_gen.get_state(),
-                "degrade_gen": degrade_gen.get_state()}
+                "degrade_gen": degrade_gen.get_state(), "running_loss": running}
 
     run.begin(progress, f"{network.label} {stage}")
-    running = 0.0
     for it in range(run.start, total):
         hr = sampler.sample().to(device)
         if stage == "baseline":
