@@ -134,3 +134,14 @@ def test_an_explicit_zero_is_an_error_not_the_profile_default(exp):
         masking_table(exp, proportions=(0,))
     with pytest.raises(ValueError, match="no proportions"):
         method_masking(exp, proportions=())
+
+
+def test_the_workspace_checks_its_device_and_sizes_at_once_and_keeps_training_images_as_stored(tmp_path):
+    with pytest.raises(ValueError, match="unknown device"):
+        Workspace(profile="smoke", device="gpu", out=tmp_path)
+    small = Workspace(profile=Workspace(profile="smoke").profile.with_(analysis_crop=None, max_analysis_pixels=64 * 64),
+                      out=tmp_path)
+    with pytest.raises(ValueError, match="analysis_crop"):
+        small.analysis_images()
+    ws = Workspace(profile="smoke", out=tmp_path)
+    assert {x.dtype for _, x in ws.train_images()} == {torch.uint8}

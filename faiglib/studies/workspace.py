@@ -28,7 +28,8 @@ from faiglib.methods.baselines import IG_VERSION, FilterRanking, abs_change_rank
 from faiglib.core.checkpoint import load_model, load_state
 from faiglib.core.paths import quadrature
 from faiglib.core.store import Store, digest, tensor_digest
-from faiglib.data.images import center_crop, resolve_images, source_files
+from faiglib.core.devices import check_device
+from faiglib.data.images import center_crop, check_analysis_size, resolve_images, source_files
 from faiglib.data.degradations import AnalysisSet, build_analysis_set
 from faiglib.core.units import FilterIndex
 from faiglib.models.networks import build_network
@@ -70,8 +71,7 @@ class Workspace:
     def __post_init__(self) -> None:
         self.profile = get_profile(self.profile)
         self.spec = self.profile.network(self.arch)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        check_device(self.device)  # now, not when training starts
         self.data = self.data or self.profile.analysis_data
         self.train_data = self.train_data or self.profile.train_data
         if not self.train_data:
@@ -90,7 +90,7 @@ class Workspace:
         bundled photos), in the order training reads them."""
         if "train_digest" not in self._cache:
             files = source_files(self.train_data)
-            self._cache["train_digest"] = (tensor_digest(resolve_images(self.train_data)) if files is None
+            self._cache["train_digest"] = (tensor_digest(self.train_images()) if files is None
                                            else digest(self.store.file_digests(files)))
         return self._cache["train_digest"]
 
@@ -162,6 +162,7 @@ class Workspace:
                 images = images[: self.profile.max_analysis_images]
             if self.profile.analysis_crop:
                 images = [(n, center_crop(x, self.profile.analysis_crop, self.profile.scale)) for n, x in images]
+            check_analysis_size(images, self.profile.max_analysis_pixels)  # whole-image FAIG of 12 MP would not fit
             self._cache["analysis"] = images
         return self._cache["analysis"]
 
@@ -173,7 +174,8 @@ class Workspace:
 
     def train_images(self) -> list[tuple[str, torch.Tensor]]:
         if "train" not in self._cache:
-            self._cache["train"] = resolve_images(self.train_data, self.profile.scale)
+            # as stored (uint8 / uint16): DIV2K-sized training sets fit in a few GB; patches become float on sampling
+            self._cache["train"] = resolve_images(self.train_data, self.profile.scale, raw=True)
         return self._cache["train"]
 
     # ---- models ------------------------------------------------------------------------------------------
