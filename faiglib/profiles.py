@@ -71,6 +71,11 @@ class Profile:
     lr_baseline: float = 2e-4
     lr_target: float = 5e-4
     ema_decay: float | None = None
+    # "fp32", "bf16" (bfloat16 autocast of the forward pass, float32 master weights and optimiser) or "auto"
+    # (bf16 where the device computes it natively: faiglib.training.stages.bf16_supported). Part of a stage's
+    # cache key only when it resolves to bf16. Measured single-threaded on an AVX512-BF16 CPU: 2.4x (32x4) and
+    # 2.8x (64x16) training steps per second (benchmarks/bench_training.py).
+    train_precision: str = "fp32"
     val_every: int = 500
     checkpoint_every: int = 250
     # attribution and masking
@@ -79,7 +84,11 @@ class Profile:
     internal_batch_size: int | None = None
     precision: str = "fp32"  # "bf16": bfloat16 autocast inside FAIG (faster, ~1e-3 relative error)
     mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
-    random_draws: int = 5  # random selections averaged per proportion (one draw is a noisy estimate)
+    random_draws: int = 5  # Workspace.random_rankings()' default number of random orders
+    # the random yardstick of the masking studies: this many random selections per proportion, summarised by
+    # their median and IQR (a mean of 5 draws moved FAIG/random at 1 % from 15.9x to 46.5x between two runs:
+    # a random 1 % set that hits conv_first or conv_last dominates it); masking is forward passes only
+    yardstick_draws: int = 32
     # comparison of selection methods over independently trained pairs (paper Table 2, Fig. 3)
     seeds: tuple[int, ...] = (0, 1, 2)
     curve_proportions: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)
@@ -140,18 +149,19 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
-        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
+        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, yardstick_draws=4,
+        seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
         classify_images=2, classify_crop=32, classify_proportion=0.05,
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
     "cpu": Profile(
-        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
+        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="auto",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
-        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
+        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, train_precision="auto", val_every=5000,
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
         classify_images=None, classify_crop=None,
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
