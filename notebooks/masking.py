@@ -66,7 +66,7 @@ fig = plots.masking_curves(table)
 display(Markdown(markdown_table(
     ["masked", "filters", "input", "FAIG", "random: median [IQR]", "FAIG / median(random) [95 % CI]"],
     [[mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "), inp.replace("_", " "),
-      f"{v['faig']:.4f}", f"{y['random']['median']:.4f} [{y['random']['q1']:.4f}, {y['random']['q3']:.4f}]",
+      f"{v['faig']:.3g}", f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
       f"{y['faig_over_random']['ratio']:.1f} [{y['faig_over_random']['low']:.1f}, {y['faig_over_random']['high']:.1f}]"]
      for mask, entry in table.items() for filters, per_input in entry.items() for inp, v in per_input.items()
      for y in [yardstick[mask][filters][inp]]])))

@@ -26,7 +26,7 @@ from faiglib.measures.statistics import mean_std
 
 __all__ = ["PaperValue", "PAPER", "VERDICTS", "verdict", "paired_gain", "retraining_gains", "depth_claim",
            "masking_ratios", "elimination_ratios", "control_summary", "median_iqr", "ratio_to_random",
-           "yardstick_table"]
+           "yardstick_table", "ratio_verdict", "ordering_verdict", "consistent_verdict", "scorecard_rows"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,20 @@ PAPER: dict[str, PaperValue] = {
     "classification/accuracy/noise": PaperValue(0.98, "fraction", "Sec. 5.3, DIV2K validation"),
     "classification/threshold/blur": PaperValue(0.5, "OS", "Sec. 5.3"),
     "classification/threshold/noise": PaperValue(0.6, "OS", "Sec. 5.3"),
+    # Table 1, RGB PSNR on the DASR / DAN settings (official two-branch vs SRResNet one-branch)
+    "table1/dasr/blur/two_branch": PaperValue(27.518, "dB", "Table 1, DASR, blur"),
+    "table1/dasr/blur/one_branch": PaperValue(27.573, "dB", "Table 1, DASR, blur"),
+    "table1/dasr/blur+noise/two_branch": PaperValue(25.116, "dB", "Table 1, DASR, blur+noise"),
+    "table1/dasr/blur+noise/one_branch": PaperValue(25.143, "dB", "Table 1, DASR, blur+noise"),
+    "table1/dan/blur/two_branch": PaperValue(26.168, "dB", "Table 1, DAN, blur"),
+    "table1/dan/blur/one_branch": PaperValue(26.182, "dB", "Table 1, DAN, blur"),
+    "table1/dan/blur+noise/two_branch": PaperValue(27.341, "dB", "Table 1, DAN, blur+noise"),
+    "table1/dan/blur+noise/one_branch": PaperValue(27.288, "dB", "Table 1, DAN, blur+noise"),
+    # Table 2's other rules at 1 % (their order FAIG > IG > |θ−θ̄| > random is the claim)
+    "table2/deblur_filters/blur_input/ig": PaperValue(4.31, "×1e-3", "Table 2, 1 %, blurry input"),
+    "table2/deblur_filters/blur_input/abs_change": PaperValue(0.18, "×1e-3", "Table 2, 1 %, blurry input"),
+    "table2/denoise_filters/noise_input/ig": PaperValue(4.22, "×1e-3", "Table 2, 1 %, noisy input"),
+    "table2/denoise_filters/noise_input/abs_change": PaperValue(0.49, "×1e-3", "Table 2, 1 %, noisy input"),
 }
 
 #: The verdicts of :func:`verdict`, strongest first.
@@ -261,3 +275,153 @@ def yardstick_table(table: Mapping[str, Any], draws: Mapping[str, Any], methods:
                     row[f"{m}_over_random"] = ratio_to_random(effect, d, resamples=resamples, level=level, seed=seed)
                 out[mask][filters][inp] = row
     return out
+
+
+def ratio_verdict(ratio: float, low: float | None, high: float | None, paper: float) -> str:
+    """:func:`verdict` for a ratio (1 = no effect), on the log scale: ``log(ratio)`` ± the wider side of the
+    interval ``[low, high]`` in logs (0 without an interval) against ``log(paper)``."""
+    if ratio <= 0 or paper <= 0 or paper == 1:
+        raise ValueError(f"ratios must be > 0 and the paper's != 1, got {ratio!r} and {paper!r}")
+    m = math.log(ratio)
+    half = 0.0 if low is None or high is None else max(m - math.log(max(low, 1e-300)), math.log(high) - m, 0.0)
+    return verdict(m, half, math.log(paper))
+
+
+def ordering_verdict(by_mean: Sequence[str], per_seed: Sequence[Sequence[str]], paper: Sequence[str]) -> str:
+    """An ordering claim: ``"reproduced"`` if the order of the means and every seed's order are the paper's,
+    ``"weaker"`` if the means' order is but some seed's is not, ``"opposite"`` if the means' order is the paper's
+    reversed, ``"not reproduced"`` otherwise."""
+    if list(by_mean) == list(paper):
+        return "reproduced" if all(list(o) == list(paper) for o in per_seed) else "weaker"
+    return "opposite" if list(by_mean) == list(paper)[::-1] else "not reproduced"
+
+
+def consistent_verdict(values: Sequence[float], threshold: float = 0.0) -> str:
+    """A yes/no claim "the value exceeds ``threshold``" checked in every seed (``values``): ``"reproduced"`` if
+    every value does, ``"opposite"`` if every value is below it, ``"weaker"`` if only the mean does,
+    ``"not reproduced"`` otherwise."""
+    if not values:
+        raise ValueError("no values")
+    if all(v > threshold for v in values):
+        return "reproduced"
+    if all(v < threshold for v in values):
+        return "opposite"
+    return "weaker" if sum(values) / len(values) > threshold else "not reproduced"
+
+
+def _pm(leaf: Mapping[str, Any], digits: int = 3) -> str:
+    return f"{leaf['mean']:.{digits}g} ± {leaf['std']:.2g} ({len(leaf['values'])} seeds)"
+
+
+def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None = None) -> list[dict[str, str]]:
+    """Every quantitative claim of the paper against an edition's results: ``results`` maps a results file's
+    stem (``table1``, ``table2``, ``table3``, ``masking``, ``classification``, ``control``) to its JSON. One row
+    per claim ``{"claim", "where", "paper", "ours", "verdict", "rule"}``; a claim whose results are missing
+    gets the verdict ``"not run"``. ``network``: the SRResNet-style network of Tables 2-3 (default: the first
+    ``msrresnet`` one found). Rules: :func:`verdict` (signed effects, ours mean ± std over seeds),
+    :func:`ratio_verdict` (ratios, ours with their bootstrap interval where there is one),
+    :func:`ordering_verdict` and :func:`consistent_verdict` (per-seed yes/no claims)."""
+    rows: list[dict[str, str]] = []
+
+    def add(claim, where, paper, ours, result, rule):
+        rows.append({"claim": claim, "where": where, "paper": paper, "ours": ours, "verdict": result, "rule": rule})
+
+    def missing(claim, where, paper, rule, what):
+        add(claim, where, paper, f"no {what}", "not run", rule)
+
+    t1 = results.get("table1")
+    for setting in ("blur", "blur+noise"):
+        paper = PAPER[f"table1/dasr/{setting}/one_branch"].value - PAPER[f"table1/dasr/{setting}/two_branch"].value
+        claim, where = f"one-branch ≈ two-branch at equal compute, {setting} (one − two, dB)", "Table 1 (DASR)"
+        rule = "verdict(mean ± std, paper gap)"
+        if t1 and setting in t1.get("gap_db", {}):
+            g = t1["gap_db"][setting]
+            add(claim, where, f"{paper:+.3f}", _pm(g), verdict(g["mean"], g["std"], paper), rule)
+        else:
+            missing(claim, where, f"{paper:+.3f}", rule, "table1.json")
+
+    t2 = results.get("table2")
+    net = network
+    if net is None:
+        pools = [t2.get("masking", {}) if t2 else {}, (results.get("table3") or {}).get("faig_minus_random", {})]
+        net = next((n for pool in pools for n in pool if n.startswith("msrresnet")), None)
+    pairs = (("deblur_filters", "blur_input", "blurry"), ("denoise_filters", "noise_input", "noisy"))
+    order = ["faig", "ig", "abs_change", "random"]
+    for filters, inp, label in pairs:
+        claim, where = f"FAIG > IG > |θ−θ̄| > random, 1 %, {label} input", "Table 2"
+        rule = "ordering_verdict (means, every seed)"
+        cells = ((t2 or {}).get("orderings_1pct", {}).get(net, {}).get("gray", {}))
+        o = cells.get(f"{filters}/{inp}")
+        if o:
+            add(claim, where, " > ".join(order), " > ".join(o["by_mean"]) +
+                ("" if o["same_in_every_seed"] else " (not in every seed)"),
+                ordering_verdict(o["by_mean"], o["per_seed"], order), rule)
+        else:
+            missing(claim, where, " > ".join(order), rule, "table2.json")
+        paper = PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
+        claim = f"FAIG / random, 1 %, {label} input"
+        rule = "ratio_verdict (log scale)"
+        y = (t2 or {}).get("yardstick", {}).get(net, {}).get("gray", {}).get("mask_1pct", {})
+        cell = (t2 or {}).get("masking", {}).get(net, {}).get("gray", {}).get("mask_1pct", {})
+        if y:
+            r = y[filters][inp]["faig_over_random"]
+            add(claim, where, f"{paper:.3g}", f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}] (median yardstick)",
+                ratio_verdict(r["ratio"], r["low"], r["high"], paper), rule)
+        elif cell:
+            c = cell[filters][inp]
+            ratio = c["faig"]["mean"] / c["random"]["mean"]
+            add(claim, where, f"{paper:.3g}", f"{ratio:.3g} (mean of few draws, no interval)",
+                ratio_verdict(ratio, None, None, paper), rule)
+        else:
+            missing(claim, where, f"{paper:.3g}", rule, "table2.json")
+
+    t3 = results.get("table3")
+    for filters, inp, label in pairs:
+        paper = PAPER[f"table3/{filters}/{inp}/faig"].value - PAPER[f"table3/{filters}/{inp}/random"].value
+        claim, where = f"retraining 1 %: FAIG − random, {label} input (dB)", "Table 3"
+        rule = "verdict(mean ± std, paper gain)"
+        g = (t3 or {}).get("faig_minus_random", {}).get(net, {}).get(f"{filters}/{inp}")
+        if g:
+            add(claim, where, f"{paper:+.3f}", _pm(g), verdict(g["mean"], g["std"], paper), rule)
+        else:
+            missing(claim, where, f"{paper:+.3f}", rule, "table3.json")
+
+    claim, where = "deblurring filters sit deeper than denoising ones (relative depth, deblur − denoise)", "Fig. 4"
+    rule = "consistent_verdict(per-seed differences > 0)"
+    d = (t3 or {}).get("relative_depth_1pct", {}).get(net)
+    if d:
+        diffs = [a - b for a, b in zip(d["deblur_filters"]["values"], d["denoise_filters"]["values"])]
+        add(claim, where, "> 0 (\"more in the back part\")", _pm(mean_std(diffs)), consistent_verdict(diffs), rule)
+    else:
+        missing(claim, where, "> 0", rule, "table3.json")
+
+    cls = results.get("classification")
+    for kind in ("blur", "noise"):
+        paper = PAPER[f"classification/accuracy/{kind}"].value
+        claim, where = f"degradation prediction accuracy, {kind} (above chance 0.5)", "Sec. 5.3"
+        rule = "verdict(accuracy − 0.5 ± std, paper − 0.5)"
+        a = (cls or {}).get("accuracy", {}).get(kind)
+        if a:
+            add(claim, where, f"{paper:.2f}", _pm(a), verdict(a["mean"] - 0.5, a["std"], paper - 0.5), rule)
+        else:
+            missing(claim, where, f"{paper:.2f}", rule, "classification.json")
+
+    claim, where = "without gradient elimination, the deblurring set hurts noisy input more (ratio)", "Sec. 5.4, Fig. 5"
+    rule = "consistent_verdict(per-seed ratios > 1)"
+    ratios = (cls or {}).get("ablation_noise_input_without_over_with")
+    if ratios:
+        add(claim, where, "> 1", _pm(mean_std(ratios)), consistent_verdict(ratios, 1.0), rule)
+    else:
+        missing(claim, where, "> 1", rule, "classification.json")
+
+    ctrl = (results.get("control") or {}).get("summary", {})
+    for filters, inp, label in pairs:
+        claim = f"restoration strength follows λ: PSNR(λ=1) − PSNR(λ=0), {filters.split('_')[0]} set, {label} input (dB)"
+        where, rule = "slides (controllable restoration)", "consistent_verdict(gain > 0)"
+        c = ctrl.get(f"{filters}/{inp}")
+        if c:
+            gain = c["psnr_lambda1"] - c["psnr_lambda0"]
+            add(claim, where, "> 0", f"{gain:+.3f} (best λ {c['best_lambda']:g})", consistent_verdict([gain]), rule)
+        else:
+            missing(claim, where, "> 0", rule, "control.json")
+    return rows
