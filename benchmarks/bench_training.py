@@ -2,7 +2,8 @@
 
 Each measurement is :func:`faiglib.training.stages.train_stage` itself -- patch sampling, degradation, forward,
 L1 loss, backward, Adam -- on random HR images, timed for two lengths in fresh directories; the difference
-cancels the fixed costs (building the net, the final validation; one untimed warm-up run first), so steps/s = extra steps / extra seconds.
+cancels the fixed costs (building the net, the final validation; one untimed warm-up run first), so
+steps/s = extra steps / extra seconds.
 Networks MSRResNet-32x4 and -64x16, batch 16, HR patches 64x64 (x2: LR 32x32), the target stage's blind
 degradations.
 
@@ -47,8 +48,8 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     images = [(f"r{i}", torch.rand(3, 128, 128, generator=g)) for i in range(4)]
     base = get_profile("cpu").with_(batch_size=16, hr_patch=64)
-    print(f"# OMP/torch threads {torch.get_num_threads()}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
-          f"native bf16: {bf16_supported('cpu')}")
+    print(f"# OMP/torch threads {torch.get_num_threads()}; torch {torch.__version__}; "
+          f"{platform.processor() or platform.machine()}; native bf16: {bf16_supported('cpu')}")
     for net in args.nets:
         feat, blocks = (int(v) for v in net.split("x"))
         spec = NetSpec("msrresnet", feat, blocks)

@@ -14,6 +14,9 @@
   Retraining (Table 3) gets the target's budget, 3000 iterations: measured with 1000, even retraining every
   parameter ended below the baseline on blurry input (25.8 vs 26.4 dB) -- blind training learns to denoise
   first -- so no selection could show deblurring.
+  ``train_precision="auto"`` trains in bf16 autocast where the CPU has native bfloat16 (AVX512-BF16 / AMX):
+  measured 2.2x training steps per second for MSRResNet-32x4 single-threaded. The committed results/cpu come
+  from fp32 trainings; on such a CPU the bf16 stages get their own cache keys (retrained on the next run).
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
   against the matched MSRResNet-64x20, 100k iterations on 128x128 HR patches.
@@ -73,8 +76,7 @@ class Profile:
     ema_decay: float | None = None
     # "fp32", "bf16" (bfloat16 autocast of the forward pass, float32 master weights and optimiser) or "auto"
     # (bf16 where the device computes it natively: faiglib.training.stages.bf16_supported). Part of a stage's
-    # cache key only when it resolves to bf16. Measured single-threaded on an AVX512-BF16 CPU: 2.4x (32x4) and
-    # 2.8x (64x16) training steps per second (benchmarks/bench_training.py).
+    # cache key only when it resolves to bf16. Speed: benchmarks/bench_training.py (results-cpu.txt).
     train_precision: str = "fp32"
     val_every: int = 500
     checkpoint_every: int = 250
