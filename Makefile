@@ -94,6 +94,7 @@ $(MATHJAX):
 
 html: env $(MATHJAX)
 	$(PY) -c 'import sys, faiglib.report.book as e; sys.stdout.write(e.edition_markdown("$(RESULTS)", "$(PROFILE)"))' > book/edition.md
+	$(PY) -c 'import sys, faiglib.report.scorecard as s; sys.stdout.write(s.scorecard_markdown("$(RESULTS)", "$(PROFILE)"))' > book/scorecard.md
 	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"

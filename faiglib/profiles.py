@@ -14,6 +14,10 @@
   Retraining (Table 3) gets the target's budget, 3000 iterations: measured with 1000, even retraining every
   parameter ended below the baseline on blurry input (25.8 vs 26.4 dB) -- blind training learns to denoise
   first -- so no selection could show deblurring.
+  ``train_precision="auto"`` trains in bf16 autocast where the CPU has native bfloat16 (AVX512-BF16 / AMX):
+  measured 2.2x (MSRResNet-32x4) and 3.4x (64x16) training steps per second single-threaded. The ``cpu``
+  profile stays ``"fp32"`` for now because its committed results (results/cpu) come from fp32 trainings and
+  bf16 weights also depend on the CPU having bf16; ``paper`` and ``gpu`` use ``"auto"``.
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
   against the matched MSRResNet-64x20, 100k iterations on 128x128 HR patches.
@@ -81,6 +85,10 @@ class Profile:
     lr_baseline: float = 2e-4
     lr_target: float = 5e-4
     ema_decay: float | None = None
+    # "fp32", "bf16" (bfloat16 autocast of the forward pass, float32 master weights and optimiser) or "auto"
+    # (bf16 where the device computes it natively: faiglib.training.stages.bf16_supported). Part of a stage's
+    # cache key only when it resolves to bf16. Speed: benchmarks/bench_training.py (results-cpu.txt).
+    train_precision: str = "fp32"
     val_every: int = 500
     checkpoint_every: int = 250
     # attribution and masking
@@ -89,7 +97,11 @@ class Profile:
     internal_batch_size: int | None = None
     precision: str = "fp32"  # "bf16": bfloat16 autocast inside FAIG (faster, ~1e-3 relative error)
     mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
-    random_draws: int = 5  # random selections averaged per proportion (one draw is a noisy estimate)
+    random_draws: int = 5  # Workspace.random_rankings()' default number of random orders
+    # the random yardstick of the masking studies: this many random selections per proportion, summarised by
+    # their median and IQR (a mean of 5 draws moved FAIG/random at 1 % from 15.9x to 46.5x between two runs:
+    # a random 1 % set that hits conv_first or conv_last dominates it); masking is forward passes only
+    yardstick_draws: int = 32
     # comparison of selection methods over independently trained pairs (paper Table 2, Fig. 3)
     seeds: tuple[int, ...] = (0, 1, 2)
     curve_proportions: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)
@@ -239,18 +251,19 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
-        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
+        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, yardstick_draws=4,
+        seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
         classify_images=2, classify_crop=32, classify_proportion=0.05,
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
     "cpu": Profile(
-        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
+        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
-        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
+        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, train_precision="auto", val_every=5000,
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
         classify_images=None, classify_crop=None,
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,

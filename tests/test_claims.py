@@ -95,3 +95,62 @@ def test_paper_values_are_where_the_chapters_read_them():
 
     assert PAPER_ACCURACY == {"blur": 0.96, "noise": 0.98} and PAPER_THRESHOLDS == {"blur": 0.5, "noise": 0.6}
     assert claims.PAPER["table3/deblur_filters/blur_input/faig"].unit == "dB"
+
+
+def test_median_iqr_hand_computed():
+    # sorted 1, 2, 3, 4: positions (n-1)q = 0.75, 1.5, 2.25 -> 1.75, 2.5, 3.25 (linear interpolation)
+    assert claims.median_iqr([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
+        {"median": 2.5, "q1": 1.75, "q3": 3.25, "iqr": 1.5, "n": 4})
+    assert claims.median_iqr([7.0]) == pytest.approx({"median": 7.0, "q1": 7.0, "q3": 7.0, "iqr": 0.0, "n": 1})
+    with pytest.raises(ValueError, match="at least one value"):
+        claims.median_iqr([])
+
+
+def test_ratio_to_random_constant_draws_give_a_zero_width_interval():
+    r = claims.ratio_to_random(3.0, [0.5] * 10, resamples=200)
+    assert r["ratio"] == r["low"] == r["high"] == pytest.approx(6.0)
+    assert r["values"] == pytest.approx([6.0])
+
+
+def test_ratio_to_random_median_interval_and_seed_reproducibility():
+    draws = [0.1, 0.2, 0.3, 0.4, 10.0]  # one draw hit a sensitive layer: the mean (2.2) would divide by it
+    r = claims.ratio_to_random(6.0, draws, resamples=500, seed=3)
+    assert r["ratio"] == pytest.approx(20.0)  # 6 / median 0.3
+    # a resampled median of 5 is one of the draws; it is the extreme 10.0 (or 0.1) with probability
+    # P(>= 3 of 5 picks are that draw) = 5.8 % > 2.5 %, so the 95 % interval runs from 6 / 10 to 6 / 0.1
+    assert (r["low"], r["high"]) == pytest.approx((0.6, 60.0))
+    assert claims.ratio_to_random(6.0, draws, resamples=500, seed=3) == r
+    many = [0.1 * k for k in range(1, 22)]  # 21 distinct draws: the interval ends depend on the resamples
+    a = claims.ratio_to_random(1.0, many, resamples=300, seed=1)
+    assert a == claims.ratio_to_random(1.0, many, resamples=300, seed=1)
+    assert (a["low"], a["high"]) != (claims.ratio_to_random(1.0, many, resamples=300, seed=2)["low"],
+                                     claims.ratio_to_random(1.0, many, resamples=300, seed=2)["high"])
+    assert a["ratio"] == pytest.approx(1.0 / 1.1) and a["low"] < a["ratio"] < a["high"]
+    # several seeds: the mean of the per-seed ratios
+    two = claims.ratio_to_random([2.0, 4.0], [[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]], resamples=50)
+    assert two["values"] == pytest.approx([2.0, 8.0]) and two["ratio"] == two["low"] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="one list of draws per effect"):
+        claims.ratio_to_random([1.0, 2.0], [[1.0]])
+
+
+def test_yardstick_table_one_model_and_over_seeds():
+    one = {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": 2.0, "random": 0.5}}}}
+    draws = {"mask_1pct": {"deblur_filters": {"blur_input": [0.1, 0.2, 0.3, 0.4]}}}
+    row = claims.yardstick_table(one, draws, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
+    assert row["random"]["median"] == pytest.approx(0.25) and row["faig_over_random"]["ratio"] == pytest.approx(8.0)
+    seeds = {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": {"mean": 1.5, "std": 0.7, "values": [1.0, 2.0]}}}}}
+    per_seed = [{"mask_1pct": {"deblur_filters": {"blur_input": d}}} for d in ([0.5, 0.5], [1.0, 1.0])]
+    row = claims.yardstick_table(seeds, per_seed, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
+    assert row["faig_over_random"]["values"] == pytest.approx([2.0, 2.0])
+    assert row["random"]["median"] == pytest.approx(0.75) and row["random"]["n"] == 4
+    with pytest.raises(ValueError, match="one list of draws per seed"):
+        claims.yardstick_table(seeds, draws)
+
+
+def test_masking_ratios_divide_by_the_median_when_there_is_one():
+    cell = {"faig": 2.0, "random": 1.0, "random_median": 0.1}
+    one = {"deblur_filters": {"blur_input": cell, "noise_input": {"faig": 0.3}},
+           "denoise_filters": {"blur_input": {"faig": 1.0}, "noise_input": {"faig": 3.0, "random": 0.5}}}
+    r = claims.masking_ratios(one)
+    assert r["deblur_filters_blur_input_faig_over_random"] == pytest.approx(20.0)
+    assert r["denoise_filters_noise_input_faig_over_random"] == pytest.approx(6.0)

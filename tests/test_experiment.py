@@ -19,7 +19,8 @@ def test_method_masking_agrees_with_masking_table_and_has_every_method(exp):
     full = method_masking(exp, proportions=(0.01, 0.05), channels=("gray", "blue"))
     assert set(full) == {"gray", "blue"} and set(full["gray"]) == {"mask_1pct", "mask_5pct"}
     cell = full["gray"]["mask_5pct"]["deblur_filters"]["blur_input"]
-    assert set(cell) == set(METHODS) | {"random_std"}
+    assert set(cell) == set(METHODS) | {"random_std", "random_median", "random_q1", "random_q3"}
+    assert cell["random_q1"] <= cell["random_median"] <= cell["random_q3"]
     assert all(v >= 0 for v in cell.values())
     assert cell["faig"] > 0
     old = masking_table(exp, proportions=(0.01, 0.05), channel="gray")

@@ -56,7 +56,8 @@ def test_table2_results_have_every_network_seed_and_method(executed):
     for net in ("msrresnet-8x1", "srcnn_style-4"):
         for channel in ("gray", "blue"):
             cell = res["masking"][net][channel]["mask_1pct"]["deblur_filters"]["blur_input"]
-            assert set(cell) == {"faig", "ig", "abs_change", "random", "random_std"}
+            assert set(cell) == {"faig", "ig", "abs_change", "random", "random_std", "random_median", "random_q1",
+                                 "random_q3"}
             assert len(cell["faig"]["values"]) == 2 and cell["faig"]["std"] >= 0
             assert set(res["orderings_1pct"][net][channel]) == {"deblur_filters/blur_input",
                                                                 "denoise_filters/noise_input"}

@@ -96,7 +96,7 @@ class Workspace:
 
     def _stage_parts(self, stage: str, profile: Profile | None = None) -> dict[str, Any]:
         return {"version": TRAINING_VERSION, "network": asdict(self.spec), "seed": self.seed,
-                "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile)}
+                "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile, self.device)}
 
     def baseline_parts(self) -> dict[str, Any]:
         """What the baseline's store key is made from."""
