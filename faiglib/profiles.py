@@ -15,7 +15,7 @@
   parameter ended below the baseline on blurry input (25.8 vs 26.4 dB) -- blind training learns to denoise
   first -- so no selection could show deblurring.
 * ``gpu`` -- the paper's models at the scale one H200 affords in one ten-minute command
-  (:mod:`faiglib.studies.gpu_run`): a resident bf16 training loop of 32k + 8k iterations, FAIG/IG with N = 100 on
+  (:mod:`faiglib.studies.gpu_run`): a resident bf16 training loop of 30k + 8k iterations, FAIG/IG with N = 100 on
   whole Set14 images, Table 2 with 100 random draws.
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
@@ -161,14 +161,14 @@ PROFILES: dict[str, Profile] = {
         table1_lr=2e-4),
     # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
-    # see that module): 32k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
+    # see that module: 454 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
     # IG with N = 100 on whole Set14 images, Table 2 with 100 random draws. The target's lr is the baseline's
     # (2e-4, not the official 5e-5 made for 100k iterations): the cpu profile measured that a short fine-tune
     # with a small lr learns to denoise but not to deblur. Training runs in bf16 autocast (resident loop); FAIG
     # in bf16 too (~1e-3 relative error of the scores, see methods/faig.py).
     "gpu": Profile(
         name="gpu", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
-        train_data=None, analysis_crop=None, baseline_iters=32_000, target_iters=8_000, batch_size=16,
+        train_data=None, analysis_crop=None, baseline_iters=30_000, target_iters=8_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=2e-4, ema_decay=0.999, val_every=4000,
         checkpoint_every=4000, n_steps=100, internal_batch_size=10, precision="bf16", random_draws=100,
         retrain_iters=8_000, lr_retrain=2e-4, classify_images=None, classify_crop=192, classify_n_steps=50),

@@ -185,8 +185,8 @@ def test_dry_run_of_the_gpu_profile_fits_the_budget_and_catches_an_oversized_one
     assert result["total_s"] <= gpu_run.BUDGET_S
     train = [s for s in result["stages"] if s["stage"] == "train baseline"][0]
     per_px = gpu_run.flops_per_lr_pixel(ws.spec, 2)
-    assert train["flops"] == pytest.approx(3 * per_px * 16 * 64 * 64 * 32_000)
-    assert train["seconds"] == pytest.approx(train["flops"] / gpu_run.ASSUMED_BF16_FLOPS + 1.5e-3 * 32_000)
+    assert train["flops"] == pytest.approx(3 * per_px * 16 * 64 * 64 * 30_000)
+    assert train["seconds"] == pytest.approx(train["flops"] / gpu_run.ASSUMED_BF16_FLOPS + 1.5e-3 * 30_000)
     big = Workspace(profile=ws.profile.with_(baseline_iters=320_000), train_data="embedded:train", progress=False)
     with pytest.raises(ValueError, match="exceeds the 480 s budget"):
         gpu_run.dry_run(big, measure_cpu=False, print_=lambda line: None)
