@@ -17,7 +17,7 @@ from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["reference_outputs", "masking_effects", "masking_effect", "yardstick_masking", "method_masking",
+__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "yardstick_masking", "method_masking",
            "masking_table",
            "example_outputs", "method_example_outputs"]
 
@@ -63,6 +63,16 @@ def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Te
     the unmasked outputs from :func:`reference_outputs`, to pass when masking many selections of one model.
     """
     return masking_effects(model, baseline_state, filters, analysis, kinds, (channel,), index, reference)[channel]
+
+
+def random_summary(draw_effects: torch.Tensor) -> dict[str, float]:
+    """The random cells of a masking table from the effects of the random draws ``(n_draws,)``: ``random``
+    (mean) and ``random_std`` (kept for older readers), and the yardstick to divide by, ``random_median`` with
+    its quartiles ``random_q1`` / ``random_q3``."""
+    values = draw_effects.double().flatten()
+    q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
+    return {"random": float(values.mean()), "random_std": float(values.std()) if len(values) > 1 else 0.0,
+            "random_median": float(med), "random_q1": float(q1), "random_q3": float(q3)}
 
 
 def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
@@ -119,13 +129,9 @@ def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=t
                 for k in kinds:
                     row = {m: float(e[c][k].mean()) for m, e in found.items()}
                     if drawn:
-                        values = torch.stack([e[c][k].mean() for e in drawn]).double()
-                        # mean and std kept for older readers; the yardstick is the median and its IQR
-                        row["random"] = float(values.mean())
-                        row["random_std"] = float(values.std()) if len(values) > 1 else 0.0
-                        q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
-                        row.update(random_median=float(med), random_q1=float(q1), random_q3=float(q3))
-                        per_input_draws[f"{k}_input"] = [float(v) for v in values]
+                        values = torch.stack([e[c][k].mean() for e in drawn])
+                        row.update(random_summary(values))
+                        per_input_draws[f"{k}_input"] = [float(v) for v in values.double()]
                     per_input[f"{k}_input"] = row
                 table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
                 drawn_effects[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input_draws

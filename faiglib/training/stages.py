@@ -143,6 +143,8 @@ def stage_settings(stage: str, profile: Profile, device: str | torch.device | No
     if stage != "baseline":
         relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
     settings = {k: getattr(profile, k) for k in relevant}
+    if profile.trainer != "stages":
+        settings["trainer"] = profile.trainer
     precision = resolve_train_precision(profile.train_precision, "cpu" if device is None else device)
     if precision != "fp32":
         settings["train_precision"] = precision
@@ -278,6 +280,10 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     cached = run.finished()
     if cached is not None:
         return cached
+    if profile.trainer != "stages":
+        raise ValueError(f"profile {profile.name!r} trains with the {profile.trainer!r} loop "
+                         f"(faiglib.training.resident; `make gpu-run`); its {stage} stage is not in {out_dir} yet: "
+                         f"run that first, or use a profile with trainer='stages'")
 
     model = build_seeded(network, profile.scale, seed)
     if init_state is not None:
