@@ -287,7 +287,7 @@ PROFILES: dict[str, Profile] = {
         name="gpu", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=30_000, target_iters=8_000, batch_size=16,
         hr_patch=128, lr_baseline=2e-4, lr_target=2e-4, ema_decay=0.999, val_every=4000,
-        checkpoint_every=4000, n_steps=100, internal_batch_size=10, precision="bf16", random_draws=100, yardstick_draws=100,
+        checkpoint_every=4000, n_steps=100, internal_batch_size=10, precision="bf16", random_draws=40, yardstick_draws=40,
         train_precision="bf16", trainer="resident",
         retrain_iters=8_000, lr_retrain=2e-4, classify_images=None, classify_crop=192, classify_n_steps=50),
 }

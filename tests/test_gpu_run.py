@@ -114,7 +114,7 @@ def _png_folders(root):
     return root / "analysis", root / "train"
 
 
-TINY = ["baseline_iters=6", "target_iters=4", "random_draws=3", "mask_proportions=[0.01, 0.1]"]
+TINY = ["baseline_iters=6", "target_iters=4", "yardstick_draws=3", "mask_proportions=[0.01, 0.1]"]
 
 
 def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_path, monkeypatch):
@@ -122,7 +122,7 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
     out = tmp_path / "OUT"
     monkeypatch.chdir(tmp_path)  # data paths relative to the working directory, as on the device (repo root)
     args = ["--profile", "smoke", "--data", "data/analysis", "--train-data", "data/train", "--work", "work",
-            "--out", str(out), "--curve-draws", "2", "--device", "cpu"] + [a for s in TINY for a in ("--set", s)]
+            "--out", str(out), "--device", "cpu"] + [a for s in TINY for a in ("--set", s)]
     assert gpu_run.main(args) == 0
     files = sorted(p.name for p in out.iterdir())
     assert files == ["gpu_run.json", "store.tar.gz.part00", "timing.log"]
@@ -140,20 +140,22 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
         raise AssertionError("recomputed instead of read from the store")
 
     import faiglib.studies.batched_masking as bm
+    import faiglib.studies.masking as masking
     import faiglib.studies.workspace as wsm
     import faiglib.training.stages as stages
     monkeypatch.setattr(stages, "build_seeded", refuse)
     monkeypatch.setattr(wsm, "discriminative_filters", refuse)
     monkeypatch.setattr(wsm, "input_ig_ranking", refuse)
-    monkeypatch.setattr(bm, "batched_method_masking", refuse)
+    monkeypatch.setattr(bm, "batched_yardstick_masking", refuse)
+    monkeypatch.setattr(masking, "_yardstick_masking", refuse)
     ws = wsm.Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train",
                        out="fresh", results="res", progress=False)
     ws.pair()
     assert ws.pair_keys() == payload["pair_keys"]
     assert ws.scores().per_image["blur"].shape == (2, len(ws.filter_index))
     assert ws.ig_ranking().scores("noise").shape == (len(ws.filter_index),)
-    table = bm.stored_method_masking(ws, ws.profile.mask_proportions, ("gray", "blue"))
-    assert table == payload["table2"]
+    assert masking.method_masking(ws) == payload["table2"]  # the baselines chapter's table, read
+    assert set(masking.masking_table(ws)) == {f"mask_{q * 100:g}pct" for q in ws.profile.mask_proportions}
 
 
 def test_pack_refuses_more_parts_than_come_back(tmp_path):

@@ -6,30 +6,27 @@ ones; the numbers are those of :func:`faiglib.studies.masking.masking_effects` u
 
 * :func:`masked_outputs`: ``(S, 3, H, W)`` outputs of one input under ``S`` selections.
 * :func:`batched_masking_effects`: :func:`~faiglib.studies.masking.masking_effects` for ``S`` selections.
-* :func:`batched_method_masking`: :func:`~faiglib.studies.masking.method_masking`'s table, with any number of
-  random draws; :func:`stored_method_masking` keeps it in the workspace's store (entry kind ``masking``).
+* :func:`batched_yardstick_masking`: :func:`~faiglib.studies.masking.yardstick_masking`'s result, with any
+  number of random draws; ``yardstick_masking(ws, …, batch=chunk)`` computes it this way and keeps it in the
+  workspace's store (entry kind ``masking``), where the notebooks read it.
 """
 from __future__ import annotations
 
-import json
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from faiglib.core.checkpoint import as_state_dict, atomic_write_text
+from faiglib.core.checkpoint import as_state_dict
 from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.masking import random_summary
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["MASKING_VERSION", "masked_outputs", "batched_masking_effects", "batched_method_masking",
-           "stored_method_masking"]
+__all__ = ["masked_outputs", "batched_masking_effects", "batched_yardstick_masking", "batched_method_masking"]
 
-#: Bump when a change here changes the stored masking tables.
-MASKING_VERSION = 1
 
 
 def _stacked_weights(model: nn.Module, baseline: Mapping[str, torch.Tensor], selections: Sequence[torch.Tensor],
@@ -100,12 +97,13 @@ def batched_masking_effects(model: nn.Module, baseline_state: Mapping[str, torch
     return [{c: {k: torch.cat(v) for k, v in per_kind.items()} for c, per_kind in sel.items()} for sel in values]
 
 
-def batched_method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
-                           draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
-    """The table of :func:`faiglib.studies.masking.method_masking` (same layout: ``{channel: {"mask_1pct":
-    {"deblur_filters": {"blur_input": {"faig", "ig", "abs_change", "random", "random_std"}, …}, …}}}``) with
-    ``draws`` random selections (default ``profile.yardstick_draws``, as :func:`~faiglib.studies.masking.method_masking`; :meth:`Workspace.random_rankings`),
-    every selection of one proportion and degradation masked in batched calls."""
+def batched_yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+                              draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
+    """What :func:`faiglib.studies.masking.yardstick_masking` computes (same layout: ``{"table": {channel:
+    {"mask_1pct": {"deblur_filters": {"blur_input": {"faig", …, "random", "random_median", …}}}}}, "draws":
+    {…: [effect of each random draw]}}``), every selection of one proportion and degradation masked in batched
+    calls of ``chunk`` selections. ``draws``: default ``profile.yardstick_draws``. Use it through
+    ``yardstick_masking(ws, …, batch=chunk)``, which keeps the result in the store."""
     proportions = ws.profile.mask_proportions if proportions is None else proportions
     if not proportions:
         raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
@@ -121,10 +119,12 @@ def batched_method_masking(ws, proportions=None, channels=("gray", "blue"), meth
     draws = ws.profile.yardstick_draws if draws is None else int(draws)
     randoms = ws.random_rankings(draws) if "random" in methods else []
     table: dict[str, dict] = {c: {} for c in channels}
+    drawn_effects: dict[str, dict] = {c: {} for c in channels}
     for p in proportions:
         mask = f"mask_{p * 100:g}pct"
         for c in channels:
             table[c][mask] = {}
+            drawn_effects[c][mask] = {}
         for d in kinds:
             named = list(ranked)
             selections = [ranked[m].top(d, p) for m in named] + [r.top(d, p) for r in randoms]
@@ -133,27 +133,21 @@ def batched_method_masking(ws, proportions=None, channels=("gray", "blue"), meth
             found, drawn = dict(zip(named, effects[: len(named)])), effects[len(named):]
             for c in channels:
                 per_input: dict[str, dict] = {}
+                per_input_draws: dict[str, list[float]] = {}
                 for k in kinds:
                     row = {m: float(e[c][k].mean()) for m, e in found.items()}
                     if drawn:
-                        row.update(random_summary(torch.stack([e[c][k].mean() for e in drawn])))
+                        values = torch.stack([e[c][k].mean() for e in drawn])
+                        row.update(random_summary(values))
+                        per_input_draws[f"{k}_input"] = [float(v) for v in values.double()]
                     per_input[f"{k}_input"] = row
                 table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
-    return table
+                drawn_effects[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input_draws
+    return {"table": table, "draws": drawn_effects}
 
 
-def stored_method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
-                          draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
-    """:func:`batched_method_masking`, kept in ``ws``'s store (entry ``masking``, file ``table.json``) under
-    the pair's keys, the analysis set's digest, the attribution settings (N, rule, precision), the seed (it
-    seeds the random draws) and the table's own settings: computed once (e.g. on a GPU), then read."""
-    p = ws.profile
-    proportions = tuple(p.mask_proportions if proportions is None else proportions)
-    draws = p.yardstick_draws if draws is None else int(draws)
-    parts = {"version": MASKING_VERSION, "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
-             "n_steps": p.n_steps, "method": p.method, "precision": p.precision, "seed": ws.seed,
-             "proportions": list(proportions), "channels": list(channels), "methods": list(methods), "draws": draws}
-    return ws.cached("masking", parts,
-                     lambda: batched_method_masking(ws, proportions, channels, methods, draws, chunk),
-                     lambda table, path: atomic_write_text(json.dumps(table, indent=1) + "\n", path),
-                     lambda path: json.loads(path.read_text()), filename="table.json")
+def batched_method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+                           draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
+    """The table of :func:`batched_yardstick_masking` (the layout of
+    :func:`~faiglib.studies.masking.method_masking`), computed, not stored."""
+    return batched_yardstick_masking(ws, proportions, channels, methods, draws, chunk)["table"]

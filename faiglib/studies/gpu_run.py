@@ -68,7 +68,7 @@ def flops_per_lr_pixel(spec, scale: int) -> float:
     return c.flops / (64 * 64)
 
 
-def plan(ws, curve_draws: int = 10, classify: bool = False) -> list[dict[str, Any]]:
+def plan(ws, classify: bool = False) -> list[dict[str, Any]]:
     """The stages of :func:`run` with their FLOPs, precision and fixed costs: ``[{"stage", "flops",
     "precision", "fixed_s", "what"}]``."""
     p = ws.profile
@@ -88,13 +88,17 @@ def plan(ws, curve_draws: int = 10, classify: bool = False) -> list[dict[str, An
          "what": f"{len(pixels)} images, {n_px} LR px, 2 degradations, N = {p.n_steps}"},
         {"stage": "IG", "flops": 3 * per_px * n_px * 2 * p.n_steps, "precision": "fp32", "fixed_s": 0.0,
          "what": f"{len(pixels)} images, 2 degradations, N = {p.n_steps}"},
-        {"stage": "Table 2 masking", "flops": per_px * n_px * 2 * 2 * len(p.mask_proportions) * (n_methods + p.yardstick_draws),
+        # the tables the chapters ask for, so that they read them from the store: the baselines chapter's
+        # (Table 2 and Fig. 3: every method at every curve proportion) and the masking chapter's (FAIG and random)
+        {"stage": "Table 2 / Fig. 3 masking",
+         "flops": per_px * n_px * 2 * 2 * len(p.curve_proportions) * (n_methods + p.yardstick_draws),
          "precision": "fp32", "fixed_s": 0.0,
-         "what": f"{len(p.mask_proportions)} proportions x 2 filter sets x ({n_methods} methods + {p.yardstick_draws} "
-                 f"random) x 2 inputs"},
-        {"stage": "Fig. 3 curves", "flops": per_px * n_px * 2 * 2 * len(p.curve_proportions) * (n_methods + curve_draws),
+         "what": f"{len(p.curve_proportions)} proportions x 2 filter sets x ({n_methods} methods + "
+                 f"{p.yardstick_draws} random) x 2 inputs"},
+        {"stage": "masking chapter", "flops": per_px * n_px * 2 * 2 * len(p.mask_proportions) * (1 + p.yardstick_draws),
          "precision": "fp32", "fixed_s": 0.0,
-         "what": f"{len(p.curve_proportions)} proportions x 2 x ({n_methods} + {curve_draws} random) x 2 inputs"},
+         "what": f"{len(p.mask_proportions)} proportions x 2 filter sets x (FAIG + {p.yardstick_draws} random) "
+                 f"x 2 inputs"},
     ]
     if classify:
         crop = p.classify_crop or 512
@@ -149,12 +153,12 @@ def _cpu_throughput(spec, scale: int) -> dict[str, float]:
     return {"train_flops_per_s": train_rate, "faig_flops_per_s": faig_rate}
 
 
-def dry_run(ws, curve_draws: int = 10, classify: bool = False, budget_s: float = BUDGET_S,
+def dry_run(ws, classify: bool = False, budget_s: float = BUDGET_S,
             measure_cpu: bool = True, print_: Callable[[str], None] = print) -> dict[str, Any]:
     """Print the plan, its estimated GPU seconds and the CPU's measured throughput; return them. Raises
     ``ValueError`` when the estimate exceeds ``budget_s`` (shrink the profile's iterations)."""
     p = ws.profile
-    stages = estimate(plan(ws, curve_draws, classify))
+    stages = estimate(plan(ws, classify))
     total = sum(s["seconds"] for s in stages)
     print_(f"profile {p.name}: {ws.spec.label}, {len(_lr_pixels(ws))} analysis images ({sum(_lr_pixels(ws))} LR px)")
     print_(f"assumed sustained throughput: bf16 {ASSUMED_BF16_FLOPS / 1e12:.0f} TFLOP/s (10 % of the H200's "
@@ -280,11 +284,11 @@ class _Log:
         return value
 
 
-def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "bf16", curve_draws: int = 10,
+def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "bf16",
         classify: bool = False, chunk: int = 8) -> dict[str, Any]:
     """Everything of the GPU run for one :class:`Workspace` (see the module docstring); returns the results
     payload (also written to ``out/gpu_run.json``, with ``out/timing.log`` and the store parts)."""
-    from faiglib.studies.batched_masking import stored_method_masking
+    from faiglib.studies.masking import yardstick_masking
     from faiglib.training.resident import train_resident_pair
 
     out = Path(out)
@@ -301,10 +305,12 @@ def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "b
     psnr = log.stage("PSNR table", ws.psnr_table)
     log.stage("FAIG", ws.scores)
     log.stage("IG", ws.ig_ranking)
-    table2 = log.stage("Table 2 masking", lambda: stored_method_masking(
-        ws, p.mask_proportions, ("gray", "blue"), chunk=chunk))
-    log.stage("Fig. 3 curves", lambda: stored_method_masking(
-        ws, p.curve_proportions, ("gray", "blue"), draws=curve_draws, chunk=chunk))
+    # exactly what the baselines chapter (method_masking) and the masking chapter (masking_table, gray) ask
+    # for, so that back on a CPU they read these tables from the store instead of recomputing them
+    table2 = log.stage("Table 2 / Fig. 3 masking", lambda: yardstick_masking(
+        ws, p.curve_proportions, ("gray", "blue"), batch=chunk)["table"])
+    log.stage("masking chapter", lambda: yardstick_masking(ws, p.mask_proportions, ("gray",), ("faig", "random"),
+                                                           batch=chunk))
     classification = None
     if classify:
         from faiglib.studies.classification import classify as classify_fn
@@ -368,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch.compile the training network (off by default: compiling each stage's network costs "
                          "tens of seconds of the budget for a small gain on a conv-bound net)")
     ap.add_argument("--train-precision", default="bf16", choices=("bf16", "fp32"))
-    ap.add_argument("--curve-draws", type=int, default=10)
     ap.add_argument("--classify", action="store_true", help="also per-image FAIG classification (Sec. 5.3)")
     ap.add_argument("--chunk", type=int, default=16, help="masked selections per vectorised forward pass")
     ap.add_argument("--dry-run", action="store_true", help="print the estimated GPU time and exit")
@@ -400,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                    out=args.work, results=Path(args.work) / "results", progress=False)
     if args.dry_run:
         try:
-            dry_run(ws, args.curve_draws, args.classify)
+            dry_run(ws, args.classify)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -408,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         ap.error("--out (or $OUT) is required: the folder whose files come back")
     compile_ = bool(args.compile)
-    run(ws, args.out, compile=compile_, train_precision=args.train_precision, curve_draws=args.curve_draws,
-        classify=args.classify, chunk=args.chunk)
+    run(ws, args.out, compile=compile_, train_precision=args.train_precision, classify=args.classify,
+        chunk=args.chunk)
     return 0
 
 

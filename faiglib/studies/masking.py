@@ -7,17 +7,19 @@ take a :class:`~faiglib.studies.workspace.Workspace`.
 """
 from __future__ import annotations
 
+import json
 from typing import Mapping, Sequence
 
 import torch
 
+from faiglib.core.checkpoint import atomic_write_text
 from faiglib.core.edits import masked
 from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "yardstick_masking", "method_masking",
+__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "method_masking",
            "masking_table",
            "example_outputs", "method_example_outputs"]
 
@@ -75,8 +77,12 @@ def random_summary(draw_effects: torch.Tensor) -> dict[str, float]:
             "random_median": float(med), "random_q1": float(q1), "random_q3": float(q3)}
 
 
+#: Bump when a change to the masking study changes its numbers: stored masking tables are recomputed.
+MASKING_VERSION = 1
+
+
 def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
-                      draws: int | None = None) -> dict[str, dict]:
+                      draws: int | None = None, batch: int | None = None) -> dict[str, dict]:
     """:func:`method_masking` and the effect of every random draw: ``{"table": method_masking's table,
     "draws": {channel: {"mask_1pct": {"deblur_filters": {"blur_input": [effect of draw 1, …], …}, …}, …}}}``
     (mean output difference over the analysis images, one number per draw).
@@ -85,15 +91,40 @@ def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=t
     :meth:`~faiglib.studies.workspace.Workspace.random_rankings`' ``r``-th, so the first draws of a longer run
     are those of a shorter one). A random order is the same for both functions, so each random set is masked
     once and its effect shared by the deblurring and the denoising rows.
+
+    Stored (entry ``masking``) under the pair's keys, the analysis set's key, the rankings' settings (N, rule,
+    precision; the seed draws the random sets) and the table's own: computed once -- one selection at a time,
+    or ``batch`` selections per vectorised call (:func:`~faiglib.studies.batched_masking.batched_yardstick_masking`,
+    e.g. on a GPU) -- then read by every chapter that asks for the same table.
     """
-    proportions = ws.profile.curve_proportions if proportions is None else proportions
+    p = ws.profile
+    proportions = tuple(p.curve_proportions if proportions is None else proportions)
     if not proportions:
         raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
-    for p in proportions:
-        check_proportion(p)
-    draws = ws.profile.yardstick_draws if draws is None else draws
+    for q in proportions:
+        check_proportion(q)
+    draws = p.yardstick_draws if draws is None else int(draws)
     if "random" in methods and draws < 1:
         raise ValueError(f"the random yardstick needs at least one draw, got {draws}; set yardstick_draws >= 1")
+    parts = {"version": MASKING_VERSION, "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
+             "n_steps": p.n_steps, "method": p.method, "precision": p.precision, "seed": ws.seed,
+             "proportions": list(proportions), "channels": list(channels), "methods": list(methods),
+             "draws": draws if "random" in methods else 0}
+
+    def compute():
+        if batch is None:
+            return _yardstick_masking(ws, proportions, channels, methods, draws)
+        from faiglib.studies.batched_masking import batched_yardstick_masking
+
+        return batched_yardstick_masking(ws, proportions, channels, methods, draws, batch)
+
+    return ws.cached("masking", parts, compute,
+                     lambda result, path: atomic_write_text(json.dumps(result) + "\n", path),
+                     lambda path: json.loads(path.read_text()), filename="result.json")
+
+
+def _yardstick_masking(ws, proportions, channels, methods, draws) -> dict[str, dict]:
+    """:func:`yardstick_masking`'s computation, one selection at a time (arguments resolved)."""
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
