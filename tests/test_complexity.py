@@ -1,6 +1,5 @@
 """FLOP and parameter counts against hand counts, and the MSRResNet block matching of Table 1."""
 import pytest
-import torch
 from torch import nn
 
 from faiglib.models.complexity import Complexity, complexity, match_msrresnet_blocks

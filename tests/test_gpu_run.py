@@ -11,8 +11,8 @@ from faiglib.core.units import FilterIndex
 from faiglib.data.degradations import Degradation, blur, downsample
 from faiglib.models.networks import build_network
 from faiglib.studies import gpu_run
-from faiglib.studies.batched_masking import batched_masking_effects, batched_method_masking, masked_outputs
-from faiglib.studies.masking import masking_effects, method_masking
+from faiglib.studies.batched_masking import batched_masking_effects, masked_outputs
+from faiglib.studies.masking import masking_effects
 from faiglib.training.resident import ResidentPatches, device_blur, device_degrade
 
 
@@ -88,10 +88,18 @@ def test_batched_masking_equals_masking_one_selection_at_a_time():
         masked_outputs(model, base, selections, torch.rand(2, 3, 8, 8))
 
 
-def test_batched_method_masking_equals_method_masking(smoke_experiment):
+def test_batched_masking_tables_equal_the_one_at_a_time_ones(smoke_experiment):
     ws = smoke_experiment
-    expected = method_masking(ws, (0.01, 0.05), ("gray",))
-    got = batched_method_masking(ws, (0.01, 0.05), ("gray",), chunk=3)
+    from faiglib.studies.masking import yardstick_effects
+
+    methods = ("faig", "ig", "abs_change", "random")
+    expected = yardstick_effects(ws, (0.01, 0.05), ("gray",), methods, 4)
+    got = yardstick_effects(ws, (0.01, 0.05), ("gray",), methods, 4, batch=3)
+    for mask, per_set in expected["draws"]["gray"].items():
+        for fs, per_input in per_set.items():
+            for inp, values in per_input.items():
+                assert got["draws"]["gray"][mask][fs][inp] == pytest.approx(values, rel=1e-4, abs=1e-9)
+    expected, got = expected["table"], got["table"]
     assert got.keys() == expected.keys()
     for mask, per_set in expected["gray"].items():
         for fs, per_input in per_set.items():
@@ -146,8 +154,8 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
     monkeypatch.setattr(stages, "build_seeded", refuse)
     monkeypatch.setattr(wsm, "discriminative_filters", refuse)
     monkeypatch.setattr(wsm, "input_ig_ranking", refuse)
-    monkeypatch.setattr(bm, "batched_yardstick_masking", refuse)
-    monkeypatch.setattr(masking, "_yardstick_masking", refuse)
+    monkeypatch.setattr(bm, "batched_masking_effects", refuse)
+    monkeypatch.setattr(masking, "yardstick_effects", refuse)
     ws = wsm.Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train",
                        out="fresh", results="res", progress=False)
     ws.pair()

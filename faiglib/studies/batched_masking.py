@@ -6,9 +6,8 @@ ones; the numbers are those of :func:`faiglib.studies.masking.masking_effects` u
 
 * :func:`masked_outputs`: ``(S, 3, H, W)`` outputs of one input under ``S`` selections.
 * :func:`batched_masking_effects`: :func:`~faiglib.studies.masking.masking_effects` for ``S`` selections.
-* :func:`batched_yardstick_masking`: :func:`~faiglib.studies.masking.yardstick_masking`'s result, with any
-  number of random draws; ``yardstick_masking(ws, …, batch=chunk)`` computes it this way and keeps it in the
-  workspace's store (entry kind ``masking``), where the notebooks read it.
+* ``yardstick_masking(ws, …, batch=chunk)`` (:mod:`faiglib.studies.masking`) masks the selections of a masking
+  table this way and keeps the table in the workspace's store (entry kind ``masking``), where the chapters read it.
 """
 from __future__ import annotations
 
@@ -19,13 +18,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from faiglib.core.checkpoint import as_state_dict
-from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
-from faiglib.studies.masking import random_summary
-from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["masked_outputs", "batched_masking_effects", "batched_yardstick_masking", "batched_method_masking"]
+__all__ = ["masked_outputs", "batched_masking_effects"]
 
 
 
@@ -95,59 +91,3 @@ def batched_masking_effects(model: nn.Module, baseline_state: Mapping[str, torch
                 for s in range(len(selections)):
                     values[s][c][k].append(diff[s: s + 1])
     return [{c: {k: torch.cat(v) for k, v in per_kind.items()} for c, per_kind in sel.items()} for sel in values]
-
-
-def batched_yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
-                              draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
-    """What :func:`faiglib.studies.masking.yardstick_masking` computes (same layout: ``{"table": {channel:
-    {"mask_1pct": {"deblur_filters": {"blur_input": {"faig", …, "random", "random_median", …}}}}}, "draws":
-    {…: [effect of each random draw]}}``), every selection of one proportion and degradation masked in batched
-    calls of ``chunk`` selections. ``draws``: default ``profile.yardstick_draws``. Use it through
-    ``yardstick_masking(ws, …, batch=chunk)``, which keeps the result in the store."""
-    proportions = ws.profile.mask_proportions if proportions is None else proportions
-    if not proportions:
-        raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
-    for p in proportions:
-        check_proportion(p)
-    kinds = tuple(FUNCTIONS)
-    model = ws.model("target")
-    base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
-    aset = ws.analysis_set()
-    with torch.no_grad():
-        reference = {k: [model(x.unsqueeze(0).to(ws.device)) for x in aset.lr[k]] for k in kinds}
-    ranked = {m: ws.ranking(m) for m in methods if m != "random"}
-    draws = ws.profile.yardstick_draws if draws is None else int(draws)
-    randoms = ws.random_rankings(draws) if "random" in methods else []
-    table: dict[str, dict] = {c: {} for c in channels}
-    drawn_effects: dict[str, dict] = {c: {} for c in channels}
-    for p in proportions:
-        mask = f"mask_{p * 100:g}pct"
-        for c in channels:
-            table[c][mask] = {}
-            drawn_effects[c][mask] = {}
-        for d in kinds:
-            named = list(ranked)
-            selections = [ranked[m].top(d, p) for m in named] + [r.top(d, p) for r in randoms]
-            effects = batched_masking_effects(model, base, selections, aset, kinds, channels, ws.filter_index,
-                                              reference, chunk)
-            found, drawn = dict(zip(named, effects[: len(named)])), effects[len(named):]
-            for c in channels:
-                per_input: dict[str, dict] = {}
-                per_input_draws: dict[str, list[float]] = {}
-                for k in kinds:
-                    row = {m: float(e[c][k].mean()) for m, e in found.items()}
-                    if drawn:
-                        values = torch.stack([e[c][k].mean() for e in drawn])
-                        row.update(random_summary(values))
-                        per_input_draws[f"{k}_input"] = [float(v) for v in values.double()]
-                    per_input[f"{k}_input"] = row
-                table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
-                drawn_effects[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input_draws
-    return {"table": table, "draws": drawn_effects}
-
-
-def batched_method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
-                           draws: int | None = None, chunk: int = 8) -> dict[str, dict]:
-    """The table of :func:`batched_yardstick_masking` (the layout of
-    :func:`~faiglib.studies.masking.method_masking`), computed, not stored."""
-    return batched_yardstick_masking(ws, proportions, channels, methods, draws, chunk)["table"]

@@ -19,7 +19,7 @@ from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "method_masking",
+__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
            "masking_table",
            "example_outputs", "method_example_outputs"]
 
@@ -111,20 +111,15 @@ def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=t
              "proportions": list(proportions), "channels": list(channels), "methods": list(methods),
              "draws": draws if "random" in methods else 0}
 
-    def compute():
-        if batch is None:
-            return _yardstick_masking(ws, proportions, channels, methods, draws)
-        from faiglib.studies.batched_masking import batched_yardstick_masking
-
-        return batched_yardstick_masking(ws, proportions, channels, methods, draws, batch)
-
-    return ws.cached("masking", parts, compute,
+    return ws.cached("masking", parts, lambda: yardstick_effects(ws, proportions, channels, methods, draws, batch),
                      lambda result, path: atomic_write_text(json.dumps(result) + "\n", path),
                      lambda path: json.loads(path.read_text()), filename="result.json")
 
 
-def _yardstick_masking(ws, proportions, channels, methods, draws) -> dict[str, dict]:
-    """:func:`yardstick_masking`'s computation, one selection at a time (arguments resolved)."""
+def yardstick_effects(ws, proportions, channels, methods, draws: int, batch: int | None = None) -> dict[str, dict]:
+    """What :func:`yardstick_masking` stores, computed (arguments as resolved there). ``batch``: ``None`` masks
+    one selection at a time (a random set once for both functions); a number masks that many selections per
+    vectorised call (:func:`~faiglib.studies.batched_masking.batched_masking_effects`, for GPUs)."""
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
@@ -132,9 +127,21 @@ def _yardstick_masking(ws, proportions, channels, methods, draws) -> dict[str, d
     reference = reference_outputs(model, aset, kinds)
     ranked = {m: ws.ranking(m) for m in methods if m != "random"}
     randoms = ws.random_rankings(draws) if "random" in methods else []
+    memo: dict[tuple[int, ...], dict] = {}  # a random set is masked once for both functions
 
-    def effect(filters):
-        return masking_effects(model, base, filters, aset, kinds, channels, ws.filter_index, reference)
+    def effects_of(selections):
+        if batch is not None:
+            from faiglib.studies.batched_masking import batched_masking_effects
+
+            return batched_masking_effects(model, base, selections, aset, kinds, channels, ws.filter_index,
+                                           reference, batch)
+        out = []
+        for filters in selections:
+            key = tuple(sorted(filters.tolist()))
+            if key not in memo:
+                memo[key] = masking_effects(model, base, filters, aset, kinds, channels, ws.filter_index, reference)
+            out.append(memo[key])
+        return out
 
     table: dict[str, dict] = {c: {} for c in channels}
     drawn_effects: dict[str, dict] = {c: {} for c in channels}
@@ -143,17 +150,10 @@ def _yardstick_masking(ws, proportions, channels, methods, draws) -> dict[str, d
         for c in channels:
             table[c][mask] = {}
             drawn_effects[c][mask] = {}
-        memo: dict[tuple[int, ...], dict] = {}  # a random set is masked once for both functions
-
-        def random_effect(filters):
-            key = tuple(sorted(filters.tolist()))
-            if key not in memo:
-                memo[key] = effect(filters)
-            return memo[key]
-
+        memo.clear()
         for d in kinds:
-            found = {m: effect(r.top(d, p)) for m, r in ranked.items()}
-            drawn = [random_effect(r.top(d, p)) for r in randoms]
+            effects = effects_of([r.top(d, p) for r in ranked.values()] + [r.top(d, p) for r in randoms])
+            found, drawn = dict(zip(ranked, effects[: len(ranked)])), effects[len(ranked):]
             for c in channels:
                 per_input: dict[str, dict] = {}
                 per_input_draws: dict[str, list[float]] = {}
