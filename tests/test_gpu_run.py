@@ -200,3 +200,13 @@ def test_dry_run_of_the_gpu_profile_fits_the_budget_and_catches_an_oversized_one
     big = Workspace(profile=ws.profile.with_(baseline_iters=320_000), train_data="embedded:train", progress=False)
     with pytest.raises(ValueError, match="exceeds the 480 s budget"):
         gpu_run.dry_run(big, measure_cpu=False, print_=lambda line: None)
+
+
+def test_resident_patches_pack_uint8_uint16_and_float_images_alike():
+    g = torch.Generator().manual_seed(0)
+    u8 = torch.randint(0, 256, (3, 40, 36), generator=g, dtype=torch.uint8)
+    as_float = u8.float() / 255
+    as_u16 = (u8.to(torch.int32) * 257).to(torch.uint16)  # 8-bit values scaled to 16 bits exactly
+    packs = [ResidentPatches([("a", img)], 16, 2, torch.Generator().manual_seed(1)).packed
+             for img in (u8, as_float, as_u16)]
+    assert all(torch.equal(p[0], u8) for p in packs)

@@ -283,6 +283,22 @@ def check_analysis_size(images: Sequence[NamedImage], max_pixels: int | None) ->
                              f"(profile field) or pass smaller images")
 
 
+def check_patch_source(images: Sequence[NamedImage], patch: int, batch_size: int, who: str) -> None:
+    """What every patch sampler needs of its training images: some, none smaller than the patch, float in
+    [0, 1] or ``uint8`` / ``uint16`` as stored; a ``ValueError``/:class:`ImageError` naming the problem."""
+    if patch < 1 or batch_size < 1:
+        raise ValueError(f"patch and batch_size must be >= 1, got {patch}, {batch_size}")
+    if not images:
+        raise ImageError(f"{who} got no training images")
+    small = [(n, tuple(t.shape[-2:])) for n, t in images if min(t.shape[-2:]) < patch]
+    if small:
+        raise ImageError(f"{len(small)} training image(s) smaller than the {patch}x{patch} HR patch, "
+                         f"e.g. {small[0][0]} of size {small[0][1][0]}x{small[0][1][1]}")
+    kinds = {t.dtype for _, t in images if not t.is_floating_point()} - {torch.uint8, torch.uint16}
+    if kinds:
+        raise ImageError(f"training images must be float in [0, 1], uint8 or uint16, got {sorted(map(str, kinds))}")
+
+
 class PatchSampler:
     """Random HR training patches ``(batch_size, 3, patch, patch)`` float32 in [0, 1], with flips and
     90-degree rotations.
@@ -297,17 +313,7 @@ class PatchSampler:
 
     def __init__(self, images: Sequence[NamedImage], patch: int, batch_size: int, generator: torch.Generator,
                  augment: bool = True):
-        if patch < 1 or batch_size < 1:
-            raise ValueError(f"patch and batch_size must be >= 1, got {patch}, {batch_size}")
-        if not images:
-            raise ImageError("PatchSampler got no training images")
-        small = [(n, tuple(t.shape[-2:])) for n, t in images if min(t.shape[-2:]) < patch]
-        if small:
-            raise ImageError(f"{len(small)} training image(s) smaller than the {patch}x{patch} HR patch, "
-                             f"e.g. {small[0][0]} of size {small[0][1][0]}x{small[0][1][1]}")
-        kinds = {t.dtype for _, t in images if not t.is_floating_point()} - {torch.uint8, torch.uint16}
-        if kinds:
-            raise ImageError(f"training images must be float in [0, 1], uint8 or uint16, got {sorted(map(str, kinds))}")
+        check_patch_source(images, patch, batch_size, "PatchSampler")
         self.images = [t for _, t in images]
         self.patch, self.batch_size, self.augment = patch, batch_size, augment
         self.generator = generator

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from faiglib.core.checkpoint import check_finite, load_state, save_model
 from faiglib.data.degradations import Degradation, build_analysis_set, downsample, gaussian_kernel
-from faiglib.data.images import ImageError, center_crop
+from faiglib.data.images import center_crop, check_patch_source
 from faiglib.profiles import NetSpec, Profile
 from faiglib.training.stages import (ResumableRun, TrainResult, _cosine_lr, _digest, build_seeded, degradation_of,
                                      evaluate_psnr, stage_settings)
@@ -52,21 +52,14 @@ class ResidentPatches:
 
     def __init__(self, images: Sequence[tuple[str, torch.Tensor]], patch: int, batch_size: int,
                  generator: torch.Generator, augment: bool = True) -> None:
-        if patch < 1 or batch_size < 1:
-            raise ValueError(f"patch and batch_size must be >= 1, got {patch}, {batch_size}")
-        if not images:
-            raise ImageError("ResidentPatches got no training images")
-        small = [(n, tuple(t.shape[-2:])) for n, t in images if min(t.shape[-2:]) < patch]
-        if small:
-            raise ImageError(f"{len(small)} training image(s) smaller than the {patch}x{patch} HR patch, "
-                             f"e.g. {small[0][0]} of size {small[0][1][0]}x{small[0][1][1]}")
+        check_patch_source(images, patch, batch_size, "ResidentPatches")
         device = generator.device
         h_max = max(int(t.shape[-2]) for _, t in images)
         w_max = max(int(t.shape[-1]) for _, t in images)
         # one upload; padding is never sampled (positions are drawn inside each image's own size)
         packed = torch.zeros(len(images), 3, h_max, w_max, dtype=torch.uint8)
         for i, (_, img) in enumerate(images):
-            packed[i, :, : img.shape[-2], : img.shape[-1]] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+            packed[i, :, : img.shape[-2], : img.shape[-1]] = _as_uint8(img)
         self.packed = packed.to(device)
         self.sizes = torch.tensor([list(t.shape[-2:]) for _, t in images], device=device)
         self.patch, self.batch_size, self.augment, self.generator = patch, batch_size, augment, generator
@@ -95,6 +88,15 @@ class ResidentPatches:
             x = torch.where(flags[:, 1], x.flip(-2), x)
             x = torch.where(flags[:, 2], x.transpose(-1, -2), x)
         return x
+
+
+def _as_uint8(img: torch.Tensor) -> torch.Tensor:
+    """An image as 8-bit values: ``uint8`` as it is, ``uint16`` and float in [0, 1] rounded to 8 bits."""
+    if img.dtype == torch.uint8:
+        return img
+    if img.dtype == torch.uint16:
+        return (img.double() / 65535 * 255).round().to(torch.uint8)
+    return (img.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def device_blur(x: torch.Tensor, sigma: float, size: int = 21) -> torch.Tensor:
