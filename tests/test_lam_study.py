@@ -6,6 +6,7 @@ import torch
 
 from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.models.networks import build_network
+from faiglib.report.tables import diffusion_comparison_markdown
 from faiglib.studies.lam import (choose_windows, compare_diffusion, diffusion_study, lam_examples, receptive_radius)
 
 
@@ -42,7 +43,9 @@ def test_compare_diffusion_pairs_the_differences():
     assert blur["difference"]["std"] == pytest.approx(math.sqrt(1 / 12))
     assert blur["resolved"] and blur["more_diffuse"] and blur["verdict"] == "target diffuses more"
     assert out["noise"]["difference"]["mean"] == 0 and out["noise"]["verdict"] == "no difference resolved"
-    assert not out["clean"]["resolved"]  # one pair: no spread to judge by
+    assert not out["clean"]["resolved"] and out["clean"]["standard_error"] is None  # one pair: no spread
+    table = diffusion_comparison_markdown(out)
+    assert "| blur | +1.17 ± 0.29 | 0.33 | 3 | target diffuses more |" in table and "| clean | +8 ± 0 | – | 1 |" in table
     with pytest.raises(ValueError, match="pair up"):
         compare_diffusion({"di": {"baseline": {"blur": [1.0]}, "target": {"blur": [1.0, 2.0]}}})
 

@@ -5,7 +5,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 __all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "rows_markdown",
-           "table1_markdown", "table1_gap_markdown"]
+           "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown"]
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -121,4 +121,18 @@ def table1_gap_markdown(gaps: Mapping[str, Mapping]) -> str:
                        else f"no difference resolved (2 × s.e. = {2 * se:.3f} dB)")
         lines.append(f"| {setting} | {g['mean']:+.3f} ± {g['std']:.3f} ({n} seeds) | {g['paper_dasr']:+.3f} | "
                      f"{g['paper_dan']:+.3f} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def diffusion_comparison_markdown(comparison: Mapping[str, Mapping[str, Any]], first: str = "baseline",
+                                  second: str = "target") -> str:
+    """One row per input kind: the paired difference of diffusion indices ``second − first`` (mean ± std over
+    (image, window) pairs), 2 x its standard error, the number of pairs and the verdict. ``comparison``:
+    :func:`faiglib.studies.lam.compare_diffusion`."""
+    lines = [f"| input | DI {second} − {first} | 2 × s.e. | pairs | verdict |", "|---|---|---|---|---|"]
+    for kind, c in comparison.items():
+        se = c["standard_error"]
+        two_se = "–" if se is None else f"{2 * se:.2g}"
+        lines.append(f"| {kind} | {c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g} | {two_se} | "
+                     f"{c['n']} | {c['verdict']} |")
     return "\n".join(lines) + "\n"

@@ -137,7 +137,7 @@ def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second:
     """Does ``second`` diffuse more than ``first``? Per input kind, the paired differences
     ``DI(second) − DI(first)`` on the same (image, window): ``{kind: {"difference": {"mean", "std", "values"},
     "standard_error", "n", "more_diffuse": bool (mean > 0), "resolved": bool (|mean| > 2 s.e.), "verdict"}}``.
-    With one pair there is no spread: never resolved."""
+    With one pair there is no spread: standard error None, never resolved."""
     out = {}
     for kind, a in study["di"][first].items():
         b = study["di"][second][kind]
@@ -145,8 +145,8 @@ def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second:
             raise ValueError(f"{kind}: {first} has {len(a)} values and {second} {len(b)}; they must pair up")
         leaf = mean_std([y - x for x, y in zip(a, b)])
         n = len(a)
-        se = leaf["std"] / math.sqrt(n) if n > 1 else math.inf
-        resolved = n > 1 and abs(leaf["mean"]) > 2 * se
+        se = leaf["std"] / math.sqrt(n) if n > 1 else None  # None, not inf: the results are JSON
+        resolved = se is not None and abs(leaf["mean"]) > 2 * se
         verdict = (f"{second} diffuses more" if leaf["mean"] > 0 else f"{second} diffuses less") if resolved \
             else "no difference resolved"
         out[kind] = {"difference": leaf, "standard_error": se, "n": n, "more_diffuse": leaf["mean"] > 0,
