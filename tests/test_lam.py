@@ -252,3 +252,20 @@ def test_bad_arguments_are_refused(kwargs, match):
 def test_models_without_an_integer_image_output_are_refused(model, match):
     with pytest.raises(ValueError, match=match):
         lam(model, image(10, 10), (0, 0), window_size=4)
+
+
+def test_attribution_density_known_answers():
+    one = torch.zeros(3, 9, 11)
+    one[0, 4, 6] = 2.0
+    d = attribution_density(one)  # one point: zero covariance, the kernel is (numerically) a delta
+    assert d[4, 6] == 1.0 and d.sum() == pytest.approx(1.0, abs=1e-9)
+    two = torch.zeros(1, 9, 11)
+    two[0, 4, 2] = two[0, 4, 8] = 1.0
+    d = attribution_density(two)
+    # positions y = 4 (variance 0: a delta across rows), x = 2 and 8: unbiased weighted variance
+    # 9 / (1 − Σp²) = 18, Scott's factor² n_eff^(−1/3) with n_eff = 2
+    bw2 = 18 * 2 ** (-1 / 3) + 1e-6
+    j = torch.arange(11, dtype=torch.float64)
+    row = torch.exp(-(j - 2) ** 2 / (2 * bw2)) + torch.exp(-(j - 8) ** 2 / (2 * bw2))
+    assert torch.allclose(d[4], row / row.max(), atol=1e-9)
+    assert d[torch.arange(9) != 4].abs().max() < 1e-12

@@ -255,9 +255,10 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     # the path first: it validates sigma, fold and the kernel before any network runs
     images, derivatives = blur_path(lr, sigma, fold, kernel_size)
     x0 = blur_baseline(lr, sigma, kernel_size)
+    pair = torch.stack([lr, x0])  # D(F(x)) and D(F(x₀)) on the whole image, without the path's crop
     with torch.no_grad():
-        full = model(torch.stack([lr, x0]))
-    s = _infer_scale(full, torch.stack([lr, x0]), scale)
+        full = model(pair)
+    s = _infer_scale(full, pair, scale)
     y, x = _check_window(window, window_size, full.shape[-2], full.shape[-1], convention)
     d_full = window_objective(full, (y, x), window_size, convention)
     objective, baseline_objective = float(d_full[0]), float(d_full[1])
