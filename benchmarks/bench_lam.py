@@ -16,6 +16,7 @@ window and settings for all; the script prints the wall time of each, the speed 
 relative difference of the maps, ``max |map − map_ref| / max |map_ref|``.
 
     .venv/bin/python benchmarks/bench_lam.py --out /work/artifacts-shared   # cpu profile, its trained target if cached
+    .venv/bin/python benchmarks/bench_lam.py --out /work/artifacts-shared --which baseline
     .venv/bin/python benchmarks/bench_lam.py --profile smoke --repeats 1
 """
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--data", default=None, help="analysis images (default: the profile's)")
     ap.add_argument("--out", default="artifacts", help="where a trained pair of the profile may be cached")
+    ap.add_argument("--which", default="target", choices=("baseline", "target"), help="which trained network")
     ap.add_argument("--kind", default="blur", help="analysis input kind")
     ap.add_argument("--fold", type=int, default=50)
     ap.add_argument("--batches", default="10,50", help="internal_batch_size values of faiglib, comma-separated")
@@ -80,10 +82,10 @@ def main() -> None:
 
     exp = Workspace(profile=args.profile, data=args.data, out=args.out, progress=False)
     spec, scale = exp.spec, exp.profile.scale
-    target_path = exp.workdir / f"{spec.label}_target.pth"
-    if target_path.exists():
-        model = load_model(target_path).eval()
-        origin = f"trained target from {exp.workdir}"
+    path = exp.workdir / f"{spec.label}_{args.which}.pth"
+    if path.exists():
+        model = load_model(path).eval()
+        origin = f"trained {args.which} from {exp.workdir}"
     else:  # an untrained net: seeded init plus a seeded perturbation (the init zeroes the last conv)
         model = build_seeded(spec, scale, 0).eval()
         g = torch.Generator().manual_seed(1)
