@@ -96,7 +96,8 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
 
     Windows: :func:`choose_windows` on each HR image, ``generator`` seeded with ``(ws.seed, image index)``.
     Returns ``{"windows": {image: [[y, x], …]}, "di": {model: {kind: [DI per (image, window)]}},
-    "completeness": {model: {kind: [relative gap, …]}}, "summary": {model: {kind: {"mean", "std", "values"}}},
+    "completeness": {model: {kind: [relative gap, …]}}, "objective_change": {model: {kind: [D(F(x)) − D(F(x₀)), …]}},
+    "summary": {model: {kind: {"mean", "std", "values"}}},
     "settings": {...}}``; the DI lists are in the same (image, window) order for every model and kind, so they
     pair up (:func:`compare_diffusion`).
     """
@@ -113,12 +114,13 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
         windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
     di: dict[str, dict[str, list[float]]] = {}
     gaps: dict[str, dict[str, list[float]]] = {}
+    change: dict[str, dict[str, list[float]]] = {}
     for which in MODELS:
         model = ws.model(which)
         context = receptive_radius(model) + 2
-        di[which], gaps[which] = {}, {}
+        di[which], gaps[which], change[which] = {}, {}, {}
         for kind in kinds:
-            di[which][kind], gaps[which][kind] = [], []
+            di[which][kind], gaps[which][kind], change[which][kind] = [], [], []
             for i, name in enumerate(windows):
                 for window in windows[name]:
                     r = lam_auto(model, aset.lr[kind][i], tuple(window), context, window_size=window_size,
@@ -126,7 +128,9 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
                                  internal_batch_size=internal_batch_size)
                     di[which][kind].append(r.diffusion_index)
                     gaps[which][kind].append(r.relative_completeness_gap)
+                    change[which][kind].append(r.objective - r.baseline_objective)
     return {"windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}, "di": di, "completeness": gaps,
+            "objective_change": change,
             "summary": {m: {k: mean_std(v) for k, v in per.items()} for m, per in di.items()},
             "settings": {"kinds": list(kinds), "n_windows": n_windows, "n_images": count,
                          "window_size": window_size, "sigma": sigma, "fold": fold, "kernel_size": kernel_size,
