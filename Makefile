@@ -29,7 +29,7 @@ PARAMS = -p profile $(PROFILE) $(if $(shell grep -s '^seed = ' notebooks/$(S).py
 	-p out $(OUT) -p results $(RESULTS) \
 	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
 
-.PHONY: env test nbval nbval-refresh book section notebooks html edition browser-check clean-book
+.PHONY: env test nbval nbval-refresh book section notebooks html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
 
 env: $(ENV_STAMP)
 
@@ -94,6 +94,7 @@ $(MATHJAX):
 
 html: env $(MATHJAX)
 	$(PY) -c 'import sys, faiglib.report.book as e; sys.stdout.write(e.edition_markdown("$(RESULTS)", "$(PROFILE)"))' > book/edition.md
+	$(PY) -c 'import sys, faiglib.report.scorecard as s; sys.stdout.write(s.scorecard_markdown("$(RESULTS)", "$(PROFILE)"))' > book/scorecard.md
 	@# jupyter-book 1.x has no `python -m` entry point; calling its CLI function works with any interpreter
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"
@@ -113,6 +114,38 @@ edition: env
 browser-check: html
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(PY) tools/check_book.py _build/html
+
+# ---- the paper's scale on one GPU in one command (faiglib/studies/gpu_run.py) ----------------------------------
+# 1. here:   make gpu-data          (Set14 + a lossless training set, ~55 MiB, into build/gpu-data; never committed)
+#            make gpu-dry-run       (estimated H200 seconds per stage; fails if over 8 minutes)
+# 2. device: the device tool's run with carry=["build/gpu-data"] and the command
+#            make gpu-run PYTHON=python3
+#            (the machine's own python3: no venv, no papermill; $$OUT is the folder that comes back: <= 6 parts of
+#            the packed store (<= 15 MiB each), gpu_run.json and timing.log -- at most 8 files)
+# 3. here:   make gpu-unpack FROM=<the returned $$OUT folder>   (store into $(OUT)/store, JSON into $(RESULTS)/gpu/),
+#            then e.g. make section S=masking PROFILE=gpu DATA=build/gpu-data/Set14 TRAIN_DATA=build/gpu-data/train
+#            reads the pair, FAIG and IG from the store. Data paths are relative to the repository root on both
+#            machines: the training checkpoint's key holds the training-data string.
+GPU_PROFILE ?= gpu
+GPU_DATA ?= build/gpu-data
+GPU_OUT ?= $(OUT)
+GPU_ARGS ?=
+
+gpu-data: env
+	$(PY) tools/gpu_data.py --shared ../shared/data --out $(GPU_DATA)
+
+gpu-dry-run: $(ENV_STAMP)
+	$(PY) -m faiglib.studies.gpu_run --dry-run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	  --train-data $(GPU_DATA)/train $(GPU_ARGS)
+
+gpu-run: $(ENV_STAMP)
+	test -d $(GPU_DATA)/Set14 -a -d $(GPU_DATA)/train || { echo "no $(GPU_DATA): run make gpu-data here and carry it"; exit 2; }
+	$(PY) -m faiglib.studies.gpu_run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	  --train-data $(GPU_DATA)/train --work build/gpu-work --out $(GPU_OUT) $(GPU_ARGS)
+
+gpu-unpack: $(ENV_STAMP)
+	test -n "$(FROM)" || { echo "usage: make gpu-unpack FROM=<folder with store.tar.gz.partNN and gpu_run.json>"; exit 2; }
+	$(PY) -m faiglib.studies.gpu_run --unpack $(FROM) --into $(OUT) --results $(RESULTS)
 
 clean-book:
 	rm -rf _build build $(EXECUTED)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
@@ -82,7 +81,7 @@ def main() -> None:
     exp = Workspace(profile=args.profile, data=args.data, out=args.out, progress=False)
     spec, scale = exp.spec, exp.profile.scale
     n_steps = args.n_steps or exp.profile.n_steps
-    base_path = exp.workdir / f"{spec.label}_baseline.pth"
+    base_path = exp.store.path("baseline", exp.baseline_parts()) / f"{spec.label}_baseline.pth"
     target_path = exp.workdir / f"{spec.label}_target.pth"
     if base_path.exists() and target_path.exists():
         baseline, target = load_state(base_path)[0], load_state(target_path)[0]

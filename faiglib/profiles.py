@@ -14,13 +14,21 @@
   Retraining (Table 3) gets the target's budget, 3000 iterations: measured with 1000, even retraining every
   parameter ended below the baseline on blurry input (25.8 vs 26.4 dB) -- blind training learns to denoise
   first -- so no selection could show deblurring.
+  ``train_precision="auto"`` trains in bf16 autocast where the CPU has native bfloat16 (AVX512-BF16 / AMX):
+  measured 2.2x (MSRResNet-32x4) and 3.4x (64x16) training steps per second single-threaded. The ``cpu``
+  profile stays ``"fp32"`` for now because its committed results (results/cpu) come from fp32 trainings and
+  bf16 weights also depend on the CPU having bf16; ``paper`` and ``gpu`` use ``"auto"``.
+* ``gpu`` -- the paper's models at the scale one H200 affords in one ten-minute command
+  (:mod:`faiglib.studies.gpu_run`): a resident bf16 training loop of 30k + 8k iterations, FAIG/IG with N = 100 on
+  whole Set14 images, Table 2 with 100 random draws.
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
   against the matched MSRResNet-64x20, 100k iterations on 128x128 HR patches.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
@@ -33,6 +41,12 @@ class NetSpec:
     arch: str
     num_feat: int
     num_block: int | None = None  # MSRResNet only
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"NetSpec arch must be a network name such as 'msrresnet', got {self.arch!r}")
+        _int_at_least(f"NetSpec({self.arch!r}).num_feat", self.num_feat, 1)
+        _int_at_least(f"NetSpec({self.arch!r}).num_block", self.num_block, 1, optional=True)
 
     def kwargs(self, scale: int) -> dict[str, Any]:
         kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
@@ -56,6 +70,9 @@ class Profile:
     analysis_data: str = "embedded:analysis"
     analysis_crop: int | None = 256  # central HR crop of analysis images (None: whole images)
     max_analysis_images: int | None = None
+    # whole-image FAIG costs ~ pixels x n_steps: larger analysis images are refused (None: no limit) with the
+    # remedy of setting analysis_crop; 1024² holds every Set14 / BSD100 image at full size
+    max_analysis_pixels: int | None = 1024 * 1024
     # degradations (paper Sec. 5.1 / official code)
     scale: int = 2
     resize: str = "bilinear"
@@ -71,6 +88,14 @@ class Profile:
     lr_baseline: float = 2e-4
     lr_target: float = 5e-4
     ema_decay: float | None = None
+    # "fp32", "bf16" (bfloat16 autocast of the forward pass, float32 master weights and optimiser) or "auto"
+    # (bf16 where the device computes it natively: faiglib.training.stages.bf16_supported). Part of a stage's
+    # cache key only when it resolves to bf16. Speed: benchmarks/bench_training.py (results-cpu.txt).
+    train_precision: str = "fp32"
+    # "stages" (faiglib.training.stages.train_stage) or "resident" (faiglib.training.resident: data, sampling
+    # and degradations on the device; the gpu runner). Part of a stage's key only when not "stages": the two
+    # loops draw different random numbers, so their weights differ.
+    trainer: str = "stages"
     val_every: int = 500
     checkpoint_every: int = 250
     # attribution and masking
@@ -79,7 +104,11 @@ class Profile:
     internal_batch_size: int | None = None
     precision: str = "fp32"  # "bf16": bfloat16 autocast inside FAIG (faster, ~1e-3 relative error)
     mask_proportions: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
-    random_draws: int = 5  # random selections averaged per proportion (one draw is a noisy estimate)
+    random_draws: int = 5  # Workspace.random_rankings()' default number of random orders
+    # the random yardstick of the masking studies: this many random selections per proportion, summarised by
+    # their median and IQR (a mean of 5 draws moved FAIG/random at 1 % from 15.9x to 46.5x between two runs:
+    # a random 1 % set that hits conv_first or conv_last dominates it); masking is forward passes only
+    yardstick_draws: int = 32
     # comparison of selection methods over independently trained pairs (paper Table 2, Fig. 3)
     seeds: tuple[int, ...] = (0, 1, 2)
     curve_proportions: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)
@@ -117,6 +146,70 @@ class Profile:
     table1_noise_range: tuple[float, float] = (0.0, 25 / 255)  # noise sigma drawn per image (DASR: 0-25)
     table1_contrast_weight: float = 0.1  # weight of the two-branch model's contrastive loss next to L1
 
+    def __post_init__(self) -> None:
+        """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
+        not a ``ZeroDivisionError`` or a silently different experiment hours later. Sequences become tuples."""
+        from faiglib.core.paths import METHODS
+        from faiglib.methods.faig import PRECISIONS
+
+        for f in fields(self):  # lists (e.g. from JSON or with_) become tuples: profiles stay hashable
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.networks, tuple) or not self.networks or \
+                not all(isinstance(n, NetSpec) for n in self.networks):
+            raise ValueError(f"networks must be a non-empty tuple of NetSpec, got {self.networks!r}")
+        for name in ("analysis_data", "classify_validation_data", "classify_test_data"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string (a folder or 'embedded:…'), "
+                                 f"got {getattr(self, name)!r}")
+        if self.train_data is not None and (not isinstance(self.train_data, str) or not self.train_data):
+            raise ValueError(f"train_data must be None or a non-empty string, got {self.train_data!r}")
+        for name in ("scale", "baseline_iters", "target_iters", "batch_size", "hr_patch", "val_every",
+                     "checkpoint_every", "n_steps", "random_draws", "retrain_iters", "table1_feat", "table1_blocks",
+                     "table1_iters", "table1_batch_size", "table1_hr_patch"):
+            _int_at_least(name, getattr(self, name), 1)
+        for name in ("analysis_crop", "max_analysis_images", "max_analysis_pixels", "internal_batch_size",
+                     "classify_images", "classify_crop", "classify_n_steps"):
+            _int_at_least(name, getattr(self, name), 1, optional=True)
+        for name in ("hr_patch", "table1_hr_patch"):
+            if getattr(self, name) % self.scale:
+                raise ValueError(f"{name} must be a multiple of the scale {self.scale} (HR patches are "
+                                 f"downsampled), got {getattr(self, name)}")
+        for name in ("blur_sigma", "noise_sigma", "lr_baseline", "lr_target", "lr_retrain", "table1_lr"):
+            _number(name, getattr(self, name), low=0.0, low_open=True)
+        _number("table1_contrast_weight", self.table1_contrast_weight, low=0.0)
+        for name in ("p_blur", "p_noise"):
+            _number(name, getattr(self, name), low=0.0, high=1.0)
+        if self.ema_decay is not None:  # 0 would silently mean "no EMA": None says that
+            _number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True,
+                    remedy="; use None for no EMA")
+        for name in ("retrain_proportion", "classify_proportion"):
+            _number(name, getattr(self, name), low=0.0, high=1.0, low_open=True)
+        for name in ("mask_proportions", "curve_proportions", "table_proportions"):
+            for v in _non_empty_tuple(name, getattr(self, name)):
+                _number(name, v, low=0.0, high=1.0, low_open=True)
+        for name in ("levels_blur", "levels_noise"):
+            for v in _non_empty_tuple(name, getattr(self, name)):
+                _number(name, v, low=0.0, low_open=True)
+        for v in _non_empty_tuple("seeds", self.seeds):
+            _int_at_least("seeds", v, 0)
+        for name, low_open in (("levels_blur_range", True), ("levels_noise_range", False),
+                               ("table1_blur_range", True), ("table1_noise_range", False)):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+            for v in value:
+                _number(name, v, low=0.0, low_open=low_open)
+            if not value[0] <= value[1]:
+                raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}")
+        for name, value, known in (("resize", self.resize, ("bilinear", "bicubic")), ("method", self.method, METHODS),
+                                   ("precision", self.precision, PRECISIONS),
+                                   ("trainer", self.trainer, ("stages", "resident"))):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; use one of {known}")
+
     def network(self, arch: str | None = None) -> NetSpec:
         """The profile's network for ``arch`` (default: the first one)."""
         if arch is None:
@@ -136,31 +229,72 @@ class Profile:
         return replace(self, **changes)
 
 
+def _int_at_least(name: str, value: Any, low: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}{' or None' if optional else ''}, got {value!r}")
+
+
+def _number(name: str, value: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False, remedy: str = "") -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        interval = f"{'(' if low_open else '['}{'-inf' if low is None else f'{low:g}'}, " \
+                   f"{'inf' if high is None else f'{high:g}'}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}{remedy}")
+
+
+def _non_empty_tuple(name: str, value: Any) -> tuple:
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"{name} must be a non-empty tuple, got {value!r}")
+    return value
+
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
-        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, seeds=(0, 1),
+        lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, yardstick_draws=4,
+        seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
         classify_images=2, classify_crop=32, classify_proportion=0.05,
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
     "cpu": Profile(
-        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
+        name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
-        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, val_every=5000,
+        hr_patch=128, lr_baseline=2e-4, lr_target=5e-5, ema_decay=0.999, train_precision="auto", val_every=5000,
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
         classify_images=None, classify_crop=None,
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
         table1_lr=2e-4),
+    # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
+    # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
+    # see that module: 454 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
+    # IG with N = 100 on whole Set14 images, Table 2 with 100 random draws. The target's lr is the baseline's
+    # (2e-4, not the official 5e-5 made for 100k iterations): the cpu profile measured that a short fine-tune
+    # with a small lr learns to denoise but not to deblur. Training runs in bf16 autocast (resident loop); FAIG
+    # in bf16 too (~1e-3 relative error of the scores, see methods/faig.py).
+    "gpu": Profile(
+        name="gpu", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
+        train_data=None, analysis_crop=None, baseline_iters=30_000, target_iters=8_000, batch_size=16,
+        hr_patch=128, lr_baseline=2e-4, lr_target=2e-4, ema_decay=0.999, val_every=4000,
+        checkpoint_every=4000, n_steps=100, internal_batch_size=10, precision="bf16", random_draws=40, yardstick_draws=40,
+        train_precision="bf16", trainer="resident",
+        retrain_iters=8_000, lr_retrain=2e-4, classify_images=None, classify_crop=192, classify_n_steps=50),
 }
 
 
 def get_profile(name: str | Profile) -> Profile:
-    """Look a profile up by name (``smoke``, ``cpu``, ``paper``); a :class:`Profile` is returned as is."""
+    """Look a profile up by name (``smoke``, ``cpu``, ``gpu``, ``paper``); a :class:`Profile` is returned as is."""
     if isinstance(name, Profile):
         return name
     try:

@@ -42,9 +42,9 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from faiglib.studies.attribution import completeness, overlap_summary
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace
+from faiglib.studies.attribution import completeness, overlap_summary
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)

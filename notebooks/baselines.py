@@ -27,7 +27,8 @@
 #   (`faiglib.methods.baselines.input_ig_ranking`).
 # * **$|\theta-\bar\theta|$**: the filter's weight change, divided by the baseline filter's $L_1$ norm
 #   (`faiglib.methods.baselines.abs_change_ranking`); it is the same for both degradations.
-# * **Random**: a uniform draw of the same number of filters (mean over several draws per network).
+# * **Random**: a uniform draw of the same number of filters; the profile's `yardstick_draws` draws per network,
+  summarised by their median (one draw that hits a sensitive layer dominates a mean of a few).
 #
 # For every rule we mask its top filters (give them the baseline's weights) and measure the output change
 # on blurry and noisy inputs by the MSE ($\times 10^3$) of gradient maps. Every number is a mean ± standard
@@ -48,12 +49,14 @@ proportions = None  # masked proportions for the curves; None: the profile's cur
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.studies.masking import method_example_outputs, method_masking
-from faiglib.report import plots
-from faiglib.studies.workspace import METHODS
-from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.measures.statistics import mean_std, method_orderings
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
+from faiglib.studies.claims import masking_ratios, yardstick_table
+from faiglib.studies.masking import method_example_outputs, yardstick_masking
+from faiglib.studies.workspace import METHODS
 
 exps = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)
@@ -72,11 +75,10 @@ print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed fo
 psnr = {e.spec.label: {} for e in exps}
 for e in exps:
     psnr[e.spec.label][f"seed{e.seed}"] = e.psnr_table()
-print(f"{'network':>18s} {'seed':>6s}" + "".join(f"{k + ' base→target':>26s}" for k in ("clean", "blur", "noise")))
-for net, by_seed in psnr.items():
-    for s, table in by_seed.items():
-        print(f"{net:>18s} {s:>6s}" + "".join(f"{table[k]['baseline']:12.2f} → {table[k]['target']:6.2f} dB  "
-                                               for k in ("clean", "blur", "noise")))
+display(Markdown(markdown_table(
+    ["network", "seed"] + [f"{k}: baseline → target (dB)" for k in ("clean", "blur", "noise")],
+    [[net, s] + [f"{table[k]['baseline']:.2f} → {table[k]['target']:.2f}" for k in ("clean", "blur", "noise")]
+     for net, by_seed in psnr.items() for s, table in by_seed.items()])))
 
 # %% [markdown]
 # ## Masking curves over proportions (Fig. 3)
@@ -88,7 +90,8 @@ for net, by_seed in psnr.items():
 # in the second (the other function).
 
 # %%
-per_seed = {net: [method_masking(e, proportions) for e in exps if e.spec.label == net] for net in networks}
+masked = {net: [yardstick_masking(e, proportions) for e in exps if e.spec.label == net] for net in networks}
+per_seed = {net: [m["table"] for m in runs] for net, runs in masked.items()}
 summary = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net in networks:
     fig = plots.masking_curves(summary[net]["gray"], tuple(METHODS), title=f"{net}: mean ± std over seeds")
@@ -104,6 +107,45 @@ table_proportions = exps[0].profile.table_proportions
 for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (official code)")):
     for net in networks:
         display(Markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS)))
+
+# %% [markdown]
+# ## Each rule against the random yardstick
+#
+# Table 2's ratios: each rule's effect divided by the **median** of the random draws of the same network
+# (mean over seeds of the per-seed ratios), with a 95 % bootstrap interval that resamples every seed's
+# draws 2000 times (seeded; it covers the yardstick's draw-to-draw noise, the seeds' spread is in the table
+# above). The random column is the median [interquartile range] of all draws of all seeds.
+
+# %%
+ratio_methods = tuple(m for m in METHODS if m != "random")
+yardstick = {net: {ch: yardstick_table({f"mask_{p * 100:g}pct": summary[net][ch][f"mask_{p * 100:g}pct"]
+                                        for p in table_proportions},
+                                       [run["draws"][ch] for run in masked[net]], ratio_methods)
+                   for ch in ("gray", "blue")} for net in networks}
+pairs = {"deblur_filters": "blur_input", "denoise_filters": "noise_input"}
+display(Markdown(markdown_table(
+    ["network", "metric", "masked", "filters / input", "random: median [IQR]"]
+    + [f"{METHODS[m]} / median(random) [95 % CI]" for m in ratio_methods],
+    [[net, ch, mask.removeprefix("mask_").replace("pct", " %"), f"{f.split('_')[0]} / {i.split('_')[0]}",
+      f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
+     + [f"{y[f'{m}_over_random']['ratio']:.3g} [{y[f'{m}_over_random']['low']:.3g}, {y[f'{m}_over_random']['high']:.3g}]"
+        for m in ratio_methods]
+     for net, by_channel in yardstick.items() for ch, table in by_channel.items() for mask, cells in table.items()
+     for f, i in pairs.items() for y in [cells[f][i]]])))
+
+# %% [markdown]
+# Discriminativeness of FAIG's sets at 1 %, in both directions (gray metric, per seed then mean ± std): on
+# noisy input, masking the deblurring set ÷ masking the denoising set; on blurry input, masking the denoising
+# set ÷ masking the deblurring set. Both well below 1 means each set is specific to its function.
+
+# %%
+discriminativeness = {net: mean_std([{k: v for k, v in masking_ratios(t["gray"]["mask_1pct"]).items()
+                                      if "masking" in k} for t in per_seed[net]]) for net in networks}
+display(Markdown(markdown_table(
+    ["network", "noisy input: deblur ÷ denoise set", "blurry input: denoise ÷ deblur set"],
+    [[net, f"{d['noise_input_deblur_over_denoise_masking']['mean']:.3g} ± {d['noise_input_deblur_over_denoise_masking']['std']:.2g}",
+      f"{d['blur_input_denoise_over_deblur_masking']['mean']:.3g} ± {d['blur_input_denoise_over_deblur_masking']['std']:.2g}"]
+     for net, d in discriminativeness.items()])))
 
 # %% [markdown]
 # ## What 1 % masking looks like for each rule
@@ -123,17 +165,17 @@ fig = plots.masking_grid(method_example_outputs(exps[0], proportion=0.01, image=
 # %%
 orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(METHODS)) for ch in ("gray", "blue")}
              for net in networks}
-for net, by_channel in orderings.items():
-    for ch, cells in by_channel.items():
-        for cell, o in cells.items():
-            print(f"{net:>18s} {ch:>5s} {cell:>28s}: {' > '.join(METHODS[m] for m in o['by_mean']):36s} "
-                  f"same in every seed: {o['same_in_every_seed']}")
+display(Markdown(markdown_table(
+    ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
+    [[net, ch, cell, " > ".join(METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
+     for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()])))
 
 # %%
 results_file = write_results(
     results, exps[0].profile.name, "table2",
     {"n_images": len(exps[0].analysis_set()), "methods": METHODS, "table_proportions": list(table_proportions),
-     "psnr": psnr, "orderings_1pct": orderings, "masking": summary},
+     "psnr": psnr, "orderings_1pct": orderings, "masking": summary, "yardstick": yardstick,
+     "discriminativeness_1pct": discriminativeness, "yardstick_draws": exps[0].profile.yardstick_draws},
     seed=", ".join(str(s) for s in sorted({e.seed for e in exps})), device=device, network=", ".join(networks),
     data=str(exps[0].data), train_data=str(exps[0].train_data))
 

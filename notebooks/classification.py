@@ -51,12 +51,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.report import plots
-from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
-from faiglib.report.book import notebook_workspaces, write_results
-from faiglib.profiles import get_profile
 from faiglib.measures.statistics import mean_std
+from faiglib.profiles import get_profile
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
 from faiglib.report.tables import confusion_markdown
+from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import elimination_ratios
+from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
 
 exps = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
                             device=device, data=data, train_data=train_data, out=out, results=results)
@@ -79,12 +81,12 @@ first = found[exps[0].seed]
 fig = plots.overlap_scores(first["overlaps"], first["thresholds"])
 
 # %%
-print(f"{'seed':>5s} {'T_blur':>7s} {'T_noise':>8s} {'val blur':>9s} {'val noise':>10s} {'test blur':>10s} "
-      f"{'test noise':>11s} {'test 4-way':>11s}")
-for s, r in found.items():
-    t, v, a = r["thresholds"], r["validation_accuracy"], r["accuracy"]
-    print(f"{s:5d} {t['blur']:7.3f} {t['noise']:8.3f} {v['blur']:9.1%} {v['noise']:10.1%} {a['blur']:10.1%} "
-          f"{a['noise']:11.1%} {a['four_way']:11.1%}")
+display(Markdown(markdown_table(
+    ["seed", "T blur", "T noise", "validation: blur", "validation: noise", "test: blur", "test: noise", "test: 4-way"],
+    [[s, f"{r['thresholds']['blur']:.3f}", f"{r['thresholds']['noise']:.3f}"]
+     + [f"{r[split][k]:.1%}" for split, k in (("validation_accuracy", "blur"), ("validation_accuracy", "noise"),
+                                             ("accuracy", "blur"), ("accuracy", "noise"), ("accuracy", "four_way"))]
+     for s, r in found.items()])))
 
 # %% [markdown]
 # ## Confusion table on the test images
@@ -113,14 +115,12 @@ numbers, images = ablation[exps[0].seed]
 fig = plots.masking_grid(images)
 
 # %%
-print(f"{'seed':>5s} {'set overlap':>12s} {'':>22s} {'blurry input':>13s} {'noisy input':>12s}")
-for s, (n, _) in ablation.items():
-    for label in ("with_elimination", "without_elimination"):
-        print(f"{s:5d} {n['overlap']:12.2f} {label.replace('_', ' '):>22s} {n[label]['blur_input']:13.4g} "
-              f"{n[label]['noise_input']:12.4g}")
-ratios = [n["without_elimination"]["noise_input"] / max(n["with_elimination"]["noise_input"], 1e-12)
-          for n, _ in ablation.values()]
-paper_effect = all(r > 1 for r in ratios)
+display(Markdown(markdown_table(
+    ["seed", "set overlap", "deblurring filters", "masking effect: blurry input", "masking effect: noisy input"],
+    [[s, f"{n['overlap']:.2f}", label.replace("_", " "), f"{n[label]['blur_input']:.4g}", f"{n[label]['noise_input']:.4g}"]
+     for s, (n, _) in ablation.items() for label in ("with_elimination", "without_elimination")])))
+elimination = elimination_ratios([n for n, _ in ablation.values()])
+ratios, paper_effect = elimination["ratios"], elimination["shows_paper_effect"]
 
 # %%
 accuracy = mean_std([r["accuracy"] for r in found.values()])

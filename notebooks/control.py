@@ -41,8 +41,10 @@ interactive = False  # True in a live notebook: a λ slider
 from IPython.display import Markdown, display
 
 from faiglib.report import plots
-from faiglib.studies.control import LAMBDAS, control_strip, control_table
 from faiglib.report.book import notebook_workspace
+from faiglib.report.tables import markdown_table
+from faiglib.studies.claims import control_summary
+from faiglib.studies.control import LAMBDAS, control_strip, control_table
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
@@ -61,10 +63,10 @@ table = control_table(exp, proportion=proportion, lambdas=LAMBDAS)
 fig = plots.control_curves(table)
 
 # %%
-print(f"{'filters':>16s} {'input':>12s}" + "".join(f"{'λ=' + format(v, 'g'):>8s}" for v in LAMBDAS))
-for filters, per_input in table.items():
-    for inp, curve in per_input.items():
-        print(f"{filters:>16s} {inp:>12s}" + "".join(f"{v:8.2f}" for v in curve["psnr"]))
+display(Markdown("PSNR (dB) along λ\n\n" + markdown_table(
+    ["filters", "input"] + [f"λ = {v:g}" for v in LAMBDAS],
+    [[filters.replace("_", " "), inp.replace("_", " ")] + [f"{v:.2f}" for v in curve["psnr"]]
+     for filters, per_input in table.items() for inp, curve in per_input.items()])))
 
 # %% [markdown]
 # ## The strips: one image at several λ
@@ -90,14 +92,7 @@ if interactive:
     display(control_explorer(exp, proportion=proportion))
 
 # %%
-def at(curve, lam):
-    return curve["psnr"][curve["lambda"].index(lam)]
-
-
-summary = {
-    f"{filters}/{inp}": {"psnr_lambda0": at(c, 0.0), "psnr_lambda1": at(c, 1.0),
-                         "best_lambda": c["lambda"][max(range(len(c["psnr"])), key=c["psnr"].__getitem__)]}
-    for filters, per_input in table.items() for inp, c in per_input.items()}
+summary = control_summary(table)
 for key, row in summary.items():
     print(f"{key:>30s}: PSNR {row['psnr_lambda0']:.2f} dB at λ=0, {row['psnr_lambda1']:.2f} dB at λ=1; "
           f"best λ {row['best_lambda']:g}")

@@ -45,13 +45,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
+from faiglib.measures.statistics import mean_std
+from faiglib.profiles import get_profile
 from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import markdown_table
+from faiglib.report.tables import rows_markdown
 from faiglib.studies.classification import classify
 from faiglib.studies.levels import level_overlaps, level_psnr
-from faiglib.report.book import notebook_workspaces, write_results
-from faiglib.profiles import get_profile
-from faiglib.measures.statistics import mean_std
-from faiglib.report.tables import rows_markdown
 
 common = dict(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label], device=device,
               data=data, train_data=train_data, out=out, results=results)
@@ -107,11 +108,10 @@ display(Markdown(rows_markdown(per_kind, {"os_blur": "OS(x, blur)", "os_noise": 
 # Spearman's rank correlation between level and OS over all (image, level) pairs.
 
 # %%
-print(f"{'seed':>5s} {'D':>6s} {'rises at every step':>20s} {'Spearman rho':>13s}   mean OS per level")
-for s, r in levels.items():
-    for d, t in r["tracking"].items():
-        print(f"{s:5d} {d:>6s} {str(t['increasing']):>20s} {t['spearman']:13.3f}   "
-              + ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"])))
+display(Markdown(markdown_table(
+    ["seed", "D", "rises at every step", "Spearman ρ", "mean OS per level"],
+    [[s, d, t["increasing"], f"{t['spearman']:.3f}", ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"]))]
+     for s, r in levels.items() for d, t in r["tracking"].items()])))
 rho = {d: mean_std([r["tracking"][d]["spearman"] for r in levels.values()]) for d in ("blur", "noise")}
 rises = {d: sum(r["tracking"][d]["increasing"] for r in levels.values()) for d in ("blur", "noise")}
 

@@ -42,9 +42,10 @@ results = "results"  # where headline numbers are written as JSON
 from IPython.display import Markdown, display
 
 from faiglib.report import plots
-from faiglib.studies import table1
 from faiglib.report.book import notebook_workspace, write_results
+from faiglib.report.tables import markdown_table
 from faiglib.report.tables import table1_gap_markdown, table1_markdown
+from faiglib.studies import table1
 
 exp = notebook_workspace(profile=profile, device=device, data=data, train_data=train_data, out=out,
                           results=results)
@@ -65,9 +66,9 @@ print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_ran
 
 # %%
 budget = table1.complexity_table(p)
-for kind, label in table1.KINDS.items():
-    c = budget[kind]
-    print(f"{label:>26s}: {c['label']:>16s}  {c['flops'] / 1e9:7.3f} GFLOPs  {c['params'] / 1e3:8.1f} k params")
+display(Markdown(markdown_table(["model", "network", "GFLOPs", "parameters (k)"],
+                                 [[label, budget[kind]["label"], f"{budget[kind]['flops'] / 1e9:.3f}",
+                                   f"{budget[kind]['params'] / 1e3:.1f}"] for kind, label in table1.KINDS.items()])))
 print(f"one-branch / two-branch: FLOPs x{budget['ratio']['flops']:.3f}, params x{budget['ratio']['params']:.3f}")
 
 # %% [markdown]

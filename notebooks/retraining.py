@@ -41,13 +41,14 @@ results = "results"  # where headline numbers are written as JSON
 # %%
 from IPython.display import Markdown, display
 
-from faiglib.studies.retraining import depth_summary, retraining_table, single_task_retraining
-from faiglib.report import plots
-from faiglib.studies.workspace import METHODS
-from faiglib.report.book import notebook_workspaces, write_results
-from faiglib.profiles import get_profile
 from faiglib.measures.statistics import mean_std
-from faiglib.report.tables import retraining_markdown
+from faiglib.profiles import get_profile
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.tables import format_mean_std, markdown_table, retraining_markdown
+from faiglib.studies import claims
+from faiglib.studies.retraining import depth_summary, retraining_table, single_task_retraining
+from faiglib.studies.workspace import METHODS
 
 retrain_archs = retrain_archs or [get_profile(profile).networks[0].label]
 common = dict(profile=profile, seeds=seeds, device=device, data=data, train_data=train_data, out=out, results=results)
@@ -83,16 +84,13 @@ for net, summary in table3.items():
 # here, per seed and as mean ± std:
 
 # %%
-gains = {}
-for net, summary in table3.items():
-    for filters, inp in (("deblur_filters", "blur_input"), ("denoise_filters", "noise_input"),
-                         ("denoise_filters", "blur_input"), ("deblur_filters", "noise_input")):
-        faig, rand = summary[filters]["faig"][inp], summary[filters]["random"][inp]
-        diffs = [a - b for a, b in zip(faig["values"], rand["values"])]
-        gains.setdefault(net, {})[f"{filters}/{inp}"] = mean_std([{"gain": d} for d in diffs])["gain"]
-        g = gains[net][f"{filters}/{inp}"]
-        print(f"{net:>16s} {filters:>16s} on {inp:>11s}: FAIG − random = {g['mean']:+.3f} ± {g['std']:.3f} dB "
-              f"(per seed: {', '.join(f'{d:+.3f}' for d in diffs)})")
+gains = {net: claims.retraining_gains(summary) for net, summary in table3.items()}
+display(Markdown(markdown_table(
+    ["network", "filters retrained", "input", "FAIG − random (dB)", "per seed", "paper", "verdict"],
+    [[net, cell.split("/")[0].replace("_", " "), cell.split("/")[1].replace("_", " "),
+      f"{g['mean']:+.3f} ± {g['std']:.3f}", ", ".join(f"{d:+.3f}" for d in g["values"]),
+      f"{g['paper']:+.2f}" if "paper" in g else "", g.get("verdict", "")]
+     for net, by_cell in gains.items() for cell, g in by_cell.items()])))
 
 # %% [markdown]
 # ### Diagnostic: one degradation at a time
@@ -149,16 +147,14 @@ for net in networks:
 # denoising set, and deeper than all filters, in every seed.
 
 # %%
-depth = {}
-for net in networks:
-    runs = [depth_summary(e, 0.01) for e in exps if e.spec.label == net]
-    depth[net] = {**mean_std(runs), "deblur_deeper_in_every_seed": all(
-        r["deblur_filters"] > r["denoise_filters"] for r in runs)}
-    d = depth[net]
-    print(f"{net:>16s}: deblur {d['deblur_filters']['mean']:.3f} ± {d['deblur_filters']['std']:.3f}, "
-          f"denoise {d['denoise_filters']['mean']:.3f} ± {d['denoise_filters']['std']:.3f}, "
-          f"all filters {d['all_filters']['mean']:.3f}; deblur deeper in every seed: "
-          f"{d['deblur_deeper_in_every_seed']}")
+depth = {net: claims.depth_claim([depth_summary(e, 0.01) for e in exps if e.spec.label == net])
+         for net in networks}
+display(Markdown(markdown_table(
+    ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",
+     "deblur shallower in every seed"],
+    [[net, format_mean_std(d["deblur_filters"]), format_mean_std(d["denoise_filters"]),
+      f"{d['all_filters']['mean']:.3f}", d["deblur_deeper_in_every_seed"], d["deblur_shallower_in_every_seed"]]
+     for net, d in depth.items()])))
 
 # %%
 results_file = write_results(
@@ -180,13 +176,15 @@ results_file = write_results(
 # networks (Fig. 4) with their mean relative depth. Measured here, next to the paper (SRResNet, Set14):
 
 # %%
-PAPER_GAINS = {"deblur_filters/blur_input": 28.047 - 27.028, "denoise_filters/noise_input": 25.793 - 25.526}
 lines = []
 for net, g in gains.items():
-    for cell, paper in PAPER_GAINS.items():
+    for cell, gain in g.items():
+        if "paper" not in gain:
+            continue
         filters, inp = cell.split("/")
         lines.append(f"- **{net}**, {filters.replace('_', ' ')} retrained, {inp.replace('_', ' ')}: FAIG − random = "
-                     f"**{g[cell]['mean']:+.2f} ± {g[cell]['std']:.2f} dB** (paper {paper:+.2f} dB).")
+                     f"**{gain['mean']:+.2f} ± {gain['std']:.2f} dB** (paper {gain['paper']:+.2f} dB): "
+                     f"**{gain['verdict']}**.")
 for net, per_filters in single_gains.items():
     for filters, g in per_filters.items():
         lines.append(f"- **{net}**, {filters.replace('_', ' ')} retrained on that degradation alone (diagnostic, "

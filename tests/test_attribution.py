@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from faiglib import faig
-from faiglib.methods.faig import DiscriminativeFilters, check_pair, discriminative_filters, top_count
+from faiglib.methods.faig import DiscriminativeFilters, check_pair, discriminative_filters, path_gradients, top_count
 from faiglib.core.checkpoint import CheckpointError
 from faiglib.data.degradations import Degradation, build_analysis_set
 from faiglib.core.units import FilterIndex
@@ -254,3 +254,113 @@ def test_bf16_precision_is_close_and_unknown_precision_rejected():
     assert not torch.equal(approx.filter_scores, exact.filter_scores)  # it really ran in bfloat16
     with pytest.raises(ValueError, match="precision"):
         faig(model, base, target, x, y, n_steps=2, precision="fp16")
+
+
+def test_top_filters_match_the_independent_official_style_loop_of_the_benchmark():
+    """The benchmark's reference (the official script's workflow: a network rebuilt at every α, one image at a
+    time, gradients read from .grad) and faiglib rank the filters alike on a tiny trained-like pair."""
+    import importlib.util
+    from pathlib import Path
+
+    from faiglib.data.degradations import Degradation, build_analysis_set
+    from faiglib.profiles import NetSpec
+    from faiglib.training.stages import build_seeded
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_faig.py"
+    spec_ = importlib.util.spec_from_file_location("bench_faig", path)
+    bench = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(bench)
+
+    spec = NetSpec("msrresnet", 6, 1)
+    baseline = build_seeded(spec, 2, 0).state_dict()
+    g = torch.Generator().manual_seed(1)
+    target = {k: v + 0.05 * torch.randn(v.shape, generator=g) for k, v in baseline.items()}
+    gen = torch.Generator().manual_seed(2)
+    images = [(f"im{i}", torch.rand(3, 48, 48, generator=gen)) for i in range(2)]
+    aset = build_analysis_set(images, Degradation(scale=2), seed=0)
+    ours = discriminative_filters(build_network("msrresnet", **spec.kwargs(2)), baseline, target, aset, n_steps=4)
+    n = ours.n_filters
+    for d, other in (("blur", "noise"), ("noise", "blur")):
+        ref = bench.reference_ranking("msrresnet", spec.kwargs(2), baseline, target, aset.lr[d], aset.lr[other],
+                                      aset.hr, 4)
+        for p in (0.01, 0.05):
+            k = max(1, int(p * n))
+            assert set(ours.ranking(d)[:k].tolist()) == set(ref[:k].tolist()), (d, p)
+        ranks_ours = torch.empty(n).index_put_((ours.ranking(d),), torch.arange(n, dtype=torch.float))
+        ranks_ref = torch.empty(n).index_put_((ref,), torch.arange(n, dtype=torch.float))
+        assert float(torch.corrcoef(torch.stack([ranks_ours, ranks_ref]))[0, 1]) > 0.9999
+
+
+# ---- strict inputs at the API boundary (issue 12, part 2) ----------------------------------------------------
+def _x2_setup():
+    torch.manual_seed(6)
+    model = build_network("msrresnet", num_feat=4, num_block=1)  # x2
+    base, target = pair_of(model, scale=0.05)
+    g = torch.Generator().manual_seed(1)
+    return model, base, target, torch.rand(1, 3, 8, 8, generator=g), torch.rand(1, 3, 16, 16, generator=g)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 16, 16), (1, 3, 1, 1), (1, 3, 16, 1)])
+def test_rejects_targets_that_only_broadcast_against_the_output(shape):
+    model, base, target, x, _ = _x2_setup()
+    y = torch.rand(shape)
+    with pytest.raises(ValueError, match=r"output shape \(1, 3, 16, 16\)"):
+        faig(model, base, target, x, y, n_steps=2)
+    with pytest.raises(ValueError, match=r"output shape \(1, 3, 16, 16\)"):
+        path_gradients(model, base, target, x, y, n_steps=2)
+    with pytest.raises(ValueError, match=r"output shape"):  # the vectorised path checks too
+        faig(model, base, target, x, y, n_steps=2, internal_batch_size=2, per_example=True)
+
+
+def test_scale_mismatch_names_both_shapes_and_the_scale():
+    model, base, target, x, _ = _x2_setup()
+    y = torch.rand(1, 3, 24, 24)  # x3 of the input, the model is x2
+    with pytest.raises(ValueError, match=r"\(1, 3, 24, 24\).*\(1, 3, 16, 16\).*x2") as err:
+        faig(model, base, target, x, y, n_steps=2)
+    assert "(1, 3, 8, 8)" in str(err.value)
+
+
+@pytest.mark.parametrize("which", ["inputs", "targets"])
+def test_rejects_0_255_and_integer_images(which):
+    model, base, target, x, y = _x2_setup()
+    for bad, message in (((x if which == "inputs" else y) * 255, r"\[0, 1\].*divide"),
+                         (((x if which == "inputs" else y) * 255).to(torch.uint8), r"float.*divide uint8.*255")):
+        args = (bad, y) if which == "inputs" else (x, bad)
+        with pytest.raises(ValueError, match=message):
+            faig(model, base, target, *args, n_steps=2)
+        with pytest.raises(ValueError, match=message):
+            path_gradients(model, base, target, *args, n_steps=2)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_rejects_nan_and_inf_images(value):
+    model, base, target, x, y = _x2_setup()
+    bad = x.clone()
+    bad[0, 1, 2, 3] = value
+    with pytest.raises(ValueError, match="NaN or inf"):
+        faig(model, base, target, bad, y, n_steps=2)
+    bad = y.clone()
+    bad[0, 0, 0, 0] = value
+    with pytest.raises(ValueError, match="NaN or inf"):
+        faig(model, base, target, x, bad, n_steps=2)
+
+
+def test_small_overshoot_within_the_tolerance_is_accepted():
+    model, base, target, x, y = _x2_setup()
+    from faiglib.core.validate import RANGE_TOLERANCE
+
+    y = y.clone()
+    y[0, 0, 0, 0], y[0, 0, 0, 1] = 1 + RANGE_TOLERANCE / 2, -RANGE_TOLERANCE / 2
+    faig(model, base, target, x, y, n_steps=2)  # float rounding of [0, 1] images is fine
+    y[0, 0, 0, 0] = 1 + 2 * RANGE_TOLERANCE
+    with pytest.raises(ValueError, match="tolerance"):
+        faig(model, base, target, x, y, n_steps=2)
+
+
+def test_discriminative_filters_rejects_a_0_255_analysis_set():
+    model, base, target, _, _ = _x2_setup()
+    g = torch.Generator().manual_seed(0)
+    aset = build_analysis_set([("im0", torch.rand(3, 24, 24, generator=g))], Degradation(blur_size=7), seed=0)
+    aset.hr[0] = aset.hr[0] * 255
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        discriminative_filters(model, base, target, aset, n_steps=2)

@@ -33,7 +33,7 @@ def test_input_ig_matches_a_plain_loop():
     target = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items()}
     g = torch.Generator().manual_seed(0)
     clean = [torch.rand(3, 6, 6, generator=g, dtype=torch.float64) for _ in range(2)]
-    degraded = {"blur": [c * 0.5 for c in clean], "noise": [c + 0.1 for c in clean]}
+    degraded = {"blur": [c * 0.5 for c in clean], "noise": [0.1 + 0.9 * c for c in clean]}  # images in [0, 1]
     n = 5
     got = input_ig_ranking(model, target, clean, degraded, n_steps=n, internal_batch_size=2)
     got_one = input_ig_ranking(model, target, clean, degraded, n_steps=n, internal_batch_size=1)
@@ -70,3 +70,15 @@ def test_random_ranking_and_round_trip(tmp_path):
         r.top("blur", 1.5)
     with pytest.raises(ValueError, match="n_filters"):
         random_ranking(0, 1)
+
+
+def test_input_ig_rejects_0_255_integer_and_nan_images():
+    model = tiny(1)
+    g = torch.Generator().manual_seed(0)
+    clean = [torch.rand(3, 6, 6, generator=g, dtype=torch.float64)]
+    for bad, message in (([clean[0] * 255], r"\[0, 1\].*divide"), ([(clean[0] * 255).to(torch.uint8)], "float"),
+                         ([clean[0].clone().fill_(float("nan"))], "NaN or inf")):
+        with pytest.raises(ValueError, match=message):
+            input_ig_ranking(model, model.state_dict(), clean, {"blur": bad}, n_steps=2)
+        with pytest.raises(ValueError, match=message):
+            input_ig_ranking(model, model.state_dict(), bad, {"blur": clean}, n_steps=2)

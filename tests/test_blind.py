@@ -126,3 +126,14 @@ def test_gaps_are_paired_by_seed_and_rendered():
           "params": 990}, "ratio": {"lr_size": [64, 64]}}
     table = table1_markdown({"psnr": psnr, "complexity": cx}, blind.KINDS, blind.SETTINGS)
     assert "| SRResNet one-branch (b) | 2.100 | 1.0 | 31.000 ± 1.000 | 25.000 ± 0.000 |" in table
+
+
+@pytest.mark.parametrize("kind", list(blind.KINDS))
+def test_resumed_history_equals_an_uninterrupted_one(tmp_path, images, kind):
+    """checkpoint_every=3 is not a multiple of the 10-iteration log interval: the running sums are resumed."""
+    profile = PROFILE.with_(table1_iters=20, checkpoint_every=3)
+    full = load_state(run(kind, tmp_path / "a", images, profile=profile).checkpoint)[1]["history"]
+    run(kind, tmp_path / "b", images, profile=profile, stop_after=5)
+    resumed = load_state(run(kind, tmp_path / "b", images, profile=profile).checkpoint)[1]["history"]
+    assert len(full["loss"]) == 2
+    assert resumed["loss"] == full["loss"] and resumed["contrastive"] == full["contrastive"]

@@ -199,3 +199,19 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert _files(tmp_path) == ["x.pt"]
     assert torch.equal(ckpt.load_file(path)["a"], torch.ones(4))
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_artefacts_get_the_umask_mode_not_0600(tmp_path, umask, mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        path = atomic_save({"a": torch.ones(2)}, tmp_path / "x.pt")
+        text = ckpt.atomic_write_text("{}", tmp_path / "r.json")
+        atomic_save({"a": torch.zeros(2)}, tmp_path / "x.pt")  # replacing a file too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert stat.S_IMODE(text.stat().st_mode) == mode

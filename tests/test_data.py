@@ -202,3 +202,93 @@ def test_resolve_images_two_folders(tmp_path):
     np.testing.assert_allclose(_as_hwc(out[1][1]), _rgb(6, 6, 2) / 255.0, atol=1e-6)
     # a single folder keeps plain names
     assert [n for n, _ in resolve_images(str(d2))] == ["x.png", "y.png"]
+
+
+# ---- 16-bit PNGs at full precision, integer training images, analysis size guard (issue 12, part 2) ------------
+def _write_png16(path, arr, filters=(0, 1, 2, 3, 4)):
+    """A minimal 16-bit PNG encoder (PIL cannot write 16-bit RGB): colour type 2 (RGB) or 6 (RGBA), every
+    scanline filter type in turn, so that a reader has to undo each of them with 6- or 8-byte pixels."""
+    import struct
+    import zlib
+
+    h, w, c = arr.shape
+    raw = arr.astype(">u2").tobytes()
+    stride, bpp = w * c * 2, c * 2
+    rows, prev = [], bytes(stride)
+    for y in range(h):
+        line, kind = raw[y * stride: (y + 1) * stride], filters[y % len(filters)]
+        out = bytearray(stride)
+        for i in range(stride):
+            a, b = (line[i - bpp] if i >= bpp else 0), prev[i]
+            cc = prev[i - bpp] if i >= bpp else 0
+            p = a + b - cc
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - cc) else b if abs(p - b) <= abs(p - cc) else cc
+            out[i] = (line[i] - (0, a, b, (a + b) // 2, paeth)[kind]) % 256
+        rows.append(bytes([kind]) + bytes(out))
+        prev = line
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, {3: 2, 4: 6}[c], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_load_16bit_rgb_png_at_full_precision(tmp_path, channels):
+    arr = np.random.default_rng(3).integers(0, 65536, (7, 9, channels), dtype=np.uint16)
+    arr[0, 0, :3] = (1, 255, 65535)  # values that 8 bits cannot tell apart from 0 / 0 / 255
+    _write_png16(tmp_path / "deep.png", arr)
+    assert Image.open(tmp_path / "deep.png").mode == ("RGB" if channels == 3 else "RGBA")  # PIL's 8-bit view
+    t = load_image(tmp_path / "deep.png")
+    expected = torch.from_numpy((arr[..., :3].astype(np.float32) / 65535.0).transpose(2, 0, 1).copy())
+    assert torch.equal(t, expected)
+    raw = load_image(tmp_path / "deep.png", raw=True)
+    assert raw.dtype == torch.uint16 and torch.equal(raw.to(torch.int32), torch.from_numpy(
+        arr[..., :3].astype(np.int32).transpose(2, 0, 1).copy()))
+
+
+def test_load_16bit_gray_png_raw_and_float(tmp_path):
+    arr = (np.arange(12).reshape(3, 4) * 5000 + 123).astype(np.uint16)
+    Image.fromarray(arr).save(tmp_path / "d.png")  # PIL writes 16-bit gray (I;16)
+    raw = load_image(tmp_path / "d.png", raw=True)
+    assert raw.dtype == torch.uint16 and raw.shape == (3, 3, 4)
+    assert torch.equal(raw[1].to(torch.int32), torch.from_numpy(arr.astype(np.int32)))
+    assert torch.equal(load_image(tmp_path / "d.png")[0], torch.from_numpy(arr.astype(np.float32) / 65535.0))
+
+
+def test_training_images_stay_integer_and_sample_bit_identical_patches(tmp_path):
+    for i, (h, w) in enumerate([(40, 44), (37, 50)]):
+        Image.fromarray(_rgb(h, w, seed=10 + i)).save(tmp_path / f"im{i}.png")
+    _write_png16(tmp_path / "deep.png", np.random.default_rng(4).integers(0, 65536, (36, 36, 3), dtype=np.uint16),
+                 filters=(0,))
+    floats = load_folder(tmp_path, scale=2)
+    raws = load_folder(tmp_path, scale=2, raw=True)
+    assert [n for n, _ in raws] == [n for n, _ in floats]
+    assert [t.dtype for _, t in raws] == [torch.uint16, torch.uint8, torch.uint8]  # 2 resp. 1 byte per value
+    assert [t.shape for _, t in raws] == [t.shape for _, t in floats]
+    for augment in (True, False):
+        a = PatchSampler(floats, 16, 6, torch.Generator().manual_seed(5), augment=augment)
+        b = PatchSampler(raws, 16, 6, torch.Generator().manual_seed(5), augment=augment)
+        for _ in range(4):
+            pa, pb = a.sample(), b.sample()
+            assert pb.dtype == torch.float32 and torch.equal(pa, pb)
+    every_byte = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).expand(3, 16, 16)
+    expected = torch.from_numpy(np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0).view(16, 16)
+    assert torch.equal(PatchSampler([("b", every_byte)], 16, 1, torch.Generator(), augment=False).sample()[0, 0], expected)
+    skimage_raw = embedded_images(("camera",), scale=2, raw=True)[0][1]
+    assert skimage_raw.dtype == torch.uint8
+    assert torch.equal(skimage_raw.float() / 255, embedded_images(("camera",), scale=2)[0][1])
+
+
+def test_analysis_size_guard_names_the_image_its_size_and_the_remedy():
+    from faiglib.data.images import check_analysis_size
+
+    images = [("small.png", torch.rand(3, 20, 30)), ("huge.png", torch.rand(3, 40, 50))]
+    check_analysis_size(images, max_pixels=2000)  # 40x50 = 2000 pixels is allowed
+    check_analysis_size(images, max_pixels=None)  # no limit
+    with pytest.raises(ImageError, match=r"huge\.png.*40x50.*1999.*analysis_crop.*smaller images"):
+        check_analysis_size(images, max_pixels=1999)
+    with pytest.raises(ValueError, match="max_pixels"):
+        check_analysis_size(images, max_pixels=0)

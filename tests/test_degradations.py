@@ -414,3 +414,13 @@ def test_random_degrade_ranges_give_each_sample_its_own_strength():
         random_degrade(hr, _SMALL, torch.Generator().manual_seed(0), blur_range=(0.0, 1.0))
     with pytest.raises(ValueError, match="low <= high"):
         random_degrade(hr, _SMALL, torch.Generator().manual_seed(0), noise_range=(0.2, 0.1))
+
+
+def test_image_too_small_for_the_blur_names_the_image_its_size_and_the_minimum():
+    g = torch.Generator().manual_seed(0)
+    images = [("big.png", torch.rand(3, 32, 32, generator=g)), ("folder/tiny.png", torch.rand(3, 8, 12, generator=g))]
+    with pytest.raises(ValueError, match=r"folder/tiny\.png.*8x12.*21x21 blur.*at least 11"):
+        build_analysis_set(images, Degradation())
+    with pytest.raises(ValueError, match=r"8x12.*21x21 blur.*at least 11"):  # an unnamed image: its size
+        blur(images[1][1])
+    build_analysis_set(images[:1], Degradation())  # 32x32 is enough

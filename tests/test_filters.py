@@ -163,3 +163,18 @@ def test_top_level_conv():
     index = FilterIndex(nn.Conv2d(2, 3, 3))
     assert len(index) == 6 and index.param_names == ["weight"]
     assert index.locate(5) == ("", 2, 1)
+
+
+def test_unit_rules_are_keyed_by_module_type():
+    from faiglib.core.units import UNIT_RULES, conv_units
+
+    class MyConv(nn.Conv2d):  # a subclass is matched by its base type's rule
+        pass
+
+    net = nn.Sequential(nn.Linear(3, 3), MyConv(3, 2, 3))
+    index = FilterIndex(net)
+    assert len(index) == 6 and index.layers[0].name == "1" and UNIT_RULES[nn.Conv2d] is conv_units
+    with pytest.raises(ValueError, match="no module with attribution units"):
+        FilterIndex(nn.Sequential(nn.Linear(3, 3)))
+    with pytest.raises(ValueError, match="no module with attribution units"):
+        FilterIndex(net, rules={})

@@ -128,3 +128,62 @@ def test_masking_effects_gives_every_channel_from_one_pass_equal_to_single_chann
         for k in single:
             assert torch.equal(both[channel][k], single[k])
     assert not torch.equal(both["gray"]["blur"], both["blue"]["blur"])  # the two metrics do differ
+
+
+def test_output_difference_rejects_integer_and_nan_outputs():
+    a = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="float"):
+        output_difference((a * 255).to(torch.uint8), a)
+    bad = a.clone()
+    bad[0, 2, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        output_difference(bad, a)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        output_difference(a, bad)
+
+
+# ---- filter selections: bool masks, integer indices (issue 12, part 2) ------------------------------------------
+def _changed_filters(model, base, filters, edit=masked, **kw):
+    index = FilterIndex(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with edit(model, base, filters, index=index, **kw):
+        inside = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    changed = []
+    for flat in range(len(index)):
+        layer, o, i = index.locate(flat)
+        if not torch.equal(inside[f"{layer}.weight"][o, i], before[f"{layer}.weight"][o, i]):
+            changed.append(flat)
+    return changed
+
+
+def test_a_bool_mask_over_filters_selects_exactly_its_true_positions():
+    from faiglib.core.edits import interpolated
+
+    model, base = nets()
+    index = FilterIndex(model)
+    mask = torch.zeros(len(index), dtype=torch.bool)
+    mask[[5, 100]] = True
+    selected = torch.cat([m.flatten() for m in index.masks(mask).values()])
+    assert selected.nonzero().flatten().tolist() == [5, 100]
+    assert torch.equal(selected, mask)
+    assert _changed_filters(model, base, mask) == [5, 100]
+    assert _changed_filters(model, base, mask, interpolated, lam=0.5) == [5, 100]
+    assert _changed_filters(model, base, mask.numpy()) == [5, 100]  # numpy bool arrays too
+    assert _changed_filters(model, base, torch.tensor([100, 5, 5])) == [5, 100]  # duplicates are fine
+
+
+def test_rejects_bool_masks_of_another_shape_and_non_integer_indices():
+    model, base = nets()
+    index = FilterIndex(model)
+    for bad in (torch.ones(len(index) - 1, dtype=torch.bool), torch.ones(2, len(index), dtype=torch.bool),
+                torch.tensor([True, False])):
+        with pytest.raises(ValueError, match=f"bool mask.*{len(index)}"):
+            index.masks(bad)
+        with pytest.raises(ValueError, match="bool mask"):
+            with masked(model, base, bad, index):
+                pass
+    for bad in (torch.tensor([1.7, 5.0]), [0.5], torch.tensor([3], dtype=torch.float64)):
+        with pytest.raises(ValueError, match="integer"):
+            index.masks(bad)
+    assert not any(m.any() for m in index.masks([]).values())  # nothing selected is fine

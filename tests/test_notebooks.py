@@ -56,24 +56,25 @@ def test_table2_results_have_every_network_seed_and_method(executed):
     for net in ("msrresnet-8x1", "srcnn_style-4"):
         for channel in ("gray", "blue"):
             cell = res["masking"][net][channel]["mask_1pct"]["deblur_filters"]["blur_input"]
-            assert set(cell) == {"faig", "ig", "abs_change", "random", "random_std"}
+            assert set(cell) == {"faig", "ig", "abs_change", "random", "random_std", "random_median", "random_q1",
+                                 "random_q3"}
             assert len(cell["faig"]["values"]) == 2 and cell["faig"]["std"] >= 0
             assert set(res["orderings_1pct"][net][channel]) == {"deblur_filters/blur_input",
                                                                 "denoise_filters/noise_input"}
 
 
 def test_sections_reuse_cached_artefacts(executed):
-    root = executed / "artifacts" / "smoke"
-    ckpts = sorted(str(p.relative_to(root)).split("/", 1)[1] for p in root.rglob("*.pth")
-                   if "_retrain" not in p.name and "table1" not in p.parts)  # Table 1's models: their own folder
+    root = executed / "artifacts" / "store"
     # the first sections train msrresnet seed 0 once; the baselines section reuses it and adds the others;
     # the levels section adds one target per msrresnet seed, fine-tuned from the same baseline
-    pairs = [f"{net}-seed{s}/{net}_{stage}.pth" for net in ("msrresnet-8x1", "srcnn_style-4")
-             for s in (0, 1) for stage in ("baseline", "target")]
-    levels = [f"msrresnet-8x1-seed{s}/levels/msrresnet-8x1_target.pth" for s in (0, 1)]
-    assert ckpts == sorted(pairs + levels)
-    assert len([p for p in root.rglob("faig_*.pt") if "levels" not in p.parts]) == 4
-    assert len(list((executed / "artifacts" / "smoke").rglob("ig_*.pt"))) == 4
+    stages = sorted((p.parent.parent.name, p.name) for p in root.glob("*/*/*.pth"))
+    pairs = [(stage, f"{net}_{stage}.pth") for net in ("msrresnet-8x1", "srcnn_style-4")
+             for _ in (0, 1) for stage in ("baseline", "target")]
+    levels = [("target", "msrresnet-8x1_target.pth")] * 2
+    assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels)
+    # FAIG scores: one per (network, seed) pair, two for the levels targets; IG: one per pair
+    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2
+    assert len(list(root.glob("ig/*/result.pt"))) == 4
 
 
 def test_table3_results_have_every_selection_and_the_depths(executed):

@@ -67,3 +67,51 @@ def test_with_and_netspec():
     assert NetSpec("msrresnet", 8, 2).label == "msrresnet-8x2"
     with pytest.raises(Exception):
         p.n_steps = 3  # frozen
+
+
+# ---- every field is checked when a profile is made (issue 12, part 2) ----------------------------------------
+BAD_FIELDS = [
+    ("checkpoint_every", 0), ("val_every", 0), ("baseline_iters", 0), ("target_iters", -1), ("retrain_iters", 0),
+    ("batch_size", 0), ("hr_patch", 0), ("hr_patch", 33), ("n_steps", 0), ("classify_n_steps", 0),
+    ("random_draws", 0), ("internal_batch_size", 0), ("analysis_crop", 0), ("max_analysis_images", 0),
+    ("classify_images", 0), ("classify_crop", 0), ("max_analysis_pixels", 0), ("scale", 0),
+    ("blur_sigma", 0.0), ("noise_sigma", 0.0), ("noise_sigma", -0.1), ("blur_sigma", float("nan")),
+    ("lr_baseline", 0.0), ("lr_target", -1e-4), ("ema_decay", 0.0), ("ema_decay", 1.0),
+    ("p_blur", 1.5), ("p_noise", -0.1),
+    ("mask_proportions", (0.0, 0.1)), ("curve_proportions", (0.5, 1.5)), ("table_proportions", ()),
+    ("retrain_proportion", 0.0), ("classify_proportion", 1.01),
+    ("precision", "fp16"), ("method", "simpson"), ("resize", "nearest"),
+    ("seeds", ()), ("seeds", (0, 1.5)), ("levels_blur", (0.0, 1.0)), ("levels_noise", (-0.1,)),
+    ("levels_blur_range", (0.0, 3.0)), ("levels_blur_range", (3.0, 1.0)), ("levels_noise_range", (-0.1, 0.2)),
+    ("table1_blur_range", (1.0,)), ("table1_noise_range", (0.2, 0.1)), ("table1_feat", 0), ("table1_blocks", 0),
+    ("table1_iters", 0), ("table1_batch_size", 0), ("table1_hr_patch", 0), ("table1_hr_patch", 33),
+    ("table1_lr", 0.0), ("table1_contrast_weight", -1.0), ("networks", ()), ("name", ""),
+    ("batch_size", True), ("batch_size", 2.0), ("n_steps", "20"),
+]
+
+
+@pytest.mark.parametrize("field,value", BAD_FIELDS, ids=[f"{f}={v!r}" for f, v in BAD_FIELDS])
+def test_rejects_invalid_profile_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        get_profile("smoke").with_(**{field: value})
+
+
+def test_checkpoint_every_zero_is_an_error_not_a_zero_division():
+    with pytest.raises(ValueError, match=r"checkpoint_every must be an integer >= 1, got 0"):
+        get_profile("cpu").with_(checkpoint_every=0)
+
+
+def test_valid_edge_values_are_accepted():
+    p = get_profile("smoke").with_(mask_proportions=[1.0], ema_decay=None, internal_batch_size=None, p_blur=0.0,
+                                   table1_contrast_weight=0.0, max_analysis_pixels=None, analysis_crop=None,
+                                   levels_noise_range=(0.0, 0.0), classify_n_steps=1)
+    assert p.mask_proportions == (1.0,)  # a list becomes a tuple: profiles stay hashable
+    hash(p)
+    assert get_profile("paper").max_analysis_pixels >= 1024 * 1024
+
+
+def test_netspec_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="num_feat"):
+        NetSpec("msrresnet", 0)
+    with pytest.raises(ValueError, match="num_block"):
+        NetSpec("msrresnet", 8, 0)

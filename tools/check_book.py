@@ -6,7 +6,8 @@ For each page Chromium renders the DOM after MathJax has run (a virtual-time bud
 * math: no TeX delimiters (``\\[``, ``\\(``, ``$$``) left in the rendered text, and MathJax output present
   where the page has math;
 * images: every ``<img src>`` of the page exists in the build;
-* cells: no error output (tracebacks) in executed notebook cells.
+* cells: no error output (tracebacks) in executed notebook cells;
+* tables: no Markdown table left as raw ``| a | b |`` / ``|---|`` text (every result table renders as a table).
 """
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ def check_page(browser: str, page: Path, root: Path, shots: Path) -> list[str]:
             continue
         if not (page.parent / src.split("?")[0]).exists():
             problems.append(f"{page.name}: missing image {src}")
+    raw_table = re.search(r"\|\s*:?-{3,}:?\s*\|", text)
+    if raw_table:
+        problems.append(f"{page.name}: a Markdown table is shown as raw text ({raw_table.group(0)!r})")
     if re.search(r"Traceback \(most recent call last\)|class=\"[^\"]*output[^\"]*error", source):
         problems.append(f"{page.name}: an executed cell shows an error")
     if not shot.exists():

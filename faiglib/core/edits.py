@@ -24,9 +24,10 @@ __all__ = ["replaced_filters", "masked", "interpolated"]
 def replaced_filters(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
                      values: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                      index: FilterIndex | None = None) -> Iterator[nn.Module]:
-    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` hold
-    ``values(baseline_entries, original_entries)`` (1-D tensors of the selected weight entries of one
-    parameter); on exit the original values are written back bit for bit (also after an exception).
+    """Within the block, filters ``filters`` (flat indices of ``index``, or a bool mask of length
+    ``len(index)``) of ``model`` hold ``values(baseline_entries, original_entries)`` (1-D tensors of the
+    selected weight entries of one parameter); on exit the original values are written back bit for bit
+    (also after an exception).
 
     The shared mechanism of :func:`masked` and :func:`faiglib.core.edits.interpolated`. Biases are not filters
     and are left alone, as in the paper.
@@ -56,7 +57,8 @@ def replaced_filters(model: nn.Module, baseline_params: nn.Module | Mapping[str,
 @contextmanager
 def masked(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
            index: FilterIndex | None = None) -> Iterator[nn.Module]:
-    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` carry the baseline's weights.
+    """Within the block, filters ``filters`` (flat indices of ``index``, or a bool mask of length ``len(index)``;
+    see :meth:`~faiglib.core.units.FilterIndex.selection`) of ``model`` carry the baseline's weights.
 
     ``model`` holds the target weights. Biases are not filters and are left alone, as in the paper.
     """
@@ -67,10 +69,11 @@ def masked(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Ten
 @contextmanager
 def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor], filters,
                  lam: float, index: FilterIndex | None = None) -> Iterator[nn.Module]:
-    """Within the block, filters ``filters`` (flat indices of ``index``) of ``model`` hold
-    ``lam · W_model + (1 − lam) · W_baseline``; ``model`` holds the target weights. ``lam`` = 1 leaves them
-    exactly as they are, ``lam`` = 0 gives exactly the baseline's (``torch.lerp`` is exact at both ends).
-    Biases are left alone, as in masking. On exit the original values are written back bit for bit."""
+    """Within the block, filters ``filters`` (flat indices of ``index``, or a bool mask of length
+    ``len(index)``) of ``model`` hold ``lam · W_model + (1 − lam) · W_baseline``; ``model`` holds the target
+    weights. ``lam`` = 1 leaves them exactly as they are, ``lam`` = 0 gives exactly the baseline's
+    (``torch.lerp`` is exact at both ends). Biases are left alone, as in masking. On exit the original values
+    are written back bit for bit."""
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not torch.isfinite(torch.tensor(float(lam))):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
     with replaced_filters(model, baseline_params, filters,

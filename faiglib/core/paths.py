@@ -1,6 +1,8 @@
-"""Paths in parameter space and the quadrature rules that discretise the FAIG integral (paper Eq. 5-6).
+"""Straight paths and the quadrature rules that discretise path integrals (paper Eq. 5-6).
 
-The straight path of the paper (Sec. 4.1) runs from the target to the baseline model:
+:func:`path_points` is the one definition of a straight path, ``x(α) = start + α·(end − start)``, used for
+parameters by FAIG and for inputs by input-space IG. FAIG's path (Sec. 4.1) runs from the target to the
+baseline model (:func:`interpolate`):
 
     θ(α) = α·θ̄ + (1 − α)·θ,   α ∈ [0, 1],   θ(0) = θ (target),   θ(1) = θ̄ (baseline).
 
@@ -24,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METHODS", "quadrature", "interpolate", "n_evaluations", "blur_kernels", "blur_path", "blur_baseline"]
+__all__ = ["METHODS", "quadrature", "path_points", "interpolate", "n_evaluations", "blur_kernels", "blur_path",
+           "blur_baseline"]
 
 METHODS: tuple[str, ...] = ("left", "right", "midpoint", "trapezoid", "gauss-legendre")
 
@@ -61,11 +64,19 @@ def n_evaluations(n_steps: int, method: str) -> int:
     return len(quadrature(n_steps, method)[0])
 
 
+def path_points(start: torch.Tensor, end: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """The straight path ``start + α·(end − start)`` at every α of ``alphas`` ``(K,)``: ``(K, *start.shape)``
+    in ``start``'s dtype. ``torch.lerp`` makes both ends exact (α = 0 gives ``start``, α = 1 gives ``end``)."""
+    a = torch.as_tensor(alphas).to(device=start.device, dtype=start.dtype).reshape((-1,) + (1,) * start.dim())
+    return torch.lerp(start.unsqueeze(0), end.unsqueeze(0), a)
+
+
 def interpolate(baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], alpha: float,
                 keys=None) -> dict[str, torch.Tensor]:
-    """θ(α) = α·θ̄ + (1 − α)·θ for every key (``keys`` defaults to all of ``target``)."""
+    """θ(α) = α·θ̄ + (1 − α)·θ for every key (``keys`` defaults to all of ``target``): :func:`path_points` at one α."""
     keys = target.keys() if keys is None else keys
-    return {k: torch.lerp(target[k], baseline[k], float(alpha)) for k in keys}
+    a = torch.tensor([float(alpha)], dtype=torch.float64)
+    return {k: path_points(target[k], baseline[k], a)[0] for k in keys}
 
 
 # ---- the progressive-blur path of LAM (input space) -------------------------------------------------------

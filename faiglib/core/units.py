@@ -8,12 +8,12 @@ is hard-coded, so any model built from ``Conv2d`` layers works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
 
-__all__ = ["ConvLayer", "FilterIndex"]
+__all__ = ["ConvLayer", "FilterIndex", "UNIT_RULES", "conv_units"]
 
 
 @dataclass(frozen=True)
@@ -32,19 +32,34 @@ class ConvLayer:
         return self.out_channels * self.in_per_group
 
 
-class FilterIndex:
-    """Bijection between filters ``(layer name, out, in)`` and flat indices, plus per-filter reductions."""
+def conv_units(name: str, module: nn.Conv2d, offset: int) -> ConvLayer:
+    """A conv's units: one ``K×K`` slice ``W[out, in]`` per (output, input-of-its-group) channel pair."""
+    out_ch, in_per_group, kh, kw = module.weight.shape
+    return ConvLayer(name, f"{name}.weight" if name else "weight", out_ch, in_per_group, (kh, kw), offset)
 
-    def __init__(self, model: nn.Module):
+
+#: How a module's weight splits into attribution units, keyed by module type (the first ``isinstance`` match
+#: wins). FAIG, masking and retraining only see flat unit indices, so a new unit type (a ``Linear`` row, an
+#: attention head) is a new rule here, not a change to them. Modules of other types hold no units.
+UNIT_RULES: dict[type, Callable[[str, nn.Module, int], ConvLayer]] = {nn.Conv2d: conv_units}
+
+
+class FilterIndex:
+    """Bijection between filters ``(layer name, out, in)`` and flat indices, plus per-filter reductions.
+
+    ``rules``: the unit rules by module type (default :data:`UNIT_RULES`)."""
+
+    def __init__(self, model: nn.Module, rules: Mapping[type, Callable[[str, nn.Module, int], ConvLayer]] | None = None):
+        rules = UNIT_RULES if rules is None else rules
         layers, offset = [], 0
         for name, module in model.named_modules():
-            if isinstance(module, nn.Conv2d):
-                out_ch, in_per_group, kh, kw = module.weight.shape
-                layers.append(ConvLayer(name, f"{name}.weight" if name else "weight", out_ch, in_per_group,
-                                        (kh, kw), offset))
-                offset += out_ch * in_per_group
+            rule = next((r for kind, r in rules.items() if isinstance(module, kind)), None)
+            if rule is not None:
+                layers.append(rule(name, module, offset))
+                offset += layers[-1].count
         if not layers:
-            raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer: nothing to attribute")
+            raise ValueError(f"{type(model).__name__} has no module with attribution units (types with a rule: "
+                             f"{[k.__name__ for k in rules]}): nothing to attribute")
         self.layers: tuple[ConvLayer, ...] = tuple(layers)
         self._by_name = {layer.name: layer for layer in layers}
         self._offsets = torch.tensor([layer.offset for layer in layers])
@@ -97,13 +112,36 @@ class FilterIndex:
             chunks.append(t.sum(dim=(-1, -2)).flatten(start_dim=-2))
         return torch.cat(chunks, dim=-1)
 
-    def masks(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Boolean ``(out, in)`` masks per weight parameter selecting the filters in ``flat``."""
-        flat = torch.as_tensor(flat, dtype=torch.long).flatten()
-        if flat.numel() and (flat.min() < 0 or flat.max() >= self.total):
-            raise IndexError(f"filter indices must lie in [0, {self.total})")
+    def selection(self, filters) -> torch.Tensor:
+        """A filter selection as a bool vector ``(len(self),)`` (``True``: selected).
+
+        ``filters`` is either integer flat indices (any shape; duplicates are fine; ``IndexError`` outside
+        ``[0, len(self))``) or a bool mask of exactly ``(len(self),)`` that selects its ``True`` positions. Any
+        other bool shape, and float indices (which would be truncated), are ``ValueError``.
+        """
+        t = torch.as_tensor(filters).cpu()
+        if t.dtype == torch.bool:
+            if tuple(t.shape) != (self.total,):
+                raise ValueError(f"a bool mask over filters must have shape ({self.total},) (one entry per filter "
+                                 f"of this {self!r}), got {tuple(t.shape)}; pass a mask of that length or flat "
+                                 f"integer indices")
+            return t.clone()
         selected = torch.zeros(self.total, dtype=torch.bool)
+        if t.numel() == 0:  # nothing selected; torch.as_tensor([]) is float32
+            return selected
+        if t.is_floating_point() or t.is_complex():
+            raise ValueError(f"filter indices must be integers, got dtype {t.dtype} (float indices would be "
+                             f"truncated); pass integer flat indices, e.g. idx.long() after checking they are whole")
+        flat = t.to(torch.long).flatten()
+        if flat.min() < 0 or flat.max() >= self.total:
+            raise IndexError(f"filter indices must lie in [0, {self.total})")
         selected[flat] = True
+        return selected
+
+    def masks(self, flat) -> dict[str, torch.Tensor]:
+        """Boolean ``(out, in)`` masks per weight parameter selecting the filters in ``flat`` (integer flat
+        indices or a bool mask of length ``len(self)``, see :meth:`selection`)."""
+        selected = self.selection(flat)
         return {conv.param: selected[conv.offset: conv.offset + conv.count].view(conv.out_channels, conv.in_per_group)
                 for conv in self.layers}
 

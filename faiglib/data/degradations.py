@@ -11,12 +11,14 @@ available as ``resize="bicubic"``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from faiglib.data.images import check_min_size
 
 __all__ = [
     "gaussian_kernel", "blur", "downsample", "add_noise", "Degradation", "random_degrade",
@@ -52,7 +54,8 @@ def blur(img: torch.Tensor, sigma: float = 2.0, size: int = 21) -> torch.Tensor:
     x, squeeze = _as_batch(img)
     pad = size // 2
     if min(x.shape[-2:]) <= pad:
-        raise ValueError(f"image {tuple(x.shape[-2:])} too small for a {size}x{size} blur (needs > {pad} pixels)")
+        raise ValueError(f"image of size {x.shape[-2]}x{x.shape[-1]} is too small for a {size}x{size} blur, which "
+                         f"needs at least {pad + 1} pixels per side; use larger images or a smaller blur_size")
     # The isotropic Gaussian is separable, and each 1-D pass (with the mirrored border folded in) is a
     # banded (n, n) matrix: two small matmuls are far cheaper on a CPU than a depthwise 21x21 conv.
     h, w = x.shape[-2:]
@@ -145,6 +148,11 @@ def add_noise(img: torch.Tensor, sigma: float = 0.1, generator: torch.Generator 
     noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=generator.device)
     out = img + sigma * noise.to(img.device)
     return out.clamp(0.0, 1.0) if clip else out
+
+
+#: Bump when a change to this module changes the LR inputs it makes: every stored result made from them is
+#: recomputed (it is part of :meth:`AnalysisSet.key`).
+DEGRADATIONS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -283,10 +291,24 @@ class AnalysisSet:
     def __len__(self) -> int:
         return len(self.names)
 
+    def key(self, kinds: Sequence[str] | None = None) -> str:
+        """A store key of what the inputs ``kinds`` (default: all) are made from: the HR images' bytes, the
+        kinds, the degradation, the noise seed and :data:`DEGRADATIONS_VERSION` -- not the LR floats, whose
+        last bits differ between machines, so a set built elsewhere from the same images has the same key."""
+        from faiglib.core.store import digest, tensor_digest
+
+        kinds = sorted(self.lr) if kinds is None else list(kinds)
+        unknown = [k for k in kinds if k not in self.lr]
+        if unknown:
+            raise KeyError(f"no inputs of kind {unknown}; the set has {list(self.lr)}")
+        return digest({"hr": tensor_digest(self.hr), "kinds": kinds, "degradation": asdict(self.degradation),
+                       "seed": self.seed, "version": DEGRADATIONS_VERSION})
+
 
 def build_analysis_set(images: Sequence[tuple[str, torch.Tensor]] | Iterable[tuple[str, torch.Tensor]],
                        degradation: Degradation = Degradation(), seed: int = 0) -> AnalysisSet:
-    """Deterministically degrade named HR images (``(name, (3, H, W))`` pairs, sizes multiples of the scale).
+    """Deterministically degrade named HR images (``(name, (3, H, W))`` pairs, sizes multiples of the scale, each
+    side at least ``blur_size // 2 + 1`` pixels: a smaller image is a ``ValueError`` naming it and its size).
 
     The noise of image ``i`` comes from a generator seeded with ``(seed, i)``, so the set does not depend on
     the order in which kinds are generated, and ``"blur+noise"`` uses the same noise draw as ``"noise"``.
@@ -294,6 +316,11 @@ def build_analysis_set(images: Sequence[tuple[str, torch.Tensor]] | Iterable[tup
     pairs = list(images)
     if not pairs:
         raise ValueError("build_analysis_set got no images")
+    check_min_size(pairs, degradation.blur_size // 2 + 1, f"the {degradation.blur_size}x{degradation.blur_size} blur")
+    for name, img in pairs:
+        if img.shape[-2] % degradation.scale or img.shape[-1] % degradation.scale:
+            raise ValueError(f"image {name!r} is {img.shape[-2]}x{img.shape[-1]}, not a multiple of the scale "
+                             f"{degradation.scale}; mod-crop it first (faiglib.data.images.mod_crop)")
     names = [n for n, _ in pairs]
     hr = [img for _, img in pairs]
     lr: dict[str, list[torch.Tensor]] = {k: [] for k in DEGRADATION_KINDS}

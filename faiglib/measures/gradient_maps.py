@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from faiglib.core.validate import check_images
+
 __all__ = ["to_gray", "gradient_map", "output_difference"]
 
 
@@ -39,7 +41,11 @@ def output_difference(output: torch.Tensor, reference: torch.Tensor, channel: st
 
     Outputs are clipped to [0, 1] first; ``quantize=True`` also rounds to 8 bits, as saving PNGs did in the
     official pipeline. ``channel``: ``"gray"`` (default) or ``"blue"`` (the official code's behaviour).
+    Both must be float without NaN/inf (``ValueError`` otherwise); their range is not checked, since SR
+    outputs overshoot [0, 1] and are clipped here by design.
     """
+    check_images(output, "output", dims=(4,), value_range=None)
+    check_images(reference, "reference", dims=(4,), value_range=None)
     if output.shape != reference.shape or output.dim() != 4:
         raise ValueError(f"expected two (B, 3, H, W) tensors of one shape, got {tuple(output.shape)} and "
                          f"{tuple(reference.shape)}")

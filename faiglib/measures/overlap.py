@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import torch
 
 from faiglib.data.degradations import DEGRADATION_KINDS
-from faiglib.methods.faig import top_count
+from faiglib.core.ranking import top_indices
 
 __all__ = ["TASKS", "top_sets", "overlap_score", "overlap_scores", "choose_threshold", "label_of", "predict",
            "confusion", "accuracies"]
@@ -37,8 +37,7 @@ def top_sets(scores: torch.Tensor, proportion: float) -> torch.Tensor:
     ``(n, n_filters)`` -> ``(n, k)``, with ``k = top_count(proportion, n_filters)``."""
     if scores.dim() not in (1, 2):
         raise ValueError(f"scores must be (n_filters,) or (n_images, n_filters), got {tuple(scores.shape)}")
-    k = top_count(proportion, scores.shape[-1])
-    return torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
+    return top_indices(scores, proportion)
 
 
 def overlap_score(image_sets: torch.Tensor, dataset_set: torch.Tensor) -> torch.Tensor:

@@ -25,9 +25,14 @@ from torch.func import functional_call
 
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
-from faiglib.core.paths import quadrature
+from faiglib.core.paths import path_points, quadrature
+from faiglib.core.ranking import ranked, top_indices
+from faiglib.core.validate import check_images
 
-__all__ = ["FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+__all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
+
+#: Bump when a change to the input-space IG ranking changes its scores: stored IG rankings are recomputed.
+IG_VERSION = 1
 
 
 def random_ranking(n_filters: int, seed: int) -> torch.Tensor:
@@ -61,12 +66,10 @@ class FilterRanking:
 
     def ranking(self, degradation: str) -> torch.Tensor:
         """Filter indices by descending score (ties keep index order)."""
-        return torch.sort(self.scores(degradation), descending=True, stable=True).indices
+        return ranked(self.scores(degradation))
 
     def top(self, degradation: str, proportion: float) -> torch.Tensor:
-        from faiglib.methods.faig import top_count
-
-        return self.ranking(degradation)[: top_count(proportion, self.n_filters)]
+        return top_indices(self.scores(degradation), proportion)
 
     def save(self, path: str | Path) -> Path:
         return atomic_save({"method": self.method, "scores": self.scores_by_degradation, "meta": self.meta}, path)
@@ -108,7 +111,8 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
                      internal_batch_size: int = 8) -> FilterRanking:
     """Input-space IG on the target network (see the module docstring), summed over images.
 
-    ``clean[i]``: LR image ``(3, h, w)``; ``degraded[d][i]``: its version with degradation ``d``.
+    ``clean[i]``: LR image ``(3, h, w)``; ``degraded[d][i]``: its version with degradation ``d``; float in [0, 1]
+    without NaN/inf (:func:`~faiglib.core.validate.check_images`), else ``ValueError``.
     The α points of one image are stacked into batches of ``internal_batch_size``: with the objective a sum
     and the parameters shared, one backward pass of a batch gives the sum of the per-α gradients.
     """
@@ -119,10 +123,15 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
     alphas, weights = quadrature(n_steps, method)
     if internal_batch_size < 1:
         raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
-    scores = {}
+    for i, x in enumerate(clean):
+        check_images(x, f"clean image {i}")
     for d, images in degraded.items():
         if len(images) != len(clean):
             raise ValueError(f"{len(images)} {d} images for {len(clean)} clean ones")
+        for i, x in enumerate(images):
+            check_images(x, f"{d} image {i}")
+    scores = {}
+    for d, images in degraded.items():
         total = torch.zeros(len(index), dtype=torch.float64)
         for x0, x1 in zip(clean, images):
             if x0.shape != x1.shape:
@@ -131,9 +140,8 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
             weight_leaves = [params[p] for p in index.param_names]
             mean_grad = [torch.zeros_like(w) for w in weight_leaves]
             for start in range(0, len(alphas), internal_batch_size):
-                a = alphas[start: start + internal_batch_size].to(x0.dtype).view(-1, 1, 1, 1)
                 w = weights[start: start + internal_batch_size].to(x0.dtype)
-                path = x0.unsqueeze(0) + a * (x1 - x0).unsqueeze(0)
+                path = path_points(x0, x1, alphas[start: start + internal_batch_size])
                 out = functional_call(model, params, (path,))
                 # Σ_k w_k · sum(F(x(α_k))): one backward gives the weighted sum of the per-α gradients
                 objective = (out.flatten(1).sum(1) * w).sum()

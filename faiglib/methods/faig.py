@@ -27,17 +27,15 @@ from torch.func import functional_call, grad, vmap
 
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
-from faiglib.core.paths import quadrature
+from faiglib.core.paths import interpolate, path_points, quadrature
+from faiglib.core.ranking import ranked, top_count, top_indices  # noqa: F401 - top_count is part of this API
+from faiglib.core.validate import check_images
 
-__all__ = ["FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
+__all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
            "top_count", "check_pair"]
 
-
-def top_count(proportion: float, total: int) -> int:
-    """Number of filters in the top ``proportion`` of ``total`` (floor, at least 1; the official convention)."""
-    if isinstance(proportion, bool) or not isinstance(proportion, (int, float)) or not 0 < proportion <= 1:
-        raise ValueError(f"proportion must be in (0, 1], got {proportion!r}")
-    return max(1, int(proportion * total + 1e-9))
+#: Bump when a change to this module changes the scores it computes: every stored FAIG score is recomputed.
+FAIG_VERSION = 1
 
 
 def check_pair(model: nn.Module, baseline: Mapping[str, torch.Tensor],
@@ -84,6 +82,16 @@ def _channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
 
+def _check_output_shape(out: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> None:
+    """The loss compares the output with the ground truth element by element: a target that merely broadcasts
+    against the output ((1, 1, H, W), (1, 3, 1, 1)) would silently compute another loss, so the shapes must match."""
+    if tuple(out.shape) != tuple(targets.shape):
+        scale = out.shape[-1] / inputs.shape[-1] if inputs.shape[-1] else float("nan")
+        raise ValueError(f"targets {tuple(targets.shape)} must have the model's output shape {tuple(out.shape)}: the "
+                         f"model is x{scale:g} and the inputs are {tuple(inputs.shape)}; pass HR ground truths of "
+                         f"exactly that shape (x{scale:g} the input, same channels and batch; no broadcasting)")
+
+
 @torch.enable_grad()  # it computes gradients by definition, also when called under torch.no_grad()
 def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
                    inputs: torch.Tensor, targets: torch.Tensor, *, n_steps: int, method: str = "left",
@@ -92,7 +100,8 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _sse) -> dict[str, torch.Tensor]:
     """∫₀¹ ∂L(θ(α))/∂θ dα by quadrature: ``name -> tensor`` shaped like the parameter (``(B, …)`` if ``per_example``).
 
-    ``inputs`` ``(B, C, h, w)`` and ``targets`` ``(B, C, H, W)``.
+    ``inputs`` ``(B, C, h, w)`` and ``targets`` ``(B, C, H, W)`` (exactly the model's output shape): float images
+    in [0, 1] (tolerance :data:`~faiglib.core.validate.RANGE_TOLERANCE`) without NaN/inf, else ``ValueError``.
 
     * ``internal_batch_size`` > 1: that many α points are evaluated in one vectorised call
       (``torch.func.vmap`` over stacked parameters) -- worth it on a GPU. ``None`` or 1: one α at a time
@@ -105,6 +114,8 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     Images and conv weights are used in channels-last memory layout, which oneDNN runs faster; the result
     does not depend on the layout beyond float rounding.
     """
+    check_images(inputs, "inputs", dims=(4,))
+    check_images(targets, "targets", dims=(4,))
     names = list(names) if names is not None else [n for n, _ in model.named_parameters()]
     alphas, weights = quadrature(n_steps, method)
     chunk = 1 if internal_batch_size is None else int(internal_batch_size)
@@ -119,6 +130,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     def loss_of(params, x, y):
         with amp():
             out = functional_call(model, params, (x,))
+        _check_output_shape(out, y, x)
         return loss_fn(out.to(y.dtype), y)
 
     if chunk == 1:
@@ -126,7 +138,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
             else [(inputs, targets)]
         totals = [{n: torch.zeros_like(tgt[n]) for n in names} for _ in examples]
         for a, w in zip(alphas.tolist(), weights.to(dtype)):
-            params = {n: torch.lerp(tgt[n], base[n], a).requires_grad_() for n in names}
+            params = {n: t.requires_grad_() for n, t in interpolate(base, tgt, a, names).items()}
             leaves = list(params.values())
             for total, (x, y) in zip(totals, examples):
                 grads = torch.autograd.grad(loss_of(params, x, y), leaves)
@@ -144,8 +156,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     for start in range(0, len(alphas), chunk):
         a = alphas[start: start + chunk].to(dtype)
         w = weights[start: start + chunk].to(dtype)
-        shape = lambda t: (-1,) + (1,) * t.dim()  # noqa: E731 - broadcast α over a parameter
-        params = {n: tgt[n] + a.view(shape(tgt[n])) * (base[n] - tgt[n]) for n in names}
+        params = {n: path_points(tgt[n], base[n], a) for n in names}
         grads = vmap(grad_at, in_dims=(0, None, None))(params, inputs, targets)
         for n in names:
             step = torch.tensordot(w, grads[n], dims=([0], [0]))
@@ -177,6 +188,7 @@ def _losses(model, state, names, inputs, targets, per_example):
     params = {n: state[n] for n in names}
     with torch.no_grad():
         out = functional_call(model, params, (inputs,))
+        _check_output_shape(out, targets, inputs)
         err = (out - targets).pow(2)
         return err.flatten(1).sum(1) if per_example else err.sum()
 
@@ -188,7 +200,9 @@ def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tenso
     """FAIG (Eq. 6) of every parameter of ``model`` for the change baseline → target, on ``inputs``.
 
     ``model`` supplies the architecture only (its own weights are neither used nor changed).
-    ``inputs``: LR images ``(B, 3, h, w)`` or ``(3, h, w)`` in [0, 1]; ``targets``: their HR ground truths.
+    ``inputs``: LR images ``(B, 3, h, w)`` or ``(3, h, w)``; ``targets``: their HR ground truths, exactly the
+    model's output shape. Both must be float in [0, 1] (tolerance :data:`~faiglib.core.validate.RANGE_TOLERANCE`)
+    without NaN/inf: a uint8 or 0-255 image would scale the loss by ~255², and is refused with ``ValueError``.
     The loss is summed over the batch unless ``per_example``. ``method``: a rule of :mod:`faiglib.core.paths`
     (``"left"`` = the official code's points). ``internal_batch_size`` and ``precision``: see
     :func:`path_gradients`.
@@ -196,6 +210,8 @@ def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tenso
     baseline = as_state_dict(baseline_params)
     target = as_state_dict(target_params)
     names = check_pair(model, baseline, target)
+    check_images(inputs, "inputs")
+    check_images(targets, "targets")
     if inputs.dim() == 3:
         inputs, targets = inputs.unsqueeze(0), targets.unsqueeze(0)
     if inputs.dim() != 4 or targets.dim() != 4 or inputs.shape[0] != targets.shape[0]:
@@ -254,11 +270,11 @@ class DiscriminativeFilters:
 
     def ranking(self, degradation: str, eliminate: bool = True) -> torch.Tensor:
         """Filter indices sorted by descending score (ties keep index order)."""
-        return torch.sort(self.scores(degradation, eliminate), descending=True, stable=True).indices
+        return ranked(self.scores(degradation, eliminate))
 
     def top(self, degradation: str, proportion: float, eliminate: bool = True) -> torch.Tensor:
         """The top ``proportion`` (in (0, 1]) of filters for ``degradation``: flat indices, best first."""
-        return self.ranking(degradation, eliminate)[: top_count(proportion, self.n_filters)]
+        return top_indices(self.scores(degradation, eliminate), proportion)
 
     def save(self, path: str | Path) -> Path:
         """Atomic, ``weights_only``-loadable file with the raw per-image scores and metadata."""
@@ -294,6 +310,10 @@ def discriminative_filters(model: nn.Module, baseline_params, target_params, ana
     baseline = as_state_dict(baseline_params)
     target = as_state_dict(target_params)
     check_pair(model, baseline, target)
+    for i, name in enumerate(analysis.names):  # all images before hours of computation, each by its name
+        check_images(analysis.hr[i], f"analysis image {name!r} (HR)")
+        for d in degradations:
+            check_images(analysis.lr[d][i], f"analysis image {name!r} ({d} LR)")
     per_image = {d: [] for d in degradations}
     losses = {d: [] for d in degradations}
     deltas = {d: [] for d in degradations}

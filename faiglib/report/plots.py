@@ -156,14 +156,19 @@ def filter_connections(index, selections: Mapping[str, torch.Tensor], title: str
 _METHOD_LABELS = {"faig": "FAIG", "ig": "IG", "abs_change": r"$|\theta-\bar{\theta}|$", "random": "random"}
 
 
-def _mean_err(cell: Mapping, method: str) -> tuple[float, float]:
-    """(value, error bar) of ``method`` in a masking-table cell: a ``{"mean", "std"}`` leaf (statistics over
-    seeds) or a float (one model; random then carries ``random_std`` over its draws)."""
+def _mean_err(cell: Mapping, method: str) -> tuple[float, float, float]:
+    """(value, lower and upper error bar) of ``method`` in a masking-table cell: a ``{"mean", "std"}`` leaf
+    (statistics over seeds: mean ± std) or a float (one model; random then is the median of its draws with
+    their interquartile range where the cell has them, else the mean ± ``random_std``)."""
     v = cell[method]
     if isinstance(v, Mapping):
-        return float(v["mean"]), float(v["std"])
+        return float(v["mean"]), float(v["std"]), float(v["std"])
+    if method == "random" and "random_median" in cell:
+        med = float(cell["random_median"])
+        return med, med - float(cell["random_q1"]), float(cell["random_q3"]) - med
     err = cell.get("random_std", 0.0) if method == "random" else 0.0
-    return float(v), float(err.get("mean", 0.0) if isinstance(err, Mapping) else err)
+    err = float(err.get("mean", 0.0) if isinstance(err, Mapping) else err)
+    return float(v), err, err
 
 
 def masking_curves(table: Mapping[str, dict], methods: Sequence[str] = ("faig", "random"),
@@ -183,13 +188,15 @@ def masking_curves(table: Mapping[str, dict], methods: Sequence[str] = ("faig", 
     markers = "osd^v<>"
     for ax, (fs, inp) in zip(axes[0], [(f, i) for f in filter_sets for i in inputs]):
         for j, m in enumerate(methods):
-            mean, err = zip(*(_mean_err(table[k][fs][inp], m) for k in keys))
-            ax.errorbar(props, mean, yerr=err, fmt=markers[j % len(markers)] + ("-" if m == "faig" else "--"),
+            mean, low, high = zip(*(_mean_err(table[k][fs][inp], m) for k in keys))
+            ax.errorbar(props, mean, yerr=[low, high], fmt=markers[j % len(markers)] + ("-" if m == "faig" else "--"),
                         capsize=3, ms=4, label=labels.get(m, m))
         ax.set(xscale="log", yscale="log", xlabel="masked filters (%)", title=f"{fs.replace('_', ' ')}\n{inp.replace('_', ' ')}")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("gradient-map MSE (x1e-3)")
-    spread = "mean ± std over seeds" if over_seeds else "random: mean ± std of draws"
+    first = table[keys[0]][filter_sets[0]][inputs[0]]
+    spread = ("mean ± std over seeds" if over_seeds else
+              "random: median, IQR of draws" if "random_median" in first else "random: mean ± std of draws")
     axes[0][0].legend(fontsize=8, title=spread, title_fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)

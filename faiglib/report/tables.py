@@ -4,8 +4,22 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "rows_markdown",
-           "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown"]
+__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown",
+           "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown"]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A pipe table (rendered as an HTML table by the book) with ``header`` and one line per row; cells are
+    ``str()``-ed and ``|`` inside a cell is escaped. Every row must have as many cells as the header."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"row {i} has {len(row)} cells, the header {len(header)}")
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def format_mean_std(leaf: Mapping[str, float] | float, digits: int = 3) -> str:
@@ -129,10 +143,9 @@ def diffusion_comparison_markdown(comparison: Mapping[str, Mapping[str, Any]], f
     """One row per input kind: the paired difference of diffusion indices ``second − first`` (mean ± std over
     (image, window) pairs), 2 x its standard error, the number of pairs and the verdict. ``comparison``:
     :func:`faiglib.studies.lam.compare_diffusion`."""
-    lines = [f"| input | DI {second} − {first} | 2 × s.e. | pairs | verdict |", "|---|---|---|---|---|"]
+    rows = []
     for kind, c in comparison.items():
         se = c["standard_error"]
-        two_se = "–" if se is None else f"{2 * se:.2g}"
-        lines.append(f"| {kind} | {c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g} | {two_se} | "
-                     f"{c['n']} | {c['verdict']} |")
-    return "\n".join(lines) + "\n"
+        rows.append([kind, f"{c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g}",
+                     "–" if se is None else f"{2 * se:.2g}", c["n"], c["verdict"]])
+    return markdown_table(["input", f"DI {second} − {first}", "2 × s.e.", "pairs", "verdict"], rows)

@@ -6,16 +6,16 @@ validation images (thresholds; the paper: BSD100) and test images (accuracy; the
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import torch
 
-from faiglib.methods.faig import DiscriminativeFilters, discriminative_filters, top_count
+from faiglib.core.ranking import check_proportion
+from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters, top_count
 from faiglib.data.images import center_crop, embedded_images, resolve_images
 from faiglib.data.degradations import DEGRADATION_KINDS, build_analysis_set
 from faiglib.measures.overlap import TASKS, accuracies, choose_threshold, confusion, overlap_scores, predict
+from faiglib.studies.claims import PAPER
 
 __all__ = ["EMBEDDED_VALIDATION", "EMBEDDED_TEST", "PAPER_ACCURACY", "PAPER_THRESHOLDS", "classification_images",
            "image_filter_scores", "classify", "elimination_ablation"]
@@ -28,8 +28,8 @@ EMBEDDED_VALIDATION = ("camera", "coins", "brick", "grass", "hubble_deep_field",
 EMBEDDED_TEST = ("retina", "motorcycle_right", "moon", "gravel", "clock", "cell", "text")
 
 #: the paper's accuracies (Sec. 5.3): thresholds T^noise = 0.6, T^blur = 0.5, tested on DIV2K
-PAPER_ACCURACY = {"blur": 0.96, "noise": 0.98}
-PAPER_THRESHOLDS = {"blur": 0.5, "noise": 0.6}
+PAPER_ACCURACY = {d: PAPER[f"classification/accuracy/{d}"].value for d in ("blur", "noise")}
+PAPER_THRESHOLDS = {d: PAPER[f"classification/threshold/{d}"].value for d in ("blur", "noise")}
 
 
 # ---- glue: an Workspace's networks, analysis set and validation / test images --------------------------
@@ -50,36 +50,34 @@ def classification_images(source: str, scale: int, crop: int | None, count: int 
 _SPLIT_SEEDS = {"validation": 10_000, "test": 20_000}  # noise of split s: seed _SPLIT_SEEDS[s] + experiment seed
 
 
-def _cached_image_scores(exp, name: str, key_parts, build_set, kinds, meta) -> DiscriminativeFilters:
-    """Per-image FAIG scores (Eq. 6, each image against its own ground truth) of ``build_set()`` (an
-    :class:`~faiglib.data.degradations.AnalysisSet`) for its input ``kinds``, cached in the experiment's workdir
-    under ``classify_<name>_<key of key_parts>_N…``: the one cache behind :func:`image_filter_scores` and
-    :func:`level_filter_scores`."""
+def _cached_image_scores(exp, name: str, aset, kinds, meta) -> DiscriminativeFilters:
+    """Per-image FAIG scores (Eq. 6, each image against its own ground truth) of the inputs ``kinds`` of
+    ``aset`` (an :class:`~faiglib.data.degradations.AnalysisSet`), stored under the pair's keys and the
+    digest of the very tensors attributed: the one cache behind :func:`image_filter_scores` and
+    :func:`~faiglib.studies.levels.level_filter_scores`. ``name`` labels the entry (``validation``, ``test``, …)."""
     p = exp.profile
-    n_steps = p.classify_n_steps or p.n_steps
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:10]
-    path = exp.workdir / f"classify_{name}_{key}_N{n_steps}_{p.method}_{p.precision}.pt"
-    if str(path) in exp._cache:
-        return exp._cache[str(path)]
-    if path.exists():
-        result = DiscriminativeFilters.load(path)
-    else:
-        aset = build_set()
+    n_steps = p.n_steps if p.classify_n_steps is None else p.classify_n_steps
+    kinds = tuple(kinds)
+    parts = {"version": FAIG_VERSION, "pair": exp.pair_keys(), "kinds": list(kinds),
+             "inputs": aset.key(kinds),
+             "n_steps": n_steps, "method": p.method, "precision": p.precision}
+
+    def compute() -> DiscriminativeFilters:
         base, target = exp.states()
         on = lambda xs: [x.to(exp.device) for x in xs]  # noqa: E731
         result = discriminative_filters(
             exp.architecture(), {k: v.to(exp.device) for k, v in base.items()},
             {k: v.to(exp.device) for k, v in target.items()},
             type(aset)(aset.names, on(aset.hr), {k: on(v) for k, v in aset.lr.items()}, aset.degradation, aset.seed),
-            degradations=tuple(kinds), n_steps=n_steps, method=p.method,
+            degradations=kinds, n_steps=n_steps, method=p.method,
             internal_batch_size=p.internal_batch_size, precision=p.precision, progress=exp.progress)
         result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
         result.losses = {k: v.cpu() for k, v in result.losses.items()}
         result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
-        result.meta.update(profile=p.name, seed=exp.seed, network=exp.spec.label, **meta)
-        result.save(path)
-    exp._cache[str(path)] = result
-    return result
+        result.meta.update(profile=p.name, seed=exp.seed, network=exp.spec.label, name=name, **meta)
+        return result
+
+    return exp.cached("image-faig", parts, compute, lambda r, path: r.save(path), DiscriminativeFilters.load)
 
 
 def _split_source(exp, split: str, source: str | None) -> str:
@@ -91,19 +89,15 @@ def _split_source(exp, split: str, source: str | None) -> str:
 
 def image_filter_scores(exp, split: str, source: str | None = None) -> DiscriminativeFilters:
     """Per-image FAIG scores (Eq. 6, each image with its own ground truth) of every input kind (clean /
-    blur / noise / blur+noise) of the ``"validation"`` or ``"test"`` images, cached in the experiment's
-    workdir. ``source``: default the profile's ``classify_validation_data`` / ``classify_test_data``.
+    blur / noise / blur+noise) of the ``"validation"`` or ``"test"`` images, stored. ``source``: default the profile's ``classify_validation_data`` / ``classify_test_data``.
     The noise of the split is seeded by ``10 000 + seed`` (validation) or ``20 000 + seed`` (test)."""
     source = _split_source(exp, split, source)
     p = exp.profile
     noise_seed = _SPLIT_SEEDS[split] + exp.seed
 
-    def build():
-        return build_analysis_set(classification_images(source, p.scale, p.classify_crop, p.classify_images),
-                                  exp.degradation, noise_seed)
-
-    return _cached_image_scores(exp, split, [str(source), p.classify_crop, p.classify_images, p.scale, noise_seed],
-                                build, DEGRADATION_KINDS, dict(data=str(source), split=split))
+    aset = exp.memo(f"split-set:{split}:{source}", lambda: build_analysis_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation, noise_seed))
+    return _cached_image_scores(exp, split, aset, DEGRADATION_KINDS, dict(data=str(source), split=split))
 
 
 def classify(exp, proportion: float | None = None, validation: str | None = None,
@@ -117,7 +111,7 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
     {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
     "n_images": {...}, "n_filters_per_set": k}``.
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     splits = {"validation": image_filter_scores(exp, "validation", validation),

@@ -14,6 +14,7 @@ import torch
 
 from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.methods.faig import DiscriminativeFilters
+from faiglib.core.ranking import check_proportion
 from faiglib.measures.overlap import TASKS, overlap_scores
 from faiglib.measures.statistics import spearman
 from faiglib.studies.classification import _SPLIT_SEEDS, _cached_image_scores, _split_source, classification_images
@@ -72,18 +73,16 @@ def level_set(exp, source: str | None = None) -> AnalysisSet:
     / ``levels_noise`` (:func:`build_level_set`; noise seeded as the test split of :func:`image_filter_scores`)."""
     source = _split_source(exp, "test", source)
     p = exp.profile
-    key = "level_set:" + json.dumps(_level_key(exp, source))
-    if key not in exp._cache:
-        exp._cache[key] = build_level_set(classification_images(source, p.scale, p.classify_crop, p.classify_images),
-                                          exp.degradation, p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + exp.seed)
-    return exp._cache[key]
+    return exp.memo("level_set:" + json.dumps(_level_key(exp, source)), lambda: build_level_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation,
+        p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + exp.seed))
 
 
 def level_filter_scores(exp, source: str | None = None) -> DiscriminativeFilters:
-    """Per-image FAIG scores of :func:`level_set` for every level kind, cached in the experiment's workdir."""
+    """Per-image FAIG scores of :func:`level_set` for every level kind, stored."""
     source = _split_source(exp, "test", source)
     kinds = level_kinds(exp.profile.levels_blur, exp.profile.levels_noise)
-    return _cached_image_scores(exp, "levels", _level_key(exp, source), lambda: level_set(exp, source), kinds,
+    return _cached_image_scores(exp, "levels", level_set(exp, source), kinds,
                                 dict(data=str(source), split="test-levels"))
 
 
@@ -110,7 +109,7 @@ def level_overlaps(exp, thresholds: Mapping[str, float], proportion: float | Non
     ``increasing``: the mean rises strictly from level to level; ``spearman``: rank correlation of level and
     OS over all those (image, level) pairs. ``thresholds``: e.g. :func:`classify`'s (chosen on validation).
     """
-    proportion = proportion or exp.profile.classify_proportion
+    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
     scores = exp.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
     result = level_filter_scores(exp, test)

@@ -7,16 +7,20 @@ take a :class:`~faiglib.studies.workspace.Workspace`.
 """
 from __future__ import annotations
 
+import json
 from typing import Mapping, Sequence
 
 import torch
 
+from faiglib.core.checkpoint import atomic_write_text
 from faiglib.core.edits import masked
+from faiglib.core.ranking import check_proportion
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["reference_outputs", "masking_effects", "masking_effect", "method_masking", "masking_table",
+__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "method_masking",
+           "masking_table",
            "example_outputs", "method_example_outputs"]
 
 
@@ -63,53 +67,129 @@ def masking_effect(model: torch.nn.Module, baseline_state: Mapping[str, torch.Te
     return masking_effects(model, baseline_state, filters, analysis, kinds, (channel,), index, reference)[channel]
 
 
-def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS)) -> dict[str, dict]:
-    """Mean output difference when the top filters of each selection method are masked (Table 2, Fig. 3).
+def random_summary(draw_effects: torch.Tensor) -> dict[str, float]:
+    """The random cells of a masking table from the effects of the random draws ``(n_draws,)``: ``random``
+    (mean) and ``random_std`` (kept for older readers), and the yardstick to divide by, ``random_median`` with
+    its quartiles ``random_q1`` / ``random_q3``."""
+    values = draw_effects.double().flatten()
+    q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
+    return {"random": float(values.mean()), "random_std": float(values.std()) if len(values) > 1 else 0.0,
+            "random_median": float(med), "random_q1": float(q1), "random_q3": float(q3)}
 
-    ``{channel: {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "ig": …, "abs_change": …,
-    "random": m, "random_std": s}, "noise_input": {...}}, "denoise_filters": {...}}, ...}}``: values are
-    means over the analysis images; ``random`` is the mean over the profile's random draws and
-    ``random_std`` their standard deviation. Every channel comes from the same forward passes.
-    Default proportions: ``profile.curve_proportions``.
+
+#: Bump when a change to the masking study changes its numbers: stored masking tables are recomputed.
+MASKING_VERSION = 1
+
+
+def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+                      draws: int | None = None, batch: int | None = None) -> dict[str, dict]:
+    """:func:`method_masking` and the effect of every random draw: ``{"table": method_masking's table,
+    "draws": {channel: {"mask_1pct": {"deblur_filters": {"blur_input": [effect of draw 1, …], …}, …}, …}}}``
+    (mean output difference over the analysis images, one number per draw).
+
+    ``draws``: how many random selections (default ``profile.yardstick_draws``; draw ``r`` is
+    :meth:`~faiglib.studies.workspace.Workspace.random_rankings`' ``r``-th, so the first draws of a longer run
+    are those of a shorter one). A random order is the same for both functions, so each random set is masked
+    once and its effect shared by the deblurring and the denoising rows.
+
+    Stored (entry ``masking``) under the pair's keys, the analysis set's key, the rankings' settings (N, rule,
+    precision; the seed draws the random sets) and the table's own: computed once -- one selection at a time,
+    or ``batch`` selections per vectorised call (:func:`~faiglib.studies.batched_masking.batched_yardstick_masking`,
+    e.g. on a GPU) -- then read by every chapter that asks for the same table.
     """
-    proportions = proportions or ws.profile.curve_proportions
+    p = ws.profile
+    proportions = tuple(p.curve_proportions if proportions is None else proportions)
+    if not proportions:
+        raise ValueError("no proportions to mask: pass e.g. (0.01, 0.05), or None for the profile's")
+    for q in proportions:
+        check_proportion(q)
+    draws = p.yardstick_draws if draws is None else int(draws)
+    if "random" in methods and draws < 1:
+        raise ValueError(f"the random yardstick needs at least one draw, got {draws}; set yardstick_draws >= 1")
+    parts = {"version": MASKING_VERSION, "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
+             "n_steps": p.n_steps, "method": p.method, "precision": p.precision, "seed": ws.seed,
+             "proportions": list(proportions), "channels": list(channels), "methods": list(methods),
+             "draws": draws if "random" in methods else 0}
+
+    def compute():
+        if batch is None:
+            return _yardstick_masking(ws, proportions, channels, methods, draws)
+        from faiglib.studies.batched_masking import batched_yardstick_masking
+
+        return batched_yardstick_masking(ws, proportions, channels, methods, draws, batch)
+
+    return ws.cached("masking", parts, compute,
+                     lambda result, path: atomic_write_text(json.dumps(result) + "\n", path),
+                     lambda path: json.loads(path.read_text()), filename="result.json")
+
+
+def _yardstick_masking(ws, proportions, channels, methods, draws) -> dict[str, dict]:
+    """:func:`yardstick_masking`'s computation, one selection at a time (arguments resolved)."""
     kinds = tuple(FUNCTIONS)
     model = ws.model("target")
     base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
     aset = ws.analysis_set()
     reference = reference_outputs(model, aset, kinds)
     ranked = {m: ws.ranking(m) for m in methods if m != "random"}
-    randoms = ws.random_rankings() if "random" in methods else []
+    randoms = ws.random_rankings(draws) if "random" in methods else []
 
     def effect(filters):
         return masking_effects(model, base, filters, aset, kinds, channels, ws.filter_index, reference)
 
     table: dict[str, dict] = {c: {} for c in channels}
+    drawn_effects: dict[str, dict] = {c: {} for c in channels}
     for p in proportions:
         mask = f"mask_{p * 100:g}pct"
         for c in channels:
             table[c][mask] = {}
+            drawn_effects[c][mask] = {}
+        memo: dict[tuple[int, ...], dict] = {}  # a random set is masked once for both functions
+
+        def random_effect(filters):
+            key = tuple(sorted(filters.tolist()))
+            if key not in memo:
+                memo[key] = effect(filters)
+            return memo[key]
+
         for d in kinds:
             found = {m: effect(r.top(d, p)) for m, r in ranked.items()}
-            drawn = [effect(r.top(d, p)) for r in randoms]
+            drawn = [random_effect(r.top(d, p)) for r in randoms]
             for c in channels:
                 per_input: dict[str, dict] = {}
+                per_input_draws: dict[str, list[float]] = {}
                 for k in kinds:
                     row = {m: float(e[c][k].mean()) for m, e in found.items()}
                     if drawn:
-                        draws = torch.stack([e[c][k].mean() for e in drawn])
-                        row["random"] = float(draws.mean())
-                        row["random_std"] = float(draws.std()) if len(draws) > 1 else 0.0
+                        values = torch.stack([e[c][k].mean() for e in drawn])
+                        row.update(random_summary(values))
+                        per_input_draws[f"{k}_input"] = [float(v) for v in values.double()]
                     per_input[f"{k}_input"] = row
                 table[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input
-    return table
+                drawn_effects[c][mask][f"{FUNCTIONS[d]}_filters"] = per_input_draws
+    return {"table": table, "draws": drawn_effects}
+
+
+def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+                   draws: int | None = None) -> dict[str, dict]:
+    """Mean output difference when the top filters of each selection method are masked (Table 2, Fig. 3).
+
+    ``{channel: {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": x, "ig": …, "abs_change": …,
+    "random": m, "random_std": s, "random_median": …, "random_q1": …, "random_q3": …}, "noise_input": {...}},
+    "denoise_filters": {...}}, ...}}``: values are means over the analysis images; ``random`` is the mean over
+    ``draws`` random draws (default ``profile.yardstick_draws``), ``random_std`` their standard deviation,
+    ``random_median``/``random_q1``/``random_q3`` their quartiles (the yardstick to divide by:
+    :func:`faiglib.studies.claims.ratio_to_random`). Every channel comes from the same forward passes.
+    Default proportions: ``profile.curve_proportions``. The draws themselves: :func:`yardstick_masking`.
+    """
+    return yardstick_masking(ws, proportions, channels, methods, draws)["table"]
 
 
 def masking_table(ws, proportions=None, channel: str = "gray") -> dict[str, dict]:
     """FAIG versus random filters: :meth:`method_masking` for one channel and the profile's
     ``mask_proportions``: ``{"mask_1pct": {"deblur_filters": {"blur_input": {"faig", "random",
-    "random_std"}, ...}, ...}, ...}``."""
-    return method_masking(ws, proportions or ws.profile.mask_proportions, (channel,), ("faig", "random"))[channel]
+    "random_std", "random_median", "random_q1", "random_q3"}, ...}, ...}, ...}``."""
+    proportions = ws.profile.mask_proportions if proportions is None else proportions
+    return method_masking(ws, proportions, (channel,), ("faig", "random"))[channel]
 
 
 @torch.no_grad()

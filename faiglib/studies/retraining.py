@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from faiglib.core.checkpoint import load_model
+from faiglib.core.ranking import check_proportion
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 from faiglib.training.stages import TrainResult, evaluate_psnr, train_stage
 
@@ -28,7 +29,8 @@ def checkpoint_psnr(ws, checkpoint: Path, kinds) -> dict[str, float]:
 
 def retrained(ws, filters: torch.Tensor | None, tag: str, task: str = "blind") -> TrainResult:
     """The baseline retrained with only ``filters`` (flat indices) free to change, or every parameter
-    (``filters=None``, the upper bound); cached as ``<net>_retrain-<tag>.pth``. ``task``: ``"blind"`` -- the
+    (``filters=None``, the upper bound); stored (key: the baseline's, the filters, the task and the
+    retraining settings) as ``<net>_retrain-<tag>.pth``. ``task``: ``"blind"`` -- the
     target's task (blur and noise each with ``p_blur`` / ``p_noise``) -- or one degradation alone on every
     sample, ``"blur"`` or ``"noise"`` (tag suffix ``-<task>-only``); the same batches of patches either way."""
     tasks = {"blind": {}, "blur": dict(p_blur=1.0, p_noise=0.0), "noise": dict(p_blur=0.0, p_noise=1.0)}
@@ -37,10 +39,14 @@ def retrained(ws, filters: torch.Tensor | None, tag: str, task: str = "blind") -
     profile = ws.profile.with_(**tasks[task])
     tag = tag if task == "blind" else f"{tag}-{task}-only"
     trainable = None if filters is None else ws.filter_index.masks(filters)
-    return train_stage("retrain", profile=profile, network=ws.spec, train_images=ws.train_images(),
-                       val_images=ws._val_images(), out_dir=ws.workdir, seed=ws.seed,
-                       init_state=ws.states()[0], device=ws.device, progress=ws.progress,
-                       data_label=str(ws.train_data), trainable=trainable, tag=tag)
+    selected = None if filters is None else sorted({int(i) for i in torch.as_tensor(filters).flatten().tolist()})
+    parts = {**ws._stage_parts("retrain", profile), "baseline": ws.pair_keys()[0], "filters": selected,
+             "task": task}
+    with ws.store.entry("retrain", parts) as folder:
+        return train_stage("retrain", profile=profile, network=ws.spec, train_images=ws.train_images(),
+                           val_images=ws._val_images(), out_dir=folder, seed=ws.seed,
+                           init_state=ws.states()[0], device=ws.device, progress=ws.progress,
+                           data_label=str(ws.train_data), trainable=trainable, tag=tag)
 
 
 def retraining_table(ws, proportion: float | None = None, methods=tuple(METHODS)) -> dict[str, dict]:
@@ -52,7 +58,7 @@ def retraining_table(ws, proportion: float | None = None, methods=tuple(METHODS)
     "denoise_filters": {...}, "baseline": {...}, "target": {...}}``. Selections that are the same set of
     filters (``|θ−θ̄|`` and random rank alike for both degradations) are trained once.
     """
-    proportion = proportion or ws.profile.retrain_proportion
+    proportion = check_proportion(ws.profile.retrain_proportion if proportion is None else proportion)
     psnr_of: dict[Any, dict[str, float]] = {}
 
     def evaluate(filters, tag):
@@ -79,7 +85,7 @@ def single_task_retraining(ws, degradations=("blur", "noise"), proportion: float
     retrained on ``d`` alone (every sample blurred, or every sample noisy), the PSNR (dB) on the analysis
     inputs with ``d``: ``{"deblur_filters": {"faig": dB, "random": dB, "baseline": dB}, ...}``. On the blind
     task the noisy samples' larger errors can dominate what 1 % of the filters learn; here they cannot."""
-    proportion = proportion or ws.profile.retrain_proportion
+    proportion = check_proportion(ws.profile.retrain_proportion if proportion is None else proportion)
     reference = ws.psnr_table()
     table: dict[str, dict] = {}
     for d in degradations:

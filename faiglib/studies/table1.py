@@ -141,13 +141,16 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
+    # the losses summed since the last logged (every 10th) iteration are part of the resume state: a
+    # checkpoint can fall inside a 10-iteration interval (resume states before these fields: 0, as they were)
+    running = float(state.get("running_loss", 0.0)) if state is not None else 0.0
+    running_c = float(state.get("running_contrastive", 0.0)) if state is not None else 0.0
 
     def resume_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "patch_gen": patch_gen.get_state(),
-                "degrade_gen": degrade_gen.get_state()}
+                "degrade_gen": degrade_gen.get_state(), "running_loss": running, "running_contrastive": running_c}
 
     run.begin(progress, f"{cfg['label']} {setting} seed {seed}")
-    running, running_c = 0.0, 0.0
     for it in range(run.start, total):
         hr = sampler.sample()
         lr = _degrade(hr, profile, setting, degrade_gen).to(device)
@@ -263,14 +266,16 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
 
 def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]:
     """:func:`table1` with an :class:`~faiglib.studies.workspace.Workspace`'s profile, device and data: trained on
-    ``exp.train_images()``, tested on ``exp.analysis_images()``, cached under
-    ``<out>/<profile>/faiglib-<version>/table1``. ``seeds``: default the profile's."""
-    from faiglib import __version__
+    ``exp.train_images()``, tested on ``exp.analysis_images()``, stored in the entry ``table1`` keyed by the
+    training images' digest and every setting that changes Table 1's models. ``seeds``: default the profile's."""
+    from faiglib.training.stages import TRAINING_VERSION
 
     seeds = exp.profile.seeds if seeds is None else seeds
-    out_dir = Path(exp.out) / exp.profile.name / f"faiglib-{__version__}" / "table1"
-    return table1(exp.profile, seeds, exp.train_images(), exp.analysis_images(), out_dir, exp.device,
-                  exp.progress, str(exp.train_data))
+    settings = {k: v for k, v in exp.profile.as_dict().items() if k.startswith("table1_") or k in ("scale", "resize")}
+    parts = {"version": TRAINING_VERSION, "train": exp._train_digest(), "settings": settings}
+    with exp.store.entry("table1", parts) as out_dir:
+        return table1(exp.profile, seeds, exp.train_images(), exp.analysis_images(), out_dir, exp.device,
+                      exp.progress, str(exp.train_data))
 
 
 def gaps(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:

@@ -1,30 +1,41 @@
-"""One object per notebook run: profile + seed + data + device -> cached artefacts and result files.
+"""One object per notebook run: profile + seed + data + device -> artefacts in a store, and result files.
 
-Each section notebook builds an :class:`Workspace` from its parameters and asks it for what it needs
-(``pair()``, ``scores()``, ...). Whatever is missing is produced and cached under
-``<out>/<profile>/faiglib-<version>/<net>-seed<seed>/``, so a section runs on its own and a rerun reuses what is there.
+Each section notebook builds a :class:`Workspace` from its parameters and asks it for what it needs
+(``pair()``, ``scores()``, ...). Whatever is missing is produced and kept in the content-addressed
+:class:`~faiglib.core.store.Store` under ``<out>/store/``: each entry's key hashes what it was computed from
+(the image bytes, the keys of the entries it used, the settings that matter, the algorithm's version), so a
+section runs on its own, a rerun reuses what is there, and a changed input never meets a stale artefact.
 Headline numbers go to ``<results>/<profile>/<section>.json``.
+
+The entries and what their keys hold:
+
+* ``baseline``: network, seed, training images (file digests), baseline settings, training version;
+* ``target``: the baseline's key, seed, training images, target settings (and the level ranges of a levels target);
+* ``faig`` / ``ig``: the pair's keys, the analysis set's tensors (images, degradation and noise), N, rule,
+  precision, the method's version; ``retrain``: the baseline's key, the selected filters, task and settings.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
-from faiglib.methods.faig import DiscriminativeFilters, discriminative_filters
-from faiglib.methods.baselines import FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
+from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters
+from faiglib.methods.baselines import IG_VERSION, FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
 from faiglib.core.checkpoint import load_model, load_state
-from faiglib.data.images import center_crop, resolve_images
+from faiglib.core.paths import quadrature
+from faiglib.core.store import Store, digest, tensor_digest
+from faiglib.core.devices import check_device
+from faiglib.data.images import center_crop, check_analysis_size, resolve_images, source_files
 from faiglib.data.degradations import AnalysisSet, build_analysis_set
 from faiglib.core.units import FilterIndex
 from faiglib.models.networks import build_network
 from faiglib.profiles import Profile, get_profile
-from faiglib.training.stages import TrainResult, degradation_of, evaluate_psnr, train_pair
+from faiglib.training.stages import (TRAINING_VERSION, TrainResult, degradation_of, evaluate_psnr, stage_settings,
+                                     train_stage)
 
 __all__ = ["Workspace", "FUNCTIONS", "METHODS", "workspaces"]
 
@@ -49,15 +60,18 @@ class Workspace:
     arch: str | None = None
     progress: bool = True
     #: True: the target is the one fine-tuned on a range of levels (``profile.levels_*_range``) from the same
-    #: baseline; everything derived from it is cached in ``<workdir of the fixed-level pair>/levels``.
+    #: baseline; everything derived from it has that target's key in its own.
     levels: bool = False
+    #: The degradation of the analysis set (what FAIG, masking, ... are measured on), separate from the training
+    #: recipe: ``None`` is the level the target was trained on (``profile.blur_sigma`` / ``noise_sigma``).
+    analysis_blur_sigma: float | None = None
+    analysis_noise_sigma: float | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.profile = get_profile(self.profile)
         self.spec = self.profile.network(self.arch)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        check_device(self.device)  # now, not when training starts
         self.data = self.data or self.profile.analysis_data
         self.train_data = self.train_data or self.profile.train_data
         if not self.train_data:
@@ -65,28 +79,79 @@ class Workspace:
                              f"(a folder of HR images, or several joined by ':')")
         self.out, self.results = Path(self.out), Path(self.results)
 
-    # ---- paths -------------------------------------------------------------------------------------------
+    # ---- the store and the keys of the pair --------------------------------------------------------------
+    @cached_property
+    def store(self) -> Store:
+        """The artefact store under ``<out>/store``."""
+        return Store(self.out / "store")
+
+    def _train_digest(self) -> str:
+        """Digest of the training images' bytes (file digests cached by size and mtime; decoded pixels for the
+        bundled photos), in the order training reads them."""
+        if "train_digest" not in self._cache:
+            files = source_files(self.train_data)
+            self._cache["train_digest"] = (tensor_digest(self.train_images()) if files is None
+                                           else digest(self.store.file_digests(files)))
+        return self._cache["train_digest"]
+
+    def _stage_parts(self, stage: str, profile: Profile | None = None) -> dict[str, Any]:
+        return {"version": TRAINING_VERSION, "network": asdict(self.spec), "seed": self.seed,
+                "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile, self.device)}
+
+    def baseline_parts(self) -> dict[str, Any]:
+        """What the baseline's store key is made from."""
+        return self._stage_parts("baseline")
+
+    def target_parts(self) -> dict[str, Any]:
+        """What the target's store key is made from (the baseline's key among them)."""
+        parts = {**self._stage_parts("target"), "baseline": self.store.key("baseline", self.baseline_parts())}
+        if self.levels:
+            parts["ranges"] = {"blur": list(self.profile.levels_blur_range),
+                               "noise": list(self.profile.levels_noise_range)}
+        return parts
+
+    def pair_keys(self) -> list[str]:
+        """``[baseline key, target key]``: part of the key of everything computed from the pair."""
+        return [self.store.key("baseline", self.baseline_parts()), self.store.key("target", self.target_parts())]
+
     @property
     def workdir(self) -> Path:
-        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: a new faiglib version starts a fresh cache.
-        (Within a version, each training stage also checks a key of its settings before reusing a checkpoint.)"""
-        return self.pair_dir / "levels" if self.levels else self.pair_dir
-
-    @property
-    def pair_dir(self) -> Path:
-        """``<out>/<profile>/faiglib-<version>/<net>-seed<seed>``: the baseline (shared by both targets)."""
-        from faiglib import __version__
-
-        return self.out / self.profile.name / f"faiglib-{__version__}" / f"{self.spec.label}-seed{self.seed}"
+        """The target's store entry (it holds the target checkpoint); a place for a study's own files
+        that depend on the pair and nothing else."""
+        return self.store.path("target", self.target_parts())
 
     @property
     def degradation(self):
-        return degradation_of(self.profile)
+        """The analysis degradation: the training recipe's unless ``analysis_blur_sigma`` / ``analysis_noise_sigma``."""
+        d = degradation_of(self.profile)
+        return replace(d, blur_sigma=self.analysis_blur_sigma or d.blur_sigma,
+                       noise_sigma=self.analysis_noise_sigma or d.noise_sigma)
 
-    def _data_key(self) -> str:
-        key = json.dumps([str(self.data), self.profile.analysis_crop, self.profile.max_analysis_images,
-                          self.profile.scale], sort_keys=True)
-        return hashlib.sha256(key.encode()).hexdigest()[:10]
+    def analysis_digest(self) -> str:
+        """Key of the analysis set: its HR images' bytes, degradation and noise seed (:meth:`AnalysisSet.key`)."""
+        return self.memo("analysis_digest", lambda: self.analysis_set().key())
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per workspace and ``key`` (in memory only: inputs built from the workspace's own
+        parameters, e.g. a study's degraded image set). Anything expensive belongs in :meth:`cached`."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def cached(self, kind: str, parts: Mapping[str, Any], compute: Callable[[], Any], save: Callable[[Any, Path], Any],
+               load: Callable[[Path], Any], filename: str = "result.pt") -> Any:
+        """The one cache-or-compute of faiglib: the store entry ``(kind, parts)``'s ``filename`` if it exists
+        (loaded once per workspace), else ``compute()`` saved there. Concurrent runs compute it once."""
+        path = self.store.path(kind, parts) / filename
+        if str(path) not in self._cache:
+            with self.store.entry(kind, parts) as folder:
+                if (folder / filename).exists():
+                    value = load(folder / filename)
+                else:
+                    value = compute()
+                    save(value, folder / filename)
+            self._cache[str(path)] = value
+        return self._cache[str(path)]
 
     # ---- data --------------------------------------------------------------------------------------------
     def analysis_images(self) -> list[tuple[str, torch.Tensor]]:
@@ -97,6 +162,7 @@ class Workspace:
                 images = images[: self.profile.max_analysis_images]
             if self.profile.analysis_crop:
                 images = [(n, center_crop(x, self.profile.analysis_crop, self.profile.scale)) for n, x in images]
+            check_analysis_size(images, self.profile.max_analysis_pixels)  # whole-image FAIG of 12 MP would not fit
             self._cache["analysis"] = images
         return self._cache["analysis"]
 
@@ -108,20 +174,25 @@ class Workspace:
 
     def train_images(self) -> list[tuple[str, torch.Tensor]]:
         if "train" not in self._cache:
-            self._cache["train"] = resolve_images(self.train_data, self.profile.scale)
+            # as stored (uint8 / uint16): DIV2K-sized training sets fit in a few GB; patches become float on sampling
+            self._cache["train"] = resolve_images(self.train_data, self.profile.scale, raw=True)
         return self._cache["train"]
 
     # ---- models ------------------------------------------------------------------------------------------
     def pair(self) -> tuple[TrainResult, TrainResult]:
-        """Train (or load from the cache) the baseline and the target model."""
+        """Train (or load from the store) the baseline and the target model."""
         if "pair" not in self._cache:
+            common = dict(profile=self.profile, network=self.spec, train_images=self.train_images(),
+                          val_images=self._val_images(), seed=self.seed, device=self.device, progress=self.progress,
+                          data_label=str(self.train_data))
+            with self.store.entry("baseline", self.baseline_parts()) as folder:
+                base = train_stage("baseline", out_dir=folder, **common)
             ranges = dict(blur_range=self.profile.levels_blur_range,
                           noise_range=self.profile.levels_noise_range) if self.levels else {}
-            self._cache["pair"] = train_pair(profile=self.profile, network=self.spec,
-                                             train_images=self.train_images(), val_images=self._val_images(),
-                                             out_dir=self.pair_dir, target_out_dir=self.workdir, seed=self.seed,
-                                             device=self.device, progress=self.progress,
-                                             data_label=str(self.train_data), **ranges)
+            with self.store.entry("target", self.target_parts()) as folder:
+                target = train_stage("target", out_dir=folder, init_state=load_state(base.checkpoint)[0],
+                                     **common, **ranges)
+            self._cache["pair"] = (base, target)
         return self._cache["pair"]
 
     def _val_images(self) -> list[tuple[str, torch.Tensor]]:
@@ -155,28 +226,29 @@ class Workspace:
 
     # ---- attribution -------------------------------------------------------------------------------------
     def scores(self, n_steps: int | None = None, method: str | None = None) -> DiscriminativeFilters:
-        """Per-image FAIG scores for blur and noise on the analysis set (cached per data and N/method)."""
-        n_steps = n_steps or self.profile.n_steps
-        method = method or self.profile.method
-        path = self.workdir / f"faig_{self._data_key()}_N{n_steps}_{method}_{self.profile.precision}.pt"
-        if str(path) in self._cache:
-            return self._cache[str(path)]
-        if path.exists():
-            self._cache[str(path)] = DiscriminativeFilters.load(path)
-            return self._cache[str(path)]
-        base, target = self.states()
-        result = discriminative_filters(self.architecture(), {k: v.to(self.device) for k, v in base.items()},
-                                        {k: v.to(self.device) for k, v in target.items()}, self._analysis_on_device(),
-                                        n_steps=n_steps, method=method,
-                                        internal_batch_size=self.profile.internal_batch_size,
-                                        precision=self.profile.precision, progress=self.progress)
-        result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
-        result.losses = {k: v.cpu() for k, v in result.losses.items()}
-        result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
-        result.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label, data=str(self.data))
-        result.save(path)
-        self._cache[str(path)] = result
-        return result
+        """Per-image FAIG scores for blur and noise on the analysis set (stored per pair, analysis set, N, rule
+        and precision). ``n_steps`` / ``method``: ``None`` is the profile's."""
+        n_steps = self.profile.n_steps if n_steps is None else n_steps
+        method = self.profile.method if method is None else method
+        quadrature(n_steps, method)  # a bad N or rule fails here, before any training
+        parts = {"version": FAIG_VERSION, "pair": self.pair_keys(), "analysis": self.analysis_digest(),
+                 "n_steps": n_steps, "method": method, "precision": self.profile.precision}
+
+        def compute() -> DiscriminativeFilters:
+            base, target = self.states()
+            result = discriminative_filters(self.architecture(), {k: v.to(self.device) for k, v in base.items()},
+                                            {k: v.to(self.device) for k, v in target.items()},
+                                            self._analysis_on_device(), n_steps=n_steps, method=method,
+                                            internal_batch_size=self.profile.internal_batch_size,
+                                            precision=self.profile.precision, progress=self.progress)
+            result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
+            result.losses = {k: v.cpu() for k, v in result.losses.items()}
+            result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
+            result.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label,
+                               data=str(self.data))
+            return result
+
+        return self.cached("faig", parts, compute, lambda r, path: r.save(path), DiscriminativeFilters.load)
 
     def _analysis_on_device(self) -> AnalysisSet:
         aset = self.analysis_set()
@@ -186,24 +258,23 @@ class Workspace:
                            {k: [x.to(self.device) for x in v] for k, v in aset.lr.items()}, aset.degradation, aset.seed)
 
     def ig_ranking(self) -> FilterRanking:
-        """The paper's "IG" baseline (:func:`~faiglib.methods.baselines.input_ig_ranking`: input-space path from the clean
-        to the degraded LR image on the target net) on the analysis set, with the profile's N; cached on disk."""
+        """The paper's "IG" baseline (:func:`~faiglib.methods.baselines.input_ig_ranking`: input-space path from the
+        clean to the degraded LR image on the target net) on the analysis set, with the profile's N; stored."""
         n_steps, method = self.profile.n_steps, self.profile.method
-        path = self.workdir / f"ig_{self._data_key()}_N{n_steps}_{method}.pt"
-        if str(path) not in self._cache:
-            if path.exists():
-                ranking = FilterRanking.load(path)
-            else:
-                _, target = self.states()
-                aset = self._analysis_on_device()
-                ranking = input_ig_ranking(self.architecture(), {k: v.to(self.device) for k, v in target.items()},
-                                           aset.lr["clean"], {d: aset.lr[d] for d in FUNCTIONS},
-                                           n_steps=n_steps, method=method)
-                ranking.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label,
-                                    data=str(self.data))
-                ranking.save(path)
-            self._cache[str(path)] = ranking
-        return self._cache[str(path)]
+        parts = {"version": IG_VERSION, "target": self.pair_keys()[1], "analysis": self.analysis_digest(),
+                 "n_steps": n_steps, "method": method}
+
+        def compute() -> FilterRanking:
+            _, target = self.states()
+            aset = self._analysis_on_device()
+            ranking = input_ig_ranking(self.architecture(), {k: v.to(self.device) for k, v in target.items()},
+                                       aset.lr["clean"], {d: aset.lr[d] for d in FUNCTIONS},
+                                       n_steps=n_steps, method=method)
+            ranking.meta.update(profile=self.profile.name, seed=self.seed, network=self.spec.label,
+                                data=str(self.data))
+            return ranking
+
+        return self.cached("ig", parts, compute, lambda r, path: r.save(path), FilterRanking.load)
 
     def random_rankings(self, draws: int | None = None) -> list[FilterRanking]:
         """``draws`` (default ``profile.random_draws``) independent random orders, seeded by the experiment's

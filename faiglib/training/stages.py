@@ -8,6 +8,8 @@
   retrained (the paper's upper bound). Its length and learning rate are ``retrain_iters``/``lr_retrain``.
 
 Both use an L1 loss, Adam (betas 0.9/0.99) with a cosine-decayed learning rate and optional EMA weights.
+With ``profile.train_precision`` ``"bf16"`` (or ``"auto"`` on hardware with native bfloat16) the forward pass
+runs under bfloat16 autocast while the weights, gradients and Adam's state stay float32 ("master weights").
 Training is deterministic for a seed: model init, patch sampling and degradations each draw from their own
 generator. A resume state is written atomically every ``checkpoint_every`` iterations; calling
 :func:`train_stage` again after an interruption continues from it and ends with the same weights, bit for
@@ -34,7 +36,8 @@ from faiglib.measures.metrics import psnr
 from faiglib.models.networks import build_network
 from faiglib.profiles import NetSpec, Profile
 
-__all__ = ["STAGES", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
+__all__ = ["STAGES", "TRAINING_VERSION", "TRAIN_PRECISIONS", "bf16_supported", "resolve_train_precision",
+           "stage_settings", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
 
 STAGES = ("baseline", "target", "retrain")
 
@@ -89,6 +92,63 @@ def evaluate_psnr(model: nn.Module, val_set, kinds: Sequence[str], device: str |
             values.append(float(psnr(out, hr, crop_border=crop_border)))
     model.train(was_training)
     return sum(values) / len(values)
+
+
+#: Bump when a change to the training code changes the weights it produces: every cached stage is retrained.
+TRAINING_VERSION = 1
+
+#: Values of ``Profile.train_precision``: float32 throughout, bfloat16 autocast, or bf16 where it is native.
+TRAIN_PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def bf16_supported(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 natively, i.e. bf16 autocast is faster, not just emulated.
+
+    CUDA: :func:`torch.cuda.is_bf16_supported` (compute capability >= 8.0). CPU: oneDNN is available and the
+    processor has AVX512-BF16 or AMX tiles (``torch.cpu._is_avx512_bf16_supported`` /
+    ``_is_amx_tile_supported``, private helpers of torch 2.x; missing ones count as "no"). oneDNN also runs bf16
+    on plain AVX512 by conversion, which is not faster, so that does not count.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
+def resolve_train_precision(requested: str, device: str | torch.device = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"``: the training precision ``requested`` (one of :data:`TRAIN_PRECISIONS`) means on
+    ``device``. ``"auto"`` is bf16 where :func:`bf16_supported`, else fp32; an explicit ``"bf16"`` is kept even
+    where it is only emulated (slow, but the same numbers)."""
+    if requested not in TRAIN_PRECISIONS:
+        raise ValueError(f"unknown train_precision {requested!r}; use one of {TRAIN_PRECISIONS}")
+    if requested == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return requested
+
+
+def stage_settings(stage: str, profile: Profile, device: str | torch.device | None = None) -> dict:
+    """The profile fields that change the weights a stage trains, and nothing else: a profile edit that only
+    concerns attribution, masking or the other stage does not invalidate a finished stage (part of its key).
+    The training precision resolved for ``device`` (``None``: the CPU) is included only when it is not fp32,
+    so that the keys of fp32 stages are those they had before the field existed."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use one of {STAGES}")
+    relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
+    relevant += {"baseline": ["baseline_iters", "lr_baseline"],
+                 "target": ["target_iters", "lr_target"],
+                 "retrain": ["retrain_iters", "lr_retrain"]}[stage]
+    if stage != "baseline":
+        relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
+    settings = {k: getattr(profile, k) for k in relevant}
+    if profile.trainer != "stages":
+        settings["trainer"] = profile.trainer
+    precision = resolve_train_precision(profile.train_precision, "cpu" if device is None else device)
+    if precision != "fp32":
+        settings["train_precision"] = precision
+    return settings
 
 
 class ResumableRun:
@@ -207,16 +267,8 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     resume = out_dir / f"{name}.resume.pth"
     total = {"baseline": profile.baseline_iters, "target": profile.target_iters, "retrain": profile.retrain_iters}[stage]
     base_lr = {"baseline": profile.lr_baseline, "target": profile.lr_target, "retrain": profile.lr_retrain}[stage]
-    # The cache key holds what changes the trained weights, and nothing else: a profile edit that only
-    # concerns attribution, masking or the other stage does not invalidate a finished stage.
-    relevant = ["scale", "resize", "batch_size", "hr_patch", "ema_decay"]
-    relevant += {"baseline": ["baseline_iters", "lr_baseline"],
-                 "target": ["target_iters", "lr_target"],
-                 "retrain": ["retrain_iters", "lr_retrain"]}[stage]
-    if stage != "baseline":
-        relevant += ["blur_sigma", "noise_sigma", "p_blur", "p_noise"]
     config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
-              "settings": {k: getattr(profile, k) for k in relevant},
+              "settings": stage_settings(stage, profile, device),
               "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
     if blur_range is not None or noise_range is not None:  # only then: fixed-level keys stay as they were
         config["ranges"] = {"blur": None if blur_range is None else [float(v) for v in blur_range],
@@ -228,6 +280,10 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     cached = run.finished()
     if cached is not None:
         return cached
+    if profile.trainer != "stages":
+        raise ValueError(f"profile {profile.name!r} trains with the {profile.trainer!r} loop "
+                         f"(faiglib.training.resident; `make gpu-run`); its {stage} stage is not in {out_dir} yet: "
+                         f"run that first, or use a profile with trainer='stages'")
 
     model = build_seeded(network, profile.scale, seed)
     if init_state is not None:
@@ -258,14 +314,19 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
         patch_gen.set_state(state["patch_gen"])
         degrade_gen.set_state(state["degrade_gen"])
         history = json.loads(state["history"])
+    # the loss summed since the last logged (every 10th) iteration: part of the resume state, since a
+    # checkpoint can fall inside a 10-iteration interval (resume states before this field: 0, as they were)
+    running = float(state.get("running_loss", 0.0)) if state is not None else 0.0
 
     def resume_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "ema": ema.state_dict() if ema is not None else {}, "patch_gen": patch_gen.get_state(),
-                "degrade_gen": degrade_gen.get_state()}
+                "degrade_gen": degrade_gen.get_state(), "running_loss": running}
 
+    # bf16: autocast the forward pass only; parameters, gradients and Adam's moments stay float32
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                              enabled=resolve_train_precision(profile.train_precision, device) == "bf16")
     run.begin(progress, f"{network.label} {stage}")
-    running = 0.0
     for it in range(run.start, total):
         hr = sampler.sample().to(device)
         if stage == "baseline":
@@ -275,7 +336,9 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
                                 blur_range=blur_range, noise_range=noise_range)
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(base_lr, it, total)
-        loss = F.l1_loss(model(lr), hr)
+        with autocast:
+            out = model(lr)
+        loss = F.l1_loss(out.float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for param, keep in grad_masks.items():  # zero gradient -> Adam leaves the entry exactly as it is

@@ -1,0 +1,422 @@
+"""The paper's scale on one GPU in one command (``make gpu-run``): train the MSRResNet pair with the resident
+bf16 loop, then FAIG (N = 100) and IG on the analysis images, Table 2 (FAIG / IG / |θ−θ̄| / random) and the
+Fig. 3 curves by batched masking, all into a :class:`~faiglib.studies.workspace.Workspace`'s store; then pack
+the store into at most :data:`MAX_PARTS` files of at most :data:`PART_BYTES` under ``--out`` with the results
+JSON and a timing log. ``--unpack`` (back on the CPU, ``make gpu-unpack``) puts the store entries into
+``artifacts/`` and checks that a Workspace with the same data finds them, so the notebooks run with
+``PROFILE=gpu`` from the store without recomputing.
+
+Plain Python with the machine's own interpreter: torch, numpy, scikit-image, tqdm (no papermill, no venv).
+
+Sizing (``--dry-run``): every stage's FLOPs are counted (:func:`faiglib.models.complexity.complexity`, FLOPs
+per LR pixel of one forward pass) and multiplied by what the stage does (training: batch x patch pixels x 3
+for forward + backward, per iteration; FAIG and IG: images' pixels x 2 degradations x N x 3; masking: pixels
+x selections x 2 inputs, forward only), divided by :data:`ASSUMED_BF16_FLOPS` (bf16) or
+:data:`ASSUMED_FP32_FLOPS` (fp32/TF32 work), plus a fixed cost per training iteration for kernel launches and
+the optimiser (:data:`ASSUMED_STEP_OVERHEAD_S`). The same FLOP model is checked against the CPU: the dry run
+times a few training steps and a FAIG call of the same network on this CPU and prints the throughput it
+reaches, so that the GPU assumption can be read as a multiple of a measured number.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["ASSUMED_BF16_FLOPS", "ASSUMED_FP32_FLOPS", "ASSUMED_STEP_OVERHEAD_S", "BUDGET_S", "MAX_PARTS",
+           "PART_BYTES", "estimate", "pack_store", "unpack", "run", "main"]
+
+#: H200 (SXM) dense bf16 tensor-core peak is ~989 TFLOP/s; 3x3 convs with 64 channels at small batches reach a
+#: fraction of it. Assumed sustained: 10 % of the peak (conservative; measured numbers belong in
+#: benchmarks/results-gpu.txt once the machine is lent).
+ASSUMED_BF16_FLOPS = 0.10 * 989e12
+#: fp32 work (IG, reference outputs) runs as TF32 convolutions in cuDNN: half the bf16 rate assumed.
+ASSUMED_FP32_FLOPS = ASSUMED_BF16_FLOPS / 2
+#: Per training iteration, independent of the FLOPs: ~250 kernel launches (forward, backward, fused Adam,
+#: EMA, sampling, degradation) at a few microseconds each.
+ASSUMED_STEP_OVERHEAD_S = 1.5e-3
+#: One command may run 10 minutes; the run must fit in 8 (start-up, packing and slack take the rest).
+BUDGET_S = 8 * 60
+#: What comes back from the device: at most 8 files of at most 16 MiB; 2 are the results JSON and the log.
+MAX_PARTS = 6
+PART_BYTES = 15 * 2 ** 20
+PACK_NAME = "store.tar.gz"
+
+
+# ---- the plan: FLOPs of each stage and the estimate ---------------------------------------------------------
+
+def _lr_pixels(ws) -> list[int]:
+    return [int(x.shape[-2] * x.shape[-1]) for x in ws.analysis_set().lr["clean"]]
+
+
+def flops_per_lr_pixel(spec, scale: int) -> float:
+    """Forward FLOPs per LR pixel of ``spec`` (measured on a 64x64 input: the count is linear in pixels)."""
+    from faiglib.models.complexity import complexity
+    from faiglib.models.networks import build_network
+
+    c = complexity(build_network(spec.arch, **spec.kwargs(scale)), (64, 64))
+    return c.flops / (64 * 64)
+
+
+def plan(ws, classify: bool = False) -> list[dict[str, Any]]:
+    """The stages of :func:`run` with their FLOPs, precision and fixed costs: ``[{"stage", "flops",
+    "precision", "fixed_s", "what"}]``."""
+    p = ws.profile
+    per_px = flops_per_lr_pixel(ws.spec, p.scale)
+    pixels = _lr_pixels(ws)
+    n_px = sum(pixels)
+    patch_px = p.batch_size * (p.hr_patch // p.scale) ** 2
+    n_methods = 3  # faig, ig, abs_change
+    stages = [
+        {"stage": "train baseline", "flops": 3 * per_px * patch_px * p.baseline_iters, "precision": "bf16",
+         "fixed_s": ASSUMED_STEP_OVERHEAD_S * p.baseline_iters,
+         "what": f"{p.baseline_iters} it x {p.batch_size} x {p.hr_patch}^2 HR"},
+        {"stage": "train target", "flops": 3 * per_px * patch_px * p.target_iters, "precision": "bf16",
+         "fixed_s": ASSUMED_STEP_OVERHEAD_S * p.target_iters,
+         "what": f"{p.target_iters} it x {p.batch_size} x {p.hr_patch}^2 HR"},
+        {"stage": "FAIG", "flops": 3 * per_px * n_px * 2 * p.n_steps, "precision": p.precision, "fixed_s": 0.0,
+         "what": f"{len(pixels)} images, {n_px} LR px, 2 degradations, N = {p.n_steps}"},
+        {"stage": "IG", "flops": 3 * per_px * n_px * 2 * p.n_steps, "precision": "fp32", "fixed_s": 0.0,
+         "what": f"{len(pixels)} images, 2 degradations, N = {p.n_steps}"},
+        # the tables the chapters ask for, so that they read them from the store: the baselines chapter's
+        # (Table 2 and Fig. 3: every method at every curve proportion) and the masking chapter's (FAIG and random)
+        {"stage": "Table 2 / Fig. 3 masking",
+         "flops": per_px * n_px * 2 * 2 * len(p.curve_proportions) * (n_methods + p.yardstick_draws),
+         "precision": "fp32", "fixed_s": 0.0,
+         "what": f"{len(p.curve_proportions)} proportions x 2 filter sets x ({n_methods} methods + "
+                 f"{p.yardstick_draws} random) x 2 inputs"},
+        {"stage": "masking chapter", "flops": per_px * n_px * 2 * 2 * len(p.mask_proportions) * (1 + p.yardstick_draws),
+         "precision": "fp32", "fixed_s": 0.0,
+         "what": f"{len(p.mask_proportions)} proportions x 2 filter sets x (FAIG + {p.yardstick_draws} random) "
+                 f"x 2 inputs"},
+    ]
+    if classify:
+        crop = p.classify_crop or 512
+        n_cls = 15  # the embedded validation + test photos (8 + 7)
+        n = p.n_steps if p.classify_n_steps is None else p.classify_n_steps
+        stages.append({"stage": "classification", "flops": 3 * per_px * n_cls * 4 * n * (crop // p.scale) ** 2,
+                       "precision": p.precision, "fixed_s": 0.0,
+                       "what": f"{n_cls} images x 4 versions, {crop}^2 crops, N = {n}"})
+    stages.append({"stage": "start-up, data, packing", "flops": 0.0, "precision": "fp32", "fixed_s": 30.0,
+                   "what": "imports, image decoding, upload, cuDNN autotuning, tar (assumed)"})
+    return stages
+
+
+def estimate(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each stage of :func:`plan` with ``seconds`` = FLOPs / assumed throughput + fixed cost."""
+    out = []
+    for s in stages:
+        rate = ASSUMED_BF16_FLOPS if s["precision"] == "bf16" else ASSUMED_FP32_FLOPS
+        out.append({**s, "seconds": s["flops"] / rate + s["fixed_s"]})
+    return out
+
+
+def _cpu_throughput(spec, scale: int) -> dict[str, float]:
+    """FLOP/s this CPU reaches on the network's training step (fp32, batch 2 of 32x32 LR) and on a FAIG
+    call (one 32x32 LR image, N = 2), by the same FLOP model as :func:`plan`."""
+    from faiglib.methods.faig import faig
+    from faiglib.training.stages import build_seeded
+
+    per_px = flops_per_lr_pixel(spec, scale)
+    model = build_seeded(spec, scale, 0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = torch.rand(2, 3, 32 * scale, 32 * scale, generator=g)
+
+    def step():
+        loss = torch.nn.functional.l1_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    tic = time.perf_counter()
+    for _ in range(3):
+        step()
+    train_rate = 3 * 3 * per_px * 2 * 32 * 32 / (time.perf_counter() - tic)
+    base = {k: v + 0.01 for k, v in model.state_dict().items()}
+    faig(model, base, model.state_dict(), x[:1], y[:1], n_steps=1)
+    tic = time.perf_counter()
+    faig(model, base, model.state_dict(), x[:1], y[:1], n_steps=2)
+    faig_rate = 3 * per_px * 32 * 32 * 2 / (time.perf_counter() - tic)
+    return {"train_flops_per_s": train_rate, "faig_flops_per_s": faig_rate}
+
+
+def dry_run(ws, classify: bool = False, budget_s: float = BUDGET_S,
+            measure_cpu: bool = True, print_: Callable[[str], None] = print) -> dict[str, Any]:
+    """Print the plan, its estimated GPU seconds and the CPU's measured throughput; return them. Raises
+    ``ValueError`` when the estimate exceeds ``budget_s`` (shrink the profile's iterations)."""
+    p = ws.profile
+    stages = estimate(plan(ws, classify))
+    total = sum(s["seconds"] for s in stages)
+    print_(f"profile {p.name}: {ws.spec.label}, {len(_lr_pixels(ws))} analysis images ({sum(_lr_pixels(ws))} LR px)")
+    print_(f"assumed sustained throughput: bf16 {ASSUMED_BF16_FLOPS / 1e12:.0f} TFLOP/s (10 % of the H200's "
+           f"989 TFLOP/s dense peak), fp32/TF32 {ASSUMED_FP32_FLOPS / 1e12:.0f} TFLOP/s, "
+           f"+{ASSUMED_STEP_OVERHEAD_S * 1e3:.1f} ms per training iteration")
+    for s in stages:
+        print_(f"  {s['stage']:<24s} {s['flops'] / 1e15:8.3f} PFLOP  {s['precision']:>4s}  {s['seconds']:7.1f} s"
+               f"   ({s['what']})")
+    print_(f"  {'total':<24s} {sum(s['flops'] for s in stages) / 1e15:8.3f} PFLOP        {total:7.1f} s"
+           f"   (budget {budget_s:.0f} s)")
+    iters = p.baseline_iters + p.target_iters
+    print_(f"training: {p.baseline_iters} + {p.target_iters} = {iters} iterations of batch {p.batch_size} on "
+           f"{p.hr_patch}^2 HR patches; the paper: 1,000,000 + 100,000 ({iters / 1.1e6:.1%} of it)")
+    result: dict[str, Any] = {"stages": stages, "total_s": total, "budget_s": budget_s}
+    if measure_cpu:
+        with torch.inference_mode(False):
+            cpu = _cpu_throughput(ws.spec, p.scale)
+        result["cpu"] = cpu
+        print_(f"this CPU ({torch.get_num_threads()} threads): training step {cpu['train_flops_per_s'] / 1e9:.1f} "
+               f"GFLOP/s, FAIG {cpu['faig_flops_per_s'] / 1e9:.1f} GFLOP/s (same FLOP model); the bf16 assumption "
+               f"is x{ASSUMED_BF16_FLOPS / cpu['train_flops_per_s']:.0f} the CPU's training rate; this run would "
+               f"take ~{sum(s['flops'] for s in stages) / cpu['train_flops_per_s'] / 3600:.0f} h here")
+    if total > budget_s:
+        raise ValueError(f"estimated {total:.0f} s exceeds the {budget_s:.0f} s budget: lower baseline_iters/"
+                         f"target_iters or yardstick_draws of profile {p.name!r}")
+    return result
+
+
+# ---- packing -------------------------------------------------------------------------------------------------
+
+def _skip(name: str) -> bool:
+    base = os.path.basename(name)
+    return base.endswith(".lock") or base.endswith(".resume.pth") or base == "file-digests.json" \
+        or (base.startswith(".") and base.endswith(".tmp"))
+
+
+def pack_store(store_root: str | Path, out: str | Path, max_parts: int = MAX_PARTS,
+               part_bytes: int = PART_BYTES) -> list[Path]:
+    """Pack ``store_root`` (its entries; no locks, resume states or the machine's file-digest index) into a
+    gzipped tar split into ``out/store.tar.gz.partNN`` files of at most ``part_bytes``. Raises ``ValueError``
+    (before writing any part) if it needs more than ``max_parts``."""
+    store_root, out = Path(store_root), Path(out)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+        for path in sorted(store_root.rglob("*")):
+            rel = path.relative_to(store_root)
+            if path.is_file() and not _skip(str(rel)):
+                tar.add(path, arcname=str(Path("store") / rel))
+    data = buffer.getvalue()
+    n = max(1, -(-len(data) // part_bytes))
+    if n > max_parts:
+        raise ValueError(f"the packed store is {len(data) / 2 ** 20:.1f} MiB: {n} parts of "
+                         f"{part_bytes / 2 ** 20:.0f} MiB, more than the {max_parts} allowed; leave out a stage "
+                         f"(e.g. --no-classify) or shrink the profile")
+    out.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for i in range(n):
+        path = out / f"{PACK_NAME}.part{i:02d}"
+        path.write_bytes(data[i * part_bytes: (i + 1) * part_bytes])
+        parts.append(path)
+    return parts
+
+
+def unpack(source: str | Path, into: str | Path, results: str | Path | None = None) -> dict[str, Any]:
+    """Join ``source/store.tar.gz.partNN`` and extract the store into ``into/store`` (existing entries are
+    kept); copy ``gpu_run.json`` (if there) to ``results/<profile>/gpu_run.json``. Returns the results JSON
+    (``{}`` if none)."""
+    source, into = Path(source), Path(into)
+    parts = sorted(source.glob(f"{PACK_NAME}.part*"))
+    if not parts:
+        raise ValueError(f"{source}: no {PACK_NAME}.partNN files; pass the folder the GPU run's $OUT came back to")
+    data = b"".join(p.read_bytes() for p in parts)
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = tar.getmembers()
+        bad = [m.name for m in members if not m.name.startswith("store/") or ".." in Path(m.name).parts
+               or not (m.isfile() or m.isdir())]
+        if bad:
+            raise ValueError(f"{parts[0]}: unexpected members {bad[:3]}; not a packed faiglib store")
+        for m in members:
+            target = into / m.name
+            if m.isfile() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(m) as fh, open(target, "wb") as dst:
+                    shutil.copyfileobj(fh, dst)
+    payload: dict[str, Any] = {}
+    found = source / "gpu_run.json"
+    if found.exists():
+        payload = json.loads(found.read_text())
+        if results is not None:
+            dest = Path(results) / payload["profile"] / "gpu_run.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found, dest)
+    return payload
+
+
+# ---- the run -------------------------------------------------------------------------------------------------
+
+class _Log:
+    """Timing log: printed and appended to ``path`` line by line (a killed run still leaves what it did)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self.t0, self.stages = path, time.perf_counter(), {}
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+    def __call__(self, line: str) -> None:
+        line = f"[{time.perf_counter() - self.t0:7.1f} s] {line}"
+        print(line, flush=True)
+        if self.path is not None:
+            with open(self.path, "a") as fh:
+                fh.write(line + "\n")
+
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        tic = time.perf_counter()
+        self(f"{name} ...")
+        value = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.stages[name] = round(time.perf_counter() - tic, 2)
+        self(f"{name} done in {self.stages[name]:.1f} s")
+        return value
+
+
+def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "bf16",
+        classify: bool = False, chunk: int = 8) -> dict[str, Any]:
+    """Everything of the GPU run for one :class:`Workspace` (see the module docstring); returns the results
+    payload (also written to ``out/gpu_run.json``, with ``out/timing.log`` and the store parts)."""
+    from faiglib.studies.masking import yardstick_masking
+    from faiglib.training.resident import train_resident_pair
+
+    out = Path(out)
+    log = _Log(out / "timing.log")
+    p = ws.profile
+    log(f"device {ws.device} ({torch.cuda.get_device_name() if ws.device.startswith('cuda') else platform.processor()}),"
+        f" torch {torch.__version__}, profile {p.name}, {ws.spec.label}, seed {ws.seed}")
+    if ws.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    log.stage("data", lambda: (ws.train_images(), ws.analysis_set(), ws.analysis_digest()))
+    log(f"{len(ws.train_images())} training images, {len(ws.analysis_set())} analysis images")
+    base, target = log.stage("train pair", lambda: train_resident_pair(ws, precision=train_precision,
+                                                                       compile=compile, log=log))
+    psnr = log.stage("PSNR table", ws.psnr_table)
+    log.stage("FAIG", ws.scores)
+    log.stage("IG", ws.ig_ranking)
+    # exactly what the baselines chapter (method_masking) and the masking chapter (masking_table, gray) ask
+    # for, so that back on a CPU they read these tables from the store instead of recomputing them
+    table2 = log.stage("Table 2 / Fig. 3 masking", lambda: yardstick_masking(
+        ws, p.curve_proportions, ("gray", "blue"), batch=chunk)["table"])
+    log.stage("masking chapter", lambda: yardstick_masking(ws, p.mask_proportions, ("gray",), ("faig", "random"),
+                                                           batch=chunk))
+    classification = None
+    if classify:
+        from faiglib.studies.classification import classify as classify_fn
+
+        classification = log.stage("classification", lambda: classify_fn(ws))
+    payload = {
+        "profile": p.name, "seed": ws.seed, "network": ws.spec.label, "device": ws.device,
+        "device_name": torch.cuda.get_device_name() if ws.device.startswith("cuda") else platform.processor(),
+        "torch": torch.__version__, "data": str(ws.data), "train_data": str(ws.train_data),
+        "pair_keys": ws.pair_keys(), "analysis_digest": ws.analysis_digest(),
+        "iterations": {"baseline": p.baseline_iters, "target": p.target_iters},
+        "train_it_per_s": {"baseline": base.history.get("it_per_s"), "target": target.history.get("it_per_s")},
+        "train_seconds": {"baseline": base.history.get("seconds"), "target": target.history.get("seconds")},
+        "psnr": psnr, "table2": table2, "stage_seconds": log.stages, "compiled": compile,
+        "train_precision": train_precision, "profile_fields": p.as_dict(),
+    }
+    if classification is not None:
+        payload["classification"] = json.loads(json.dumps(classification, default=_plain))
+    ws.write_results("gpu_run", payload)
+    shutil.copyfile(Path(ws.results) / p.name / "gpu_run.json", out / "gpu_run.json")
+    parts = log.stage("pack", lambda: pack_store(ws.store.root, out))
+    log(f"packed {sum(q.stat().st_size for q in parts) / 2 ** 20:.1f} MiB into {len(parts)} part(s); "
+        f"total {time.perf_counter() - log.t0:.1f} s")
+    return payload
+
+
+def _plain(obj: Any) -> Any:
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    if hasattr(obj, "__dict__"):
+        return vars(obj)
+    return str(obj)
+
+
+def _profile(name: str, overrides: list[str]):
+    from faiglib.profiles import get_profile
+
+    profile = get_profile(name)
+    changes = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not hasattr(profile, key):
+            raise ValueError(f"--set takes FIELD=VALUE with a field of Profile, got {item!r}")
+        parsed = json.loads(value)
+        changes[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return profile.with_(**changes) if changes else profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="gpu")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                    help="override a profile field, e.g. --set baseline_iters=100 (repeatable)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default=None, help="analysis images (e.g. build/gpu-data/Set14)")
+    ap.add_argument("--train-data", default=None, help="training images (e.g. build/gpu-data/train)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--work", default="build/gpu-work", help="the run's store and results (out of the tree)")
+    ap.add_argument("--out", default=os.environ.get("OUT"), help="where the parts, JSON and log go ($OUT)")
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                    help="torch.compile the training network (off by default: compiling each stage's network costs "
+                         "tens of seconds of the budget for a small gain on a conv-bound net)")
+    ap.add_argument("--train-precision", default="bf16", choices=("bf16", "fp32"))
+    ap.add_argument("--classify", action="store_true", help="also per-image FAIG classification (Sec. 5.3)")
+    ap.add_argument("--chunk", type=int, default=16, help="masked selections per vectorised forward pass")
+    ap.add_argument("--dry-run", action="store_true", help="print the estimated GPU time and exit")
+    ap.add_argument("--unpack", metavar="DIR", help="unpack a returned $OUT folder into --into and exit")
+    ap.add_argument("--into", default="artifacts")
+    ap.add_argument("--results", default="results")
+    args = ap.parse_args(argv)
+
+    from faiglib.studies.workspace import Workspace
+
+    if args.unpack:
+        payload = unpack(args.unpack, args.into, args.results)
+        print(f"unpacked {args.unpack} into {Path(args.into) / 'store'}")
+        if payload:
+            ws = Workspace(profile=_profile(payload["profile"], args.set), seed=payload["seed"], data=payload["data"],
+                           train_data=payload["train_data"], out=args.into, results=args.results, progress=False)
+            same_pair = ws.pair_keys() == payload["pair_keys"]
+            same_analysis = ws.analysis_digest() == payload["analysis_digest"]
+            print(f"pair keys {'match' if same_pair else 'DIFFER'}; analysis set "
+                  f"{'matches' if same_analysis else 'DIFFERS (its images decode/degrade to other bytes here)'}")
+            if not (same_pair and same_analysis):
+                print("the notebooks would recompute: use the same --set overrides and data folders "
+                      f"(data={payload['data']}, train_data={payload['train_data']})")
+                return 1
+        return 0
+
+    profile = _profile(args.profile, args.set)
+    ws = Workspace(profile=profile, seed=args.seed, device=args.device, data=args.data, train_data=args.train_data,
+                   out=args.work, results=Path(args.work) / "results", progress=False)
+    if args.dry_run:
+        try:
+            dry_run(ws, args.classify)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
+    if not args.out:
+        ap.error("--out (or $OUT) is required: the folder whose files come back")
+    compile_ = bool(args.compile)
+    run(ws, args.out, compile=compile_, train_precision=args.train_precision, classify=args.classify,
+        chunk=args.chunk)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

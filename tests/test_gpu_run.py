@@ -1,0 +1,194 @@
+"""The GPU path on the CPU: resident sampling and degradations against the host versions, batched masking against
+masking_effects, and the one-command runner end to end (pack into a fake $OUT, unpack, find everything in the
+store without recomputing)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from faiglib.core.units import FilterIndex
+from faiglib.data.degradations import Degradation, blur, downsample
+from faiglib.models.networks import build_network
+from faiglib.studies import gpu_run
+from faiglib.studies.batched_masking import batched_masking_effects, batched_method_masking, masked_outputs
+from faiglib.studies.masking import masking_effects, method_masking
+from faiglib.training.resident import ResidentPatches, device_blur, device_degrade
+
+
+def test_device_blur_equals_the_host_blur():
+    x = torch.rand(2, 3, 30, 34, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(device_blur(x, 2.0), blur(x, 2.0), atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="too small"):
+        device_blur(torch.rand(1, 3, 8, 8), 2.0)
+
+
+def _dihedral(x, h, v, t):
+    """The sampler's augmentation, in its order: horizontal flip, vertical flip, transpose."""
+    x = x.flip(-1) if h else x
+    x = x.flip(-2) if v else x
+    return x.transpose(-1, -2) if t else x
+
+
+def test_resident_patches_are_augmented_crops_of_the_images():
+    g = torch.Generator().manual_seed(0)
+    images = [("a", torch.randint(0, 256, (3, 20, 24), generator=g).float() / 255),
+              ("b", torch.randint(0, 256, (3, 17, 13), generator=g).float() / 255)]
+    sampler = ResidentPatches(images, 8, 50, torch.Generator().manual_seed(3))
+    seen_images, seen_flags = set(), set()
+    for patch in sampler.sample():
+        hits = [(i, h, v, t) for i, (_, img) in enumerate(images) for h in (0, 1) for v in (0, 1) for t in (0, 1)
+                for top in range(img.shape[1] - 7) for left in range(img.shape[2] - 7)
+                if torch.equal(_dihedral(img[:, top: top + 8, left: left + 8], h, v, t), patch)]
+        assert hits, "a patch that is no augmented crop of any training image"
+        seen_images.add(hits[0][0])
+        seen_flags.update(hits[0][1:][k] * (k + 1) for k in range(3))
+    assert seen_images == {0, 1} and seen_flags == {0, 1, 2, 3}
+    again = ResidentPatches(images, 8, 50, torch.Generator().manual_seed(3)).sample()
+    assert torch.equal(again, ResidentPatches(images, 8, 50, torch.Generator().manual_seed(3)).sample())
+    with pytest.raises(ValueError, match="smaller than the 18x18"):
+        ResidentPatches(images, 18, 4, torch.Generator())
+
+
+def test_device_degrade_is_the_recipe_with_explicit_draws():
+    hr = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    d = Degradation(noise_sigma=0.1, clip=False)
+    only_blur = device_degrade(hr, d, torch.Generator().manual_seed(0), p_blur=1.0, p_noise=0.0)
+    torch.testing.assert_close(only_blur, downsample(blur(hr, 2.0)), atol=1e-6, rtol=1e-5)
+    assert torch.equal(device_degrade(hr, d, torch.Generator().manual_seed(0), 0.0, 0.0), downsample(hr))
+    noisy = device_degrade(hr, d, torch.Generator().manual_seed(5), p_blur=0.0, p_noise=1.0)
+    g = torch.Generator().manual_seed(5)
+    torch.rand(4, 2, generator=g)  # the flags come first, then the noise
+    torch.testing.assert_close(noisy, downsample(hr) + 0.1 * torch.randn(4, 3, 16, 16, generator=g))
+    with pytest.raises(ValueError, match="p_noise"):
+        device_degrade(hr, d, torch.Generator(), 0.5, 1.5)
+
+
+def test_batched_masking_equals_masking_one_selection_at_a_time():
+    torch.manual_seed(0)
+    model = build_network("msrresnet", num_feat=4, num_block=2).eval()
+    base = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items()}
+    index = FilterIndex(model)
+    g = torch.Generator().manual_seed(1)
+    selections = [torch.randperm(len(index), generator=g)[:k] for k in (1, 7, 30)] + \
+        [torch.tensor([], dtype=torch.long), torch.arange(len(index))]
+    aset = type("A", (), {})()
+    aset.lr = {"blur": [torch.rand(3, 10, 12, generator=g), torch.rand(3, 8, 8, generator=g)],
+               "noise": [torch.rand(3, 10, 12, generator=g), torch.rand(3, 8, 8, generator=g)]}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batched = batched_masking_effects(model, base, selections, aset, channels=("gray", "blue"), index=index, chunk=2)
+    for sel, got in zip(selections, batched):
+        expected = masking_effects(model, base, sel, aset, channels=("gray", "blue"), index=index)
+        for c in ("gray", "blue"):
+            for k in ("blur", "noise"):
+                torch.testing.assert_close(got[c][k], expected[c][k], rtol=1e-4, atol=1e-7)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # the model is untouched
+    assert torch.count_nonzero(torch.stack([batched[3]["gray"][k] for k in ("blur", "noise")])) == 0
+    with pytest.raises(ValueError, match="one input"):
+        masked_outputs(model, base, selections, torch.rand(2, 3, 8, 8))
+
+
+def test_batched_method_masking_equals_method_masking(smoke_experiment):
+    ws = smoke_experiment
+    expected = method_masking(ws, (0.01, 0.05), ("gray",))
+    got = batched_method_masking(ws, (0.01, 0.05), ("gray",), chunk=3)
+    assert got.keys() == expected.keys()
+    for mask, per_set in expected["gray"].items():
+        for fs, per_input in per_set.items():
+            for inp, row in per_input.items():
+                assert got["gray"][mask][fs][inp].keys() == row.keys()
+                for m, v in row.items():
+                    assert got["gray"][mask][fs][inp][m] == pytest.approx(v, rel=1e-4, abs=1e-9), (mask, fs, inp, m)
+
+
+def _png_folders(root):
+    from PIL import Image
+    from skimage import data
+
+    for sub, names in {"train": ["brick", "grass", "gravel"], "analysis": ["astronaut", "coffee"]}.items():
+        (root / sub).mkdir(parents=True)
+        for n in names:
+            a = getattr(data, n)()
+            a = np.stack([a] * 3, -1) if a.ndim == 2 else a
+            Image.fromarray(np.ascontiguousarray(a[:72, :80])).save(root / sub / f"{n}.png")
+    return root / "analysis", root / "train"
+
+
+TINY = ["baseline_iters=6", "target_iters=4", "yardstick_draws=3", "mask_proportions=[0.01, 0.1]"]
+
+
+def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_path, monkeypatch):
+    analysis, train = _png_folders(tmp_path / "data")
+    out = tmp_path / "OUT"
+    monkeypatch.chdir(tmp_path)  # data paths relative to the working directory, as on the device (repo root)
+    args = ["--profile", "smoke", "--data", "data/analysis", "--train-data", "data/train", "--work", "work",
+            "--out", str(out), "--device", "cpu"] + [a for s in TINY for a in ("--set", s)]
+    assert gpu_run.main(args) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["gpu_run.json", "store.tar.gz.part00", "timing.log"]
+    assert all((out / f).stat().st_size <= 16 * 2 ** 20 for f in files)
+    payload = json.loads((out / "gpu_run.json").read_text())
+    assert payload["iterations"] == {"baseline": 6, "target": 4}
+    assert "FAIG done" in (out / "timing.log").read_text()
+
+    # back on "the CPU": a fresh checkout's artifacts/ and results/
+    assert gpu_run.main(["--unpack", str(out), "--into", "fresh", "--results", "res"] +
+                        [a for s in TINY for a in ("--set", s)]) == 0
+    assert json.loads((tmp_path / "res/smoke/gpu_run.json").read_text())["pair_keys"] == payload["pair_keys"]
+
+    def refuse(*a, **k):
+        raise AssertionError("recomputed instead of read from the store")
+
+    import faiglib.studies.batched_masking as bm
+    import faiglib.studies.masking as masking
+    import faiglib.studies.workspace as wsm
+    import faiglib.training.stages as stages
+    monkeypatch.setattr(stages, "build_seeded", refuse)
+    monkeypatch.setattr(wsm, "discriminative_filters", refuse)
+    monkeypatch.setattr(wsm, "input_ig_ranking", refuse)
+    monkeypatch.setattr(bm, "batched_yardstick_masking", refuse)
+    monkeypatch.setattr(masking, "_yardstick_masking", refuse)
+    ws = wsm.Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train",
+                       out="fresh", results="res", progress=False)
+    ws.pair()
+    assert ws.pair_keys() == payload["pair_keys"]
+    assert ws.scores().per_image["blur"].shape == (2, len(ws.filter_index))
+    assert ws.ig_ranking().scores("noise").shape == (len(ws.filter_index),)
+    assert masking.method_masking(ws) == payload["table2"]  # the baselines chapter's table, read
+    assert set(masking.masking_table(ws)) == {f"mask_{q * 100:g}pct" for q in ws.profile.mask_proportions}
+
+
+def test_pack_refuses_more_parts_than_come_back(tmp_path):
+    (tmp_path / "store" / "faig" / "k").mkdir(parents=True)
+    (tmp_path / "store" / "faig" / "k" / "result.pt").write_bytes(np.random.default_rng(0).bytes(5000))
+    (tmp_path / "store" / "faig" / "k.lock").write_text("")
+    with pytest.raises(ValueError, match="more than the 1 allowed"):
+        gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=1, part_bytes=1000)
+    assert not (tmp_path / "out").exists()
+    parts = gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    assert len(parts) == 6 and all(p.stat().st_size <= 1000 for p in parts)
+    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    assert (tmp_path / "back/store/faig/k/result.pt").read_bytes() == \
+        (tmp_path / "store/faig/k/result.pt").read_bytes()
+    assert not (tmp_path / "back/store/faig/k.lock").exists()
+
+
+#: LR sizes (x2) of the 14 Set14 images (PROVENANCE.md's sizes, mod-cropped): what the gpu profile analyses.
+SET14_LR = [(240, 250), (288, 360), (256, 256), (144, 176), (180, 125), (138, 138), (181, 250), (144, 176),
+            (256, 256), (256, 256), (256, 384), (256, 256), (328, 264), (195, 293)]
+
+
+def test_dry_run_of_the_gpu_profile_fits_the_budget_and_catches_an_oversized_one(monkeypatch):
+    from faiglib.studies.workspace import Workspace
+
+    monkeypatch.setattr(gpu_run, "_lr_pixels", lambda ws: [h * w for h, w in SET14_LR])
+    ws = Workspace(profile="gpu", train_data="embedded:train", progress=False)
+    result = gpu_run.dry_run(ws, measure_cpu=False, print_=lambda line: None)
+    assert result["total_s"] <= gpu_run.BUDGET_S
+    train = [s for s in result["stages"] if s["stage"] == "train baseline"][0]
+    per_px = gpu_run.flops_per_lr_pixel(ws.spec, 2)
+    assert train["flops"] == pytest.approx(3 * per_px * 16 * 64 * 64 * 30_000)
+    assert train["seconds"] == pytest.approx(train["flops"] / gpu_run.ASSUMED_BF16_FLOPS + 1.5e-3 * 30_000)
+    big = Workspace(profile=ws.profile.with_(baseline_iters=320_000), train_data="embedded:train", progress=False)
+    with pytest.raises(ValueError, match="exceeds the 480 s budget"):
+        gpu_run.dry_run(big, measure_cpu=False, print_=lambda line: None)

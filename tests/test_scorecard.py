@@ -1,0 +1,74 @@
+"""The scorecard: verdict rules for ratios, orderings and yes/no claims; rows from a synthetic results folder."""
+import json
+
+
+from faiglib.report.scorecard import scorecard_markdown
+from faiglib.studies import claims
+
+
+def test_ratio_ordering_and_consistent_verdicts():
+    assert claims.ratio_verdict(100.0, 80.0, 120.0, 95.0) == "reproduced"
+    assert claims.ratio_verdict(3.0, 2.0, 4.0, 100.0) == "weaker"  # log 3 < log(100) / 2
+    assert claims.ratio_verdict(1.5, 0.5, 4.0, 100.0) == "not reproduced"  # interval contains 1
+    assert claims.ratio_verdict(0.2, 0.1, 0.3, 100.0) == "opposite"
+    order = ["faig", "ig", "abs_change", "random"]
+    assert claims.ordering_verdict(order, [order, order], order) == "reproduced"
+    assert claims.ordering_verdict(order, [order, ["ig", "faig", "abs_change", "random"]], order) == "weaker"
+    assert claims.ordering_verdict(order[::-1], [order[::-1]], order) == "opposite"
+    assert claims.ordering_verdict(["ig", "faig", "abs_change", "random"], [order], order) == "not reproduced"
+    assert claims.consistent_verdict([0.1, 0.2]) == "reproduced"
+    assert claims.consistent_verdict([-0.1, -0.2]) == "opposite"
+    assert claims.consistent_verdict([0.5, -0.1]) == "weaker"
+    assert claims.consistent_verdict([0.1, -0.5]) == "not reproduced"
+    assert claims.consistent_verdict([2.0, 3.0], threshold=1.0) == "reproduced"
+
+
+def leaf(values):
+    from faiglib.measures.statistics import mean_std
+    return mean_std(values)
+
+
+def test_scorecard_on_a_synthetic_results_folder(tmp_path):
+    net = "msrresnet-8x1"
+    order = ["faig", "ig", "abs_change", "random"]
+    results = {
+        "table1": {"gap_db": {"blur": leaf([0.05, 0.06]), "blur+noise": leaf([-0.5, -0.6])}},
+        "table2": {"orderings_1pct": {net: {"gray": {
+            "deblur_filters/blur_input": {"by_mean": order, "per_seed": [order, order], "same_in_every_seed": True},
+            "denoise_filters/noise_input": {"by_mean": order[::-1], "per_seed": [order[::-1]] * 2,
+                                            "same_in_every_seed": True}}}},
+            "yardstick": {net: {"gray": {"mask_1pct": {
+                "deblur_filters": {"blur_input": {"faig_over_random": {"ratio": 90.0, "low": 70.0, "high": 120.0}}},
+                "denoise_filters": {"noise_input": {"faig_over_random": {"ratio": 1.2, "low": 0.5, "high": 3.0}}}}}}}},
+        "table3": {"faig_minus_random": {net: {"deblur_filters/blur_input": leaf([0.2, 0.3]),
+                                               "denoise_filters/noise_input": leaf([0.3, 0.2])}},
+                   "relative_depth_1pct": {net: {"deblur_filters": leaf([0.8, 0.9]), "denoise_filters": leaf([0.5, 0.5])}}},
+        "classification": {"accuracy": {"blur": leaf([0.95, 0.97]), "noise": leaf([0.4, 0.45])},
+                           "ablation_noise_input_without_over_with": [2.0, 0.5]},
+    }
+    rows = claims.scorecard_rows(results)
+    got = {r["claim"]: r["verdict"] for r in rows}
+    expected = {
+        "one-branch ≈ two-branch at equal compute, blur (one − two, dB)": "reproduced",  # 0.055 ± 0.007 vs +0.055
+        "one-branch ≈ two-branch at equal compute, blur+noise (one − two, dB)": "opposite",
+        "FAIG > IG > |θ−θ̄| > random, 1 %, blurry input": "reproduced",
+        "FAIG > IG > |θ−θ̄| > random, 1 %, noisy input": "opposite",
+        "FAIG / random, 1 %, blurry input": "reproduced",  # 90 vs 6.68 / 0.07 = 95
+        "FAIG / random, 1 %, noisy input": "not reproduced",  # interval contains 1
+        "retraining 1 %: FAIG − random, blurry input (dB)": "weaker",  # 0.25 < 1.019 / 2
+        "retraining 1 %: FAIG − random, noisy input (dB)": "reproduced",
+        "deblurring filters sit deeper than denoising ones (relative depth, deblur − denoise)": "reproduced",
+        "degradation prediction accuracy, blur (above chance 0.5)": "reproduced",
+        "degradation prediction accuracy, noise (above chance 0.5)": "opposite",
+        "without gradient elimination, the deblurring set hurts noisy input more (ratio)": "weaker",  # mean 1.25
+    }
+    assert {k: got[k] for k in expected} == expected
+    assert [r["verdict"] for r in rows if r["where"].startswith("slides")] == ["not run", "not run"]
+
+    folder = tmp_path / "r" / "synthetic"
+    folder.mkdir(parents=True)
+    for name, payload in results.items():
+        (folder / f"{name}.json").write_text(json.dumps(payload))
+    page = scorecard_markdown(tmp_path / "r", "synthetic")
+    assert page.startswith("# Scorecard") and "| FAIG / random, 1 %, blurry input | Table 2 | 95.4 | 90 [70, 120]" in page
+    assert "2 not run" in page and "**opposite**" in page
