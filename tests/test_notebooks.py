@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "lam"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -128,3 +128,15 @@ def test_levels_results_track_every_level_for_every_seed(executed):
             t = res["per_seed"][seed]["tracking"][d]
             assert len(t["levels"]) == len(t["mean"]) == 4 and t["levels"][0] == 0.0
     assert set(res["psnr"]) == {"baseline", "single-level target", "levels target"}
+
+
+def test_lam_results_pair_every_window(executed):
+    res = json.loads((executed / "results" / "smoke" / "lam.json").read_text())
+    n = res["settings"]["n_images"] * res["settings"]["n_windows"]
+    assert sum(len(w) for w in res["windows"].values()) == n
+    for model in ("baseline", "target"):
+        for kind in ("clean", "blur", "noise"):
+            assert len(res["diffusion_index"][model][kind]) == n
+    for kind, c in res["comparison"].items():
+        diffs = [t - b for b, t in zip(res["diffusion_index"]["baseline"][kind], res["diffusion_index"]["target"][kind])]
+        assert c["difference"]["values"] == diffs and c["n"] == n

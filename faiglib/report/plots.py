@@ -8,7 +8,8 @@ import torch
 
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
            "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
-           "overlap_scores", "control_curves", "blind_training_curves", "overlap_levels"]
+           "overlap_scores", "control_curves", "blind_training_curves", "overlap_levels",
+           "lam_panels", "diffusion_bars"]
 
 
 def _plt():
@@ -376,5 +377,78 @@ def overlap_levels(per_seed: Sequence[Mapping]):
         ax.set_xticks(levels, [f"{v:g}" for v in levels])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lam_panels(examples: Mapping[str, tuple], zoom: int | None = None):
+    """LAM pictures as the reference demo draws them, one row per entry of ``examples`` (``{label: (LAMResult,
+    lr)}``, e.g. :func:`faiglib.studies.lam.lam_examples`): the SR output with the window (red), the signed map
+    Σ_c LAM (seismic, centred on 0), ``|Σ_c LAM| / max`` as a heat map blended (α = 0.5) over the LR input
+    enlarged bicubically to the output size (the model's scale), and the kernel-density view
+    (:func:`~faiglib.methods.lam.attribution_density`). ``zoom``: show only a square of that many HR pixels
+    around the window (None: whole images)."""
+    import torch.nn.functional as F
+    from matplotlib.patches import Rectangle
+
+    from faiglib.methods.lam import abs_normalized, attribution_density
+
+    plt = _plt()
+    cmap = plt.get_cmap("seismic")
+    fig, axes = plt.subplots(len(examples), 4, figsize=(11.5, 3.0 * len(examples)), squeeze=False)
+    for row, (label, (res, lr)) in zip(axes, examples.items()):
+        s, (y, x), size = res.scale, res.window, res.window_size
+        H, W = res.output.shape[-2:]
+        if zoom:
+            half = zoom // 2
+            top = min(max(0, y + size // 2 - half), max(0, H - zoom))
+            left = min(max(0, x + size // 2 - half), max(0, W - zoom))
+            box = (top, min(H, top + zoom), left, min(W, left + zoom))
+        else:
+            box = (0, H, 0, W)
+        extent = (box[2] - 0.5, box[3] - 0.5, box[1] - 0.5, box[0] - 0.5)  # HR pixel coordinates
+        hr_slice = (slice(box[0], box[1]), slice(box[2], box[3]))
+        signed = res.map.double().sum(0)
+        big = lambda a: a.repeat_interleave(s, 0).repeat_interleave(s, 1).numpy()[hr_slice]  # noqa: E731
+        m = float(signed.abs().max()) or 1.0
+        enlarged = F.interpolate(lr[None].float().cpu(), scale_factor=s, mode="bicubic", align_corners=False)[0]
+        heat = cmap(0.5 + 0.5 * big(abs_normalized(res.map)))[..., :3]
+        blend = 0.5 * heat + 0.5 * to_numpy_image(enlarged)[hr_slice]
+        density = cmap(0.5 + 0.5 * big(attribution_density(res.map)))[..., :3]
+        panels = [(to_numpy_image(res.output)[hr_slice], f"{label}: SR output, window"),
+                  (big(signed), f"LAM, Σ over channels (DI {res.diffusion_index:.2f})"),
+                  (blend, "|LAM| over bicubic LR"), (density, "density of |LAM|")]
+        for ax, (img, title) in zip(row, panels):
+            if img.ndim == 2:
+                ax.imshow(img, cmap="seismic", vmin=-m, vmax=m, extent=extent, interpolation="nearest")
+            else:
+                ax.imshow(img, extent=extent, interpolation="nearest")
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False, ec="red", lw=1.2))
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def diffusion_bars(summary: Mapping[str, Mapping[str, Mapping[str, float]]]):
+    """Diffusion index (mean ± std over images and windows) per input kind, one bar per model; ``summary``:
+    ``{model: {kind: {"mean", "std", "values"}}}`` of :func:`faiglib.studies.lam.diffusion_study`; the single
+    (image, window) values are drawn as dots."""
+    plt = _plt()
+    models = list(summary)
+    kinds = list(next(iter(summary.values())))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(kinds), 3.3))
+    width = 0.8 / len(models)
+    for j, model in enumerate(models):
+        pos = np.arange(len(kinds)) + (j - (len(models) - 1) / 2) * width
+        leaves = [summary[model][k] for k in kinds]
+        ax.bar(pos, [l["mean"] for l in leaves], width, yerr=[l["std"] for l in leaves], capsize=3,
+               color=f"C{j}", alpha=0.75, label=model)
+        for p, leaf in zip(pos, leaves):
+            ax.plot(np.full(len(leaf["values"]), p), leaf["values"], ".", color="0.2", ms=3)
+    ax.set_xticks(range(len(kinds)), [f"{k} input" for k in kinds])
+    ax.set(ylabel="diffusion index", title="LAM diffusion index (mean ± std over images x windows)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown", "rows_markdown",
-           "table1_markdown", "table1_gap_markdown"]
+__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown",
+           "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown"]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -136,3 +136,16 @@ def table1_gap_markdown(gaps: Mapping[str, Mapping]) -> str:
         lines.append(f"| {setting} | {g['mean']:+.3f} ± {g['std']:.3f} ({n} seeds) | {g['paper_dasr']:+.3f} | "
                      f"{g['paper_dan']:+.3f} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def diffusion_comparison_markdown(comparison: Mapping[str, Mapping[str, Any]], first: str = "baseline",
+                                  second: str = "target") -> str:
+    """One row per input kind: the paired difference of diffusion indices ``second − first`` (mean ± std over
+    (image, window) pairs), 2 x its standard error, the number of pairs and the verdict. ``comparison``:
+    :func:`faiglib.studies.lam.compare_diffusion`."""
+    rows = []
+    for kind, c in comparison.items():
+        se = c["standard_error"]
+        rows.append([kind, f"{c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g}",
+                     "–" if se is None else f"{2 * se:.2g}", c["n"], c["verdict"]])
+    return markdown_table(["input", f"DI {second} − {first}", "2 × s.e.", "pairs", "verdict"], rows)

@@ -1,0 +1,178 @@
+"""Pixels: how many LR pixels do the baseline and the target use? LAM diffusion indices on the analysis set.
+
+For every analysis image, windows are chosen on the HR ground truth by a seeded rule (:func:`choose_windows`:
+among the windows of highest gradient energy -- LAM explains edges and texture, and flat windows have
+nothing to explain), so both networks and every input kind are measured on the same windows. For each
+(network, input kind, image, window), :func:`faiglib.methods.lam.lam` gives a map and its diffusion index (DI);
+:func:`compare_diffusion` pairs the target's DI with the baseline's on the same window and input and says
+whether the difference is resolved.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from faiglib.measures.statistics import mean_std
+from faiglib.methods.lam import LAMResult, lam
+
+__all__ = ["choose_windows", "receptive_radius", "lam_auto", "diffusion_study", "compare_diffusion",
+           "lam_examples", "MODELS"]
+
+MODELS = ("baseline", "target")
+
+
+def choose_windows(hr: torch.Tensor, n: int, size: int = 16, generator: torch.Generator | None = None,
+                   stride: int | None = None, top: float = 0.25) -> list[tuple[int, int]]:
+    """Top-left corners ``(y, x)`` (HR pixels) of ``n`` distinct ``size x size`` windows of ``hr`` ``(C, H, W)``.
+
+    Candidates are the windows on a grid of step ``stride`` (default ``size // 2``) that fit the official LAM
+    objective (``y + size <= H − 1``); each is scored by its gradient energy (Σ over channels and window of
+    the squared forward differences). ``n`` are drawn without replacement, by ``generator``, from the top
+    ``top`` fraction of candidates (at least ``n`` of them). ValueError when the image has fewer than ``n``
+    candidates."""
+    if not torch.is_tensor(hr) or hr.dim() != 3:
+        raise ValueError(f"hr must be one image (C, H, W), got {getattr(hr, 'shape', type(hr).__name__)}")
+    if n < 1 or size < 1 or not 0 < top <= 1:
+        raise ValueError(f"need n >= 1, size >= 1 and top in (0, 1], got n={n}, size={size}, top={top}")
+    stride = stride or max(1, size // 2)
+    x = hr.detach().to(torch.float64).cpu()
+    dv = (x[:, :-1, :-1] - x[:, 1:, :-1]) ** 2
+    dh = (x[:, :-1, :-1] - x[:, :-1, 1:]) ** 2
+    energy = (dv + dh).sum(0)  # (H−1, W−1): the grid the objective's window lives on
+    if min(energy.shape) < size:
+        raise ValueError(f"image {tuple(hr.shape[-2:])} is too small for {size}x{size} windows")
+    scores = F.avg_pool2d(energy[None, None], size, stride=stride)[0, 0]  # (rows, cols) of candidates
+    flat = scores.flatten()
+    if flat.numel() < n:
+        raise ValueError(f"image {tuple(hr.shape[-2:])} has only {flat.numel()} candidate windows of {size}x{size} "
+                         f"(stride {stride}), fewer than n={n}; ask for fewer windows or a smaller size")
+    keep = max(n, math.ceil(top * flat.numel()))
+    best = torch.argsort(flat, descending=True, stable=True)[:keep]
+    picked = best[torch.randperm(keep, generator=generator)[:n]]
+    cols = scores.shape[1]
+    return [(int(i // cols) * stride, int(i % cols) * stride) for i in sorted(picked.tolist())]
+
+
+def receptive_radius(model: torch.nn.Module, channels: int = 3, size: int = 48) -> int:
+    """LR pixels around an input pixel that can change one output pixel, measured: the support of the
+    gradient of the centre output pixel with respect to a random input (seeded). Dead activations can only
+    make the support smaller, so callers add a margin (and :func:`~faiglib.methods.lam.lam` checks its crop)."""
+    p = next(iter(model.parameters()), None)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, channels, size, size, generator=g, dtype=torch.float64)
+    x = x.to(device=p.device, dtype=p.dtype) if p is not None else x
+    x.requires_grad_(True)
+    with torch.enable_grad():
+        out = model(x)
+        H = out.shape[-2]
+        (grad,) = torch.autograd.grad(out[0, :, H // 2, H // 2].sum(), x)
+    support = (grad[0].abs().sum(0) > 0).nonzero()
+    if support.numel() == 0:
+        return 0
+    centre = (H // 2) * size / H
+    return int(math.ceil(max((support.double() - centre).abs().max().item(), 0)))
+
+
+def lam_auto(model, lr, window, context: int | None, **kwargs) -> LAMResult:
+    """:func:`~faiglib.methods.lam.lam` on a crop of ``context`` LR pixels, doubling the context while ``lam``
+    reports it too small (``None``: the whole image)."""
+    while True:
+        try:
+            return lam(model, lr, window, context=context, **kwargs)
+        except ValueError as err:
+            if context is None or "too small for this network's receptive field" not in str(err):
+                raise
+            context = 2 * context if 2 * context < max(lr.shape[-2:]) else None
+
+
+def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_windows: int = 3,
+                    n_images: int | None = None, window_size: int = 16, sigma: float = 1.2, fold: int = 50,
+                    kernel_size: int = 9, internal_batch_size: int | None = None) -> dict[str, Any]:
+    """LAM diffusion indices of the baseline and the target of a :class:`~faiglib.studies.workspace.Workspace`
+    (anything with ``analysis_set()``, ``model(which)`` and ``seed``).
+
+    Windows: :func:`choose_windows` on each HR image, ``generator`` seeded with ``(ws.seed, image index)``.
+    Returns ``{"windows": {image: [[y, x], …]}, "di": {model: {kind: [DI per (image, window)]}},
+    "completeness": {model: {kind: [relative gap, …]}}, "objective_change": {model: {kind: [D(F(x)) − D(F(x₀)), …]}},
+    "summary": {model: {kind: {"mean", "std", "values"}}},
+    "settings": {...}}``; the DI lists are in the same (image, window) order for every model and kind, so they
+    pair up (:func:`compare_diffusion`).
+    """
+    aset = ws.analysis_set()
+    missing = [k for k in kinds if k not in aset.lr]
+    if missing:
+        raise ValueError(f"no analysis inputs of kind {missing}; the analysis set has {list(aset.lr)}")
+    count = len(aset) if n_images is None else min(n_images, len(aset))
+    if count < 1:
+        raise ValueError("the analysis set has no images")
+    windows = {}
+    for i in range(count):
+        g = torch.Generator().manual_seed(1000 * int(ws.seed) + i)
+        windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
+    di: dict[str, dict[str, list[float]]] = {}
+    gaps: dict[str, dict[str, list[float]]] = {}
+    change: dict[str, dict[str, list[float]]] = {}
+    for which in MODELS:
+        model = ws.model(which)
+        context = receptive_radius(model) + 2
+        di[which], gaps[which], change[which] = {}, {}, {}
+        for kind in kinds:
+            di[which][kind], gaps[which][kind], change[which][kind] = [], [], []
+            for i, name in enumerate(windows):
+                for window in windows[name]:
+                    r = lam_auto(model, aset.lr[kind][i], tuple(window), context, window_size=window_size,
+                                 sigma=sigma, fold=fold, kernel_size=kernel_size,
+                                 internal_batch_size=internal_batch_size)
+                    di[which][kind].append(r.diffusion_index)
+                    gaps[which][kind].append(r.relative_completeness_gap)
+                    change[which][kind].append(r.objective - r.baseline_objective)
+    return {"windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}, "di": di, "completeness": gaps,
+            "objective_change": change,
+            "summary": {m: {k: mean_std(v) for k, v in per.items()} for m, per in di.items()},
+            "settings": {"kinds": list(kinds), "n_windows": n_windows, "n_images": count,
+                         "window_size": window_size, "sigma": sigma, "fold": fold, "kernel_size": kernel_size,
+                         "convention": "official"}}
+
+
+def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second: str = "target") -> dict[str, Any]:
+    """Does ``second`` diffuse more than ``first``? Per input kind, the paired differences
+    ``DI(second) − DI(first)`` on the same (image, window): ``{kind: {"difference": {"mean", "std", "values"},
+    "standard_error", "n", "more_diffuse": bool (mean > 0), "resolved": bool (|mean| > 2 s.e.), "verdict"}}``.
+    With one pair there is no spread: standard error None, never resolved."""
+    out = {}
+    for kind, a in study["di"][first].items():
+        b = study["di"][second][kind]
+        if len(a) != len(b) or not a:
+            raise ValueError(f"{kind}: {first} has {len(a)} values and {second} {len(b)}; they must pair up")
+        leaf = mean_std([y - x for x, y in zip(a, b)])
+        n = len(a)
+        se = leaf["std"] / math.sqrt(n) if n > 1 else None  # None, not inf: the results are JSON
+        resolved = se is not None and abs(leaf["mean"]) > 2 * se
+        verdict = (f"{second} diffuses more" if leaf["mean"] > 0 else f"{second} diffuses less") if resolved \
+            else "no difference resolved"
+        out[kind] = {"difference": leaf, "standard_error": se, "n": n, "more_diffuse": leaf["mean"] > 0,
+                     "resolved": resolved, "verdict": verdict}
+    return out
+
+
+def lam_examples(ws, image: int = 0, kind: str = "blur", window: tuple[int, int] | None = None,
+                 window_size: int = 16, n_windows: int = 3, **kwargs: Any) -> dict[str, tuple[LAMResult, torch.Tensor]]:
+    """LAM of the baseline and the target on one analysis input, for the pictures: ``{model: (result, lr)}``.
+    ``window``: default the first of the ``n_windows`` windows :func:`diffusion_study` chooses for that image;
+    ``kwargs`` go to :func:`~faiglib.methods.lam.lam` (``sigma``, ``fold``, ...)."""
+    aset = ws.analysis_set()
+    if kind not in aset.lr:
+        raise ValueError(f"no analysis inputs of kind {kind!r}; have {list(aset.lr)}")
+    if window is None:
+        g = torch.Generator().manual_seed(1000 * int(ws.seed) + image)
+        window = choose_windows(aset.hr[image], n_windows, window_size, g)[0]
+    lr = aset.lr[kind][image]
+    out = {}
+    for which in MODELS:
+        model = ws.model(which)
+        out[which] = (lam_auto(model, lr, tuple(window), receptive_radius(model) + 2, window_size=window_size,
+                               **kwargs), lr)
+    return out
