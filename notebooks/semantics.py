@@ -65,6 +65,21 @@ print(f"networks {[w[0].spec.label for w in variants.values()]}, seeds {seeds}; 
       f"depths {layers}")
 
 # %% [markdown]
+# ## The networks compared
+#
+# `Workspace.psnr_table`: RGB PSNR (dB) of each network on the analysis images in each condition, mean ± std over
+# seeds — the networks without GR are trained by exactly the same recipe, so this shows what dropping the skip
+# costs in restoration before we look inside.
+
+# %%
+from faiglib.measures.statistics import mean_std
+
+psnr = {f"{which}, {variant}": mean_std([{kind: row[which] for kind, row in ws.psnr_table().items()} for ws in wss])
+        for variant, wss in variants.items() for which in ("baseline", "target")}
+display(Markdown(rows_markdown(psnr, {c: c for c in patches.conditions}, first="network",
+                               digits=4)))
+
+# %% [markdown]
 # ## t-SNE pictures per depth
 #
 # `faiglib.studies.semantics.tsne_maps` (seed 0 of each network): colour = degradation condition, marker = source
@@ -150,7 +165,7 @@ results_file = write_results(results, p.name, "semantics", {
     "networks": {v: wss[0].spec.label for v, wss in variants.items()}, "seeds": seeds, "layers": layers,
     "patches": {"per_image": p.semantics_patches, "side": p.semantics_patch, "images": len(set(patches.image)),
                 "conditions": list(patches.conditions), "pca": p.semantics_pca},
-    "chi_by_depth": depth, "deepest": deepest, "chi_by_degree": {"model": "single-level target, with GR, seed "
+    "psnr_db": psnr, "chi_by_depth": depth, "deepest": deepest, "chi_by_degree": {"model": "single-level target, with GR, seed "
                                                                 f"{ws0.seed}", **degree},
     "faig_comparison": comparison, "findings": findings},
     seed=", ".join(str(s) for s in seeds), device=device,
@@ -179,6 +194,11 @@ if nogr_archs:
                  f"baselines: {chi('with GR', 'baseline')} with GR, {chi('without GR', 'baseline')} without. "
                  f"The slides' finding (MSE-trained nets need GR for degradation semantics) "
                  f"{'holds' if ratio > 1 else 'does not hold'} here in this measure.")
+if nogr_archs:
+    lines.append("- **Restoration** (PSNR on the analysis images, target): "
+                 + ", ".join(f"{kind} {psnr['target, with GR'][kind]['mean']:.2f} dB with GR vs "
+                             f"{psnr['target, without GR'][kind]['mean']:.2f} dB without" for kind in patches.conditions)
+                 + ".")
 far = findings["degree_far_over_near"]
 lines.append(f"- **Degrees** (single-level target with GR): at `{last}` the most different pair of blur degrees "
              f"separates {far['blur']:.2g}× as well as the closest pair, of noise degrees {far['noise']:.2g}×"
