@@ -127,7 +127,9 @@ for kind, subsets in degree.items():
 #
 # `faiglib.studies.semantics.faig_comparison`: the top filters of FAIG (Eq. 7) for blur and for noise, counted per
 # depth (a filter of `body.i` counts for block `i`; the tail convs for `conv_hr`), against the target's
-# degradation CHI (seed 0, with GR). Do the filters sit where the degradation clusters form?
+# degradation CHI (seed 0, with GR). Do the filters sit where the degradation clusters form? CHI grows
+# geometrically with depth, so "where it rises" is the depth with the largest factor over the previous one
+# (the largest absolute increase is reported too; it falls on the deepest layers).
 
 # %%
 chi_target = {layer: depth["with GR"]["target"][layer]["degradation"]["values"][0] for layer in layers}
@@ -154,7 +156,9 @@ findings = {
                                            / deepest["without GR/target"]["degradation"]) if nogr_archs else None,
     "gr_target_degradation_beats_image_at_last": deepest["with GR/target"]["ratio"] > 1,
     "gr_target_rises_with_depth": deepest["with GR/target"]["degradation"] > deepest["with GR/target"]["first_layer"],
-    "degree_far_over_near": {kind: degree[kind][f"{lv[0]:g} vs {lv[-1]:g}"][last] / degree[kind][f"{lv[0]:g} vs {lv[1]:g}"][last]
+    # the most different pair of degrees against the better separated of the two neighbouring pairs
+    "degree_far_over_near": {kind: degree[kind][f"{lv[0]:g} vs {lv[-1]:g}"][last]
+                             / max(degree[kind][f"{a:g} vs {b:g}"][last] for a, b in zip(lv, lv[1:]))
                              for kind, lv in (("blur", p.levels_blur), ("noise", p.levels_noise))},
 }
 for key, value in findings.items():
@@ -201,9 +205,11 @@ if nogr_archs:
                  + ".")
 far = findings["degree_far_over_near"]
 lines.append(f"- **Degrees** (single-level target with GR): at `{last}` the most different pair of blur degrees "
-             f"separates {far['blur']:.2g}× as well as the closest pair, of noise degrees {far['noise']:.2g}×"
+             f"separates {far['blur']:.2g}× as well as the better of the two neighbouring pairs, of noise degrees "
+             f"{far['noise']:.2g}×"
              f" ({'as' if min(far.values()) > 1 else 'not entirely as'} the slides expect).")
-lines.append(f"- **FAIG**: the largest rise of the target's degradation CHI is at `{comparison['rise_layer']}`; the "
+lines.append(f"- **FAIG**: the target's degradation CHI grows by the largest factor at `{comparison['rise_layer']}` "
+             f"(largest absolute increase at `{comparison['rise_layer_absolute']}`); the "
              f"top {proportion:.0%} deblurring filters are mostly in `{comparison['deblur']['mode_layer']}`, the "
              f"denoising ones in `{comparison['denoise']['mode_layer']}` "
              f"({comparison['deblur']['share_at_or_after_rise']:.0%} / {comparison['denoise']['share_at_or_after_rise']:.0%}"

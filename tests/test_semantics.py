@@ -180,3 +180,35 @@ def test_stage_of_maps_filters_to_depths():
     layers = ["conv_first", "body.0", "body.1", "conv_hr"]
     assert [stage_of(n, layers) for n in ("conv_first", "body.0.conv1", "body.1.conv2", "upconv1", "conv_last")] \
         == ["conv_first", "body.0", "body.1", "conv_hr", "conv_hr"]
+
+
+class _FakeScores:
+    def __init__(self, top):
+        self._top = top
+
+    def top(self, degradation, proportion):
+        return torch.tensor(self._top[degradation])
+
+
+def test_faig_comparison_counts_filters_per_depth_and_finds_the_factor_rise():
+    from types import SimpleNamespace
+
+    from faiglib.core.units import FilterIndex
+    from faiglib.studies.semantics import faig_comparison
+
+    net = _net()  # convs: conv_first (4x3), body.0.conv1/2, body.1.conv1/2 (4x4 each), upconv1, conv_hr, conv_last
+    index = FilterIndex(net)
+    flat = {name: index.flat(name, 0, 0) for name in ("conv_first", "body.0.conv2", "body.1.conv1", "conv_last")}
+    ws = SimpleNamespace(scores=lambda: _FakeScores({"blur": [flat["body.0.conv2"], flat["body.1.conv1"],
+                                                              flat["body.0.conv2"] + 1],
+                                                     "noise": [flat["conv_first"], flat["conv_last"]]}),
+                         filter_index=index)
+    chi = {"conv_first": 1.0, "body.0": 10.0, "body.1": 30.0, "conv_hr": 80.0}  # factors 10, 3, 2.7; +9, +20, +50
+    out = faig_comparison(ws, chi, 0.01)
+    assert out["rise_layer"] == "body.0" and out["rise_layer_absolute"] == "conv_hr"
+    assert out["deblur"]["counts"] == {"conv_first": 0, "body.0": 2, "body.1": 1, "conv_hr": 0}
+    assert out["deblur"]["mode_layer"] == "body.0" and out["deblur"]["coincide"] is True
+    assert out["denoise"]["counts"] == {"conv_first": 1, "body.0": 0, "body.1": 0, "conv_hr": 1}
+    assert out["denoise"]["share_at_or_after_rise"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="> 0"):
+        faig_comparison(ws, {"conv_first": 0.0, "body.0": 1.0}, 0.01)

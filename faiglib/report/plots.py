@@ -453,7 +453,7 @@ def chi_degree_curves(degree: Mapping[str, Mapping[str, Mapping[str, float]]]):
 
 def faig_depth_bars(comparison: Mapping):
     """FAIG's top filters per depth (bars: deblurring and denoising filters) against the target's degradation
-    CHI (line, right axis); the depth of the largest CHI rise is shaded. ``comparison``:
+    CHI (line, right axis); the depth where CHI grows by the largest factor is shaded. ``comparison``:
     :func:`faiglib.studies.semantics.faig_comparison`."""
     plt = _plt()
     layers = comparison["layers"]
@@ -463,7 +463,7 @@ def faig_depth_bars(comparison: Mapping):
         counts = [comparison[function]["counts"][k] for k in layers]
         ax.bar(x + (f_i - 0.5) * 0.38, counts, width=0.38, color=f"C{f_i}", label=f"top {function} filters")
     ax.axvspan(layers.index(comparison["rise_layer"]) - 0.5, layers.index(comparison["rise_layer"]) + 0.5,
-               color="0.85", zorder=0, label="largest CHI rise")
+               color="0.85", zorder=0, label="largest CHI rise (factor)")
     ax.set_xticks(x, layers, rotation=30, fontsize=8)
     ax.set(ylabel=f"filters in the top {comparison['proportion']:.0%}")
     twin = ax.twinx()

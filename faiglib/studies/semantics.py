@@ -140,22 +140,28 @@ def chi_by_degree(ws, which: str = "target", layers: Sequence[str] | None = None
 def faig_comparison(ws, chi_degradation: Mapping[str, float], proportion: float = 0.01) -> dict[str, Any]:
     """Do FAIG's top discriminative filters sit where the degradation CHI rises?
 
-    ``chi_degradation``: ``{layer: CHI}`` of the target at the depths of :func:`depth_layers` (in order). Each of
-    the top-``proportion`` filters of blur and noise (``ws.scores().top``) is assigned to the depth its layer
-    feeds (:func:`stage_of`). Returns the counts per depth and per degradation, the depth of the largest CHI
-    rise (``rise_layer``: largest increase over the previous depth; the first depth counts from 0), the depth
-    holding most top filters (``mode_layer``), the share of top filters at the rise depth and at or after it,
-    and ``coincide`` (mode depth == rise depth).
+    ``chi_degradation``: ``{layer: CHI}`` (all > 0) of the target at the depths of :func:`depth_layers`, in order.
+    Each of the top-``proportion`` filters of blur and noise (``ws.scores().top``) is assigned to the depth its
+    layer feeds (:func:`stage_of`). The rise is measured as a *factor* over the previous depth
+    (``rise_layer``: largest ``CHI[i] / CHI[i-1]``, i >= 1), because CHI grows geometrically with depth (it is a
+    ratio of dispersions; the book plots it on a log axis) -- the largest *absolute* increase
+    (``rise_layer_absolute``) is reported too and nearly always falls on the deepest layers. Returns the counts
+    per depth and per degradation, the depth holding most top filters (``mode_layer``), the share of top
+    filters at the rise depth and at or after it, and ``coincide`` (mode depth == rise depth).
     """
     layers = list(chi_degradation)
     if len(layers) < 2:
         raise ValueError(f"need CHI at >= 2 depths to find a rise, got {layers}")
     values = [float(chi_degradation[k]) for k in layers]
-    rises = [values[0]] + [b - a for a, b in zip(values, values[1:])]
-    rise_at = max(range(len(layers)), key=rises.__getitem__)
+    if min(values) <= 0:
+        raise ValueError(f"CHI values must be > 0 to compare their growth, got {values}")
+    factors = [1.0] + [b / a for a, b in zip(values, values[1:])]
+    increases = [0.0] + [b - a for a, b in zip(values, values[1:])]
+    rise_at = max(range(1, len(layers)), key=factors.__getitem__)
     scores, index = ws.scores(), ws.filter_index
-    out: dict[str, Any] = {"proportion": proportion, "layers": layers, "chi": values, "chi_rise": rises,
-                           "rise_layer": layers[rise_at]}
+    out: dict[str, Any] = {"proportion": proportion, "layers": layers, "chi": values, "chi_rise_factor": factors,
+                           "rise_layer": layers[rise_at],
+                           "rise_layer_absolute": layers[max(range(1, len(layers)), key=increases.__getitem__)]}
     for degradation, function in (("blur", "deblur"), ("noise", "denoise")):
         top = scores.top(degradation, proportion)
         conv_ids = index.layer_ids(top).tolist()
