@@ -393,19 +393,24 @@ def tsne_grid(maps: Mapping[str, Mapping[str, Mapping]], size: float = 2.6):
             ax, m = axes[i][j], maps[row][layer]
             xy = np.asarray(m["xy"])
             conditions = list(dict.fromkeys(m["condition"]))
-            for c_i, cond in enumerate(conditions):
-                for img in sorted(set(m["image"])):
-                    keep = [k for k, (c, g) in enumerate(zip(m["condition"], m["image"])) if c == cond and g == img]
-                    ax.scatter(xy[keep, 0], xy[keep, 1], s=7, color=f"C{c_i}", marker=_MARKERS[img % len(_MARKERS)],
-                               alpha=0.7, linewidths=0, label=cond if img == min(m["image"]) else None)
+            colour = {c: f"C{c_i}" for c_i, c in enumerate(conditions)}
+            # points in a fixed shuffled order, so that no condition is always drawn on top of the others
+            order = np.random.default_rng(0).permutation(len(xy))
+            for img in sorted(set(m["image"])):
+                keep = [k for k in order if m["image"][k] == img]
+                ax.scatter(xy[keep, 0], xy[keep, 1], s=7, c=[colour[m["condition"][k]] for k in keep],
+                           marker=_MARKERS[img % len(_MARKERS)], alpha=0.7, linewidths=0)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(layer, fontsize=9)
             if j == 0:
                 ax.set_ylabel(row, fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, markerscale=2)
+    from matplotlib.lines import Line2D
+
+    conditions = list(dict.fromkeys(next(iter(maps[rows[0]].values()))["condition"]))
+    handles = [Line2D([], [], ls="", marker="o", color=f"C{c_i}", label=c) for c_i, c in enumerate(conditions)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
