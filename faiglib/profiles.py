@@ -41,22 +41,30 @@ class NetSpec:
     arch: str
     num_feat: int
     num_block: int | None = None  # MSRResNet only
+    #: MSRResNet only: False drops the bilinear global skip (label ``...-nogr``). Only a False value reaches the
+    #: network's kwargs and the label, so the labels (and cache keys) of the GR networks are unchanged.
+    global_residual: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, str) or not self.arch:
             raise ValueError(f"NetSpec arch must be a network name such as 'msrresnet', got {self.arch!r}")
         _int_at_least(f"NetSpec({self.arch!r}).num_feat", self.num_feat, 1)
         _int_at_least(f"NetSpec({self.arch!r}).num_block", self.num_block, 1, optional=True)
+        if not self.global_residual and self.arch != "msrresnet":
+            raise ValueError(f"global_residual=False is an MSRResNet option; {self.arch!r} has no global skip")
 
     def kwargs(self, scale: int) -> dict[str, Any]:
         kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
         if self.arch == "msrresnet":
             kw["num_block"] = self.num_block if self.num_block is not None else 16
+        if not self.global_residual:
+            kw["global_residual"] = False
         return kw
 
     @property
     def label(self) -> str:
-        return f"{self.arch}-{self.num_feat}" + (f"x{self.num_block}" if self.num_block is not None else "")
+        return (f"{self.arch}-{self.num_feat}" + (f"x{self.num_block}" if self.num_block is not None else "")
+                + ("" if self.global_residual else "-nogr"))
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,15 @@ class Profile:
     table1_blur_range: tuple[float, float] = (0.2, 2.0)  # Gaussian sigma drawn per image (DASR's x2 range)
     table1_noise_range: tuple[float, float] = (0.0, 25 / 255)  # noise sigma drawn per image (DASR: 0-25)
     table1_contrast_weight: float = 0.1  # weight of the two-branch model's contrastive loss next to L1
+    # deep degradation semantics (faiglib.studies.semantics): extra networks trained by the same recipe, only
+    # for that chapter (Workspace(arch=label) finds them; other chapters iterate over ``networks`` only)
+    semantics_networks: tuple[NetSpec, ...] = ()
+    semantics_seeds: tuple[int, ...] = (0,)
+    semantics_patches: int = 24  # LR patches per image (each in clean / blur / noise / blur+noise)
+    semantics_patch: int = 32  # LR patch side
+    semantics_images: int | None = 6  # first analysis images used for patches (None: all)
+    semantics_pca: int = 32  # PCA components before CHI and t-SNE
+    semantics_perplexity: float = 30.0
 
     def __post_init__(self) -> None:
         """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
@@ -168,10 +185,11 @@ class Profile:
             raise ValueError(f"train_data must be None or a non-empty string, got {self.train_data!r}")
         for name in ("scale", "baseline_iters", "target_iters", "batch_size", "hr_patch", "val_every",
                      "checkpoint_every", "n_steps", "random_draws", "retrain_iters", "table1_feat", "table1_blocks",
-                     "table1_iters", "table1_batch_size", "table1_hr_patch"):
+                     "table1_iters", "table1_batch_size", "table1_hr_patch", "yardstick_draws", "semantics_patches",
+                     "semantics_patch", "semantics_pca"):
             _int_at_least(name, getattr(self, name), 1)
         for name in ("analysis_crop", "max_analysis_images", "max_analysis_pixels", "internal_batch_size",
-                     "classify_images", "classify_crop", "classify_n_steps"):
+                     "classify_images", "classify_crop", "classify_n_steps", "semantics_images"):
             _int_at_least(name, getattr(self, name), 1, optional=True)
         for name in ("hr_patch", "table1_hr_patch"):
             if getattr(self, name) % self.scale:
@@ -195,6 +213,9 @@ class Profile:
                 _number(name, v, low=0.0, low_open=True)
         for v in _non_empty_tuple("seeds", self.seeds):
             _int_at_least("seeds", v, 0)
+        for v in _non_empty_tuple("semantics_seeds", self.semantics_seeds):
+            _int_at_least("semantics_seeds", v, 0)
+        _number("semantics_perplexity", self.semantics_perplexity, low=0.0, low_open=True)
         for name, low_open in (("levels_blur_range", True), ("levels_noise_range", False),
                                ("table1_blur_range", True), ("table1_noise_range", False)):
             value = getattr(self, name)
@@ -217,11 +238,16 @@ class Profile:
         for spec in self.networks:
             if arch in (spec.arch, spec.label):
                 return spec
-        raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {[s.label for s in self.networks]}")
+        for spec in self.semantics_networks:  # by label only: ``arch`` alone names the networks above
+            if arch == spec.label:
+                return spec
+        known = [s.label for s in self.networks + self.semantics_networks]
+        raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {known}")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["networks"] = [asdict(s) for s in self.networks]
+        d["semantics_networks"] = [asdict(s) for s in self.semantics_networks]
         return d
 
     def with_(self, **changes: Any) -> "Profile":
@@ -263,11 +289,14 @@ PROFILES: dict[str, Profile] = {
         seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
         classify_images=2, classify_crop=32, classify_proportion=0.05,
-        table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3),
+        table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3,
+        semantics_networks=(NetSpec("msrresnet", 8, 1, global_residual=False),), semantics_patches=4,
+        semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
-        val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000),
+        val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000,
+        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),)),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
@@ -275,11 +304,12 @@ PROFILES: dict[str, Profile] = {
         checkpoint_every=2000, n_steps=100, internal_batch_size=10, retrain_iters=100_000, lr_retrain=5e-5,
         classify_images=None, classify_crop=None,
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
-        table1_lr=2e-4),
+        table1_lr=2e-4, semantics_networks=(NetSpec("msrresnet", 64, 16, global_residual=False),),
+        semantics_images=None),
     # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
-    # see that module: 454 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
-    # IG with N = 100 on whole Set14 images, Table 2 with 100 random draws. The target's lr is the baseline's
+    # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
+    # IG with N = 100 on whole Set14 images, Table 2 / Fig. 3 and the masking chapter with 40 random draws. The target's lr is the baseline's
     # (2e-4, not the official 5e-5 made for 100k iterations): the cpu profile measured that a short fine-tune
     # with a small lr learns to denoise but not to deblur. Training runs in bf16 autocast (resident loop); FAIG
     # in bf16 too (~1e-3 relative error of the scores, see methods/faig.py).

@@ -28,7 +28,7 @@
 # * **$|\theta-\bar\theta|$**: the filter's weight change, divided by the baseline filter's $L_1$ norm
 #   (`faiglib.methods.baselines.abs_change_ranking`); it is the same for both degradations.
 # * **Random**: a uniform draw of the same number of filters; the profile's `yardstick_draws` draws per network,
-  summarised by their median (one draw that hits a sensitive layer dominates a mean of a few).
+#   summarised by their median (one draw that hits a sensitive layer dominates a mean of a few).
 #
 # For every rule we mask its top filters (give them the baseline's weights) and measure the output change
 # on blurry and noisy inputs by the MSE ($\times 10^3$) of gradient maps. Every number is a mean ± standard

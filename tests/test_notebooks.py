@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "lam"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "lam", "semantics"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -71,7 +71,9 @@ def test_sections_reuse_cached_artefacts(executed):
     pairs = [(stage, f"{net}_{stage}.pth") for net in ("msrresnet-8x1", "srcnn_style-4")
              for _ in (0, 1) for stage in ("baseline", "target")]
     levels = [("target", "msrresnet-8x1_target.pth")] * 2
-    assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels)
+    # the semantics section adds the no-global-residual pair of seed 0 (profile.semantics_networks)
+    nogr = [(stage, f"msrresnet-8x1-nogr_{stage}.pth") for stage in ("baseline", "target")]
+    assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr)
     # FAIG scores: one per (network, seed) pair, two for the levels targets; IG: one per pair
     assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2
     assert len(list(root.glob("ig/*/result.pt"))) == 4
@@ -140,3 +142,18 @@ def test_lam_results_pair_every_window(executed):
     for kind, c in res["comparison"].items():
         diffs = [t - b for b, t in zip(res["diffusion_index"]["baseline"][kind], res["diffusion_index"]["target"][kind])]
         assert c["difference"]["values"] == diffs and c["n"] == n
+
+
+def test_semantics_results_compare_gr_and_nogr_at_every_depth(executed):
+    res = json.loads((executed / "results" / "smoke" / "semantics.json").read_text())
+    assert res["networks"] == {"with GR": "msrresnet-8x1", "without GR": "msrresnet-8x1-nogr"} and res["seeds"] == [0]
+    assert res["layers"] == ["conv_first", "body.0", "conv_hr"]
+    for variant in ("with GR", "without GR"):
+        for which in ("baseline", "target"):
+            leaf = res["chi_by_depth"][variant][which]["conv_hr"]["degradation"]
+            assert len(leaf["values"]) == 1 and leaf["std"] == 0.0 and leaf["mean"] > 0
+    assert set(res["chi_by_degree"]["blur"]) == {"all", "1 vs 2", "1 vs 3", "2 vs 3"}
+    assert set(res["chi_by_degree"]["noise"]) == {"all", "0.05 vs 0.1", "0.05 vs 0.2", "0.1 vs 0.2"}
+    for function in ("deblur", "denoise"):
+        counts = res["faig_comparison"][function]["counts"]
+        assert list(counts) == res["layers"] and sum(counts.values()) == res["faig_comparison"][function]["n_filters"]

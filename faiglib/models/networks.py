@@ -2,7 +2,8 @@
 
 * :class:`MSRResNet` -- SRResNet without batch normalisation: ``conv_first`` -> ``body.N.conv1/conv2``
   residual blocks -> ``upconv1`` (+ ``upconv2`` for x4) with pixel shuffle -> ``conv_hr`` -> ``conv_last``,
-  plus a bilinear global skip from the LR input.
+  plus a bilinear global skip from the LR input (``global_residual=False`` drops it: same keys, the network
+  must then produce the whole image, not only the residual).
 * :class:`SRCNNStyle` -- nine 3x3 convolutions in an ``nn.Sequential`` named ``features`` (widths
   ``w, 2w, 2w, 2w, 2w, 2w``; one pixel-shuffle upsampling conv; two convs at HR), LeakyReLU 0.1.
 
@@ -44,11 +45,19 @@ class ResidualBlockNoBN(nn.Module):
 
 
 class MSRResNet(nn.Module):
-    """Modified SRResNet (no BN). ``num_feat`` is the width, ``num_block`` the number of residual blocks."""
+    """Modified SRResNet (no BN). ``num_feat`` is the width, ``num_block`` the number of residual blocks.
+
+    ``global_residual`` (default ``True``, BasicSR's MSRResNet) adds the bilinear upsampling of the input to the
+    output; ``False`` leaves it out (no parameter depends on it, so the state-dict keys are the same). The
+    "deep degradation semantics" study (:mod:`faiglib.studies.semantics`) compares the two.
+    """
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16,
-                 upscale: int = 2):
+                 upscale: int = 2, global_residual: bool = True):
         super().__init__()
+        if not isinstance(global_residual, bool):
+            raise ValueError(f"global_residual must be True or False, got {global_residual!r}")
+        self.global_residual = global_residual
         _check_scale(upscale, (2, 3, 4))
         if num_feat < 1 or num_block < 0:
             raise ValueError(f"num_feat must be >= 1 and num_block >= 0, got {num_feat}, {num_block}")
@@ -76,11 +85,13 @@ def _add_sr_tail(net: nn.Module, num_feat: int, num_out_ch: int, upscale: int) -
 
 def _sr_tail(net: nn.Module, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The tail of :func:`_add_sr_tail`: body features ``(B, C, h, w)`` -> output ``(B, 3, h*s, w*s)``, plus the
-    bilinear upsampling of the LR input ``x``."""
+    bilinear upsampling of the LR input ``x`` unless ``net.global_residual`` is False."""
     out = _leaky(net.pixel_shuffle(net.upconv1(feat)))
     if net.upscale == 4:
         out = _leaky(net.pixel_shuffle(net.upconv2(out)))
     out = net.conv_last(_leaky(net.conv_hr(out)))
+    if not getattr(net, "global_residual", True):
+        return out
     return out + F.interpolate(x, scale_factor=net.upscale, mode="bilinear", align_corners=False)
 
 

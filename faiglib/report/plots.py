@@ -426,6 +426,69 @@ def lam_panels(examples: Mapping[str, tuple], zoom: int | None = None):
             ax.add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False, ec="red", lw=1.2))
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+
+
+# ---- deep degradation semantics (faiglib.studies.semantics) ------------------------------------------------------
+__all__ += ["tsne_grid", "chi_depth_curves", "chi_degree_curves", "faig_depth_bars"]
+
+_MARKERS = "os^vD<>pP*Xh"
+
+
+def tsne_grid(maps: Mapping[str, Mapping[str, Mapping]], size: float = 2.6):
+    """t-SNE pictures: one row per model (``maps``: ``{row label: {layer: {"xy", "condition", "image"}}}`` of
+    :func:`faiglib.studies.semantics.tsne_maps`), one column per layer; colour = degradation condition,
+    marker = source image. Clusters by colour mean degradation semantics, clusters by marker content."""
+    plt = _plt()
+    rows = list(maps)
+    layers = list(next(iter(maps.values())))
+    fig, axes = plt.subplots(len(rows), len(layers), figsize=(size * len(layers), size * len(rows) + 0.6),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j, layer in enumerate(layers):
+            ax, m = axes[i][j], maps[row][layer]
+            xy = np.asarray(m["xy"])
+            conditions = list(dict.fromkeys(m["condition"]))
+            colour = {c: f"C{c_i}" for c_i, c in enumerate(conditions)}
+            # points in a fixed shuffled order, so that no condition is always drawn on top of the others
+            order = np.random.default_rng(0).permutation(len(xy))
+            for img in sorted(set(m["image"])):
+                keep = [k for k in order if m["image"][k] == img]
+                ax.scatter(xy[keep, 0], xy[keep, 1], s=7, c=[colour[m["condition"][k]] for k in keep],
+                           marker=_MARKERS[img % len(_MARKERS)], alpha=0.7, linewidths=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(layer, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(row, fontsize=9)
+    from matplotlib.lines import Line2D
+
+    conditions = list(dict.fromkeys(next(iter(maps[rows[0]].values()))["condition"]))
+    handles = [Line2D([], [], ls="", marker="o", color=f"C{c_i}", label=c) for c_i, c in enumerate(conditions)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def chi_depth_curves(table: Mapping[str, Mapping[str, Mapping[str, Mapping]]]):
+    """Calinski-Harabasz index against depth, degradation label (left) and image label (right), log scale, one
+    line per variant x model, mean ± std over seeds. ``table``: :func:`faiglib.studies.semantics.chi_by_depth`."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    styles = {"baseline": "s--", "target": "o-"}
+    for v_i, (variant, per_model) in enumerate(table.items()):
+        for which, per_layer in per_model.items():
+            layers = list(per_layer)
+            for ax, labelling in zip(axes, ("degradation", "image")):
+                mean = [per_layer[k][labelling]["mean"] for k in layers]
+                std = [per_layer[k][labelling]["std"] for k in layers]
+                ax.errorbar(range(len(layers)), mean, yerr=std, fmt=styles.get(which, "o-"), color=f"C{v_i}",
+                            ms=4, capsize=3, label=f"{which}, {variant}")
+    for ax, labelling in zip(axes, ("degradation", "image")):
+        ax.set_xticks(range(len(layers)), layers, rotation=30, fontsize=8)
+        ax.set(yscale="log", ylabel="Calinski-Harabasz index", title=f"label = {labelling}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -450,5 +513,46 @@ def diffusion_bars(summary: Mapping[str, Mapping[str, Mapping[str, float]]]):
     ax.set(ylabel="diffusion index", title="LAM diffusion index (mean ± std over images x windows)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def chi_degree_curves(degree: Mapping[str, Mapping[str, Mapping[str, float]]]):
+    """CHI among degrees of one degradation against depth: one panel per degradation, one line per subset of
+    degrees ("all" and each pair). ``degree``: :func:`faiglib.studies.semantics.chi_by_degree`."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(degree), figsize=(5 * len(degree), 3.6), squeeze=False)
+    for ax, (kind, subsets) in zip(axes[0], degree.items()):
+        for s_i, (subset, per_layer) in enumerate(subsets.items()):
+            layers = list(per_layer)
+            ax.plot(range(len(layers)), [per_layer[k] for k in layers], "o-" if subset == "all" else "s--",
+                    color=f"C{s_i}", ms=4, label=subset)
+        ax.set_xticks(range(len(layers)), layers, rotation=30, fontsize=8)
+        ax.set(yscale="log", ylabel="Calinski-Harabasz index", title=f"{kind} degrees (sigma)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def faig_depth_bars(comparison: Mapping):
+    """FAIG's top filters per depth (bars: deblurring and denoising filters) against the target's degradation
+    CHI (line, right axis); the depth where CHI grows by the largest factor is shaded. ``comparison``:
+    :func:`faiglib.studies.semantics.faig_comparison`."""
+    plt = _plt()
+    layers = comparison["layers"]
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for f_i, function in enumerate(("deblur", "denoise")):
+        counts = [comparison[function]["counts"][k] for k in layers]
+        ax.bar(x + (f_i - 0.5) * 0.38, counts, width=0.38, color=f"C{f_i}", label=f"top {function} filters")
+    ax.axvspan(layers.index(comparison["rise_layer"]) - 0.5, layers.index(comparison["rise_layer"]) + 0.5,
+               color="0.85", zorder=0, label="largest CHI rise (factor)")
+    ax.set_xticks(x, layers, rotation=30, fontsize=8)
+    ax.set(ylabel=f"filters in the top {comparison['proportion']:.0%}")
+    twin = ax.twinx()
+    twin.plot(x, comparison["chi"], "ko-", ms=4, label="CHI (degradation), target")
+    twin.set(ylabel="Calinski-Harabasz index", yscale="log")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig

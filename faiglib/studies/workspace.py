@@ -16,7 +16,7 @@ The entries and what their keys hold:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -95,7 +95,10 @@ class Workspace:
         return self._cache["train_digest"]
 
     def _stage_parts(self, stage: str, profile: Profile | None = None) -> dict[str, Any]:
-        return {"version": TRAINING_VERSION, "network": asdict(self.spec), "seed": self.seed,
+        # the network as it is built (label and constructor arguments), so that a NetSpec field that does not
+        # change the network does not change the keys
+        network = {"label": self.spec.label, "arch": self.spec.arch, "kwargs": self.spec.kwargs(self.profile.scale)}
+        return {"version": TRAINING_VERSION, "network": network, "seed": self.seed,
                 "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile, self.device)}
 
     def baseline_parts(self) -> dict[str, Any]:
