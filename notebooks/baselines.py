@@ -47,11 +47,10 @@ results = "results"  # where headline numbers are written as JSON
 proportions = None  # masked proportions for the curves; None: the profile's curve_proportions (0.1 … 50 %)
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.measures.statistics import mean_std, method_orderings
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
 from faiglib.studies.claims import masking_ratios, yardstick_table
@@ -75,10 +74,10 @@ print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed fo
 psnr = {e.spec.label: {} for e in exps}
 for e in exps:
     psnr[e.spec.label][f"seed{e.seed}"] = e.psnr_table()
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "seed"] + [f"{k}: baseline → target (dB)" for k in ("clean", "blur", "noise")],
     [[net, s] + [f"{table[k]['baseline']:.2f} → {table[k]['target']:.2f}" for k in ("clean", "blur", "noise")]
-     for net, by_seed in psnr.items() for s, table in by_seed.items()])))
+     for net, by_seed in psnr.items() for s, table in by_seed.items()]))
 
 # %% [markdown]
 # ## Masking curves over proportions (Fig. 3)
@@ -106,7 +105,7 @@ for net in networks:
 table_proportions = exps[0].profile.table_proportions
 for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (official code)")):
     for net in networks:
-        display(Markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS)))
+        show_markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS))
 
 # %% [markdown]
 # ## Each rule against the random yardstick
@@ -123,7 +122,7 @@ yardstick = {net: {ch: yardstick_table({f"mask_{p * 100:g}pct": summary[net][ch]
                                        [run["draws"][ch] for run in masked[net]], ratio_methods)
                    for ch in ("gray", "blue")} for net in networks}
 pairs = {"deblur_filters": "blur_input", "denoise_filters": "noise_input"}
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "metric", "masked", "filters / input", "random: median [IQR]"]
     + [f"{METHODS[m]} / median(random) [95 % CI]" for m in ratio_methods],
     [[net, ch, mask.removeprefix("mask_").replace("pct", " %"), f"{f.split('_')[0]} / {i.split('_')[0]}",
@@ -131,7 +130,7 @@ display(Markdown(markdown_table(
      + [f"{y[f'{m}_over_random']['ratio']:.3g} [{y[f'{m}_over_random']['low']:.3g}, {y[f'{m}_over_random']['high']:.3g}]"
         for m in ratio_methods]
      for net, by_channel in yardstick.items() for ch, table in by_channel.items() for mask, cells in table.items()
-     for f, i in pairs.items() for y in [cells[f][i]]])))
+     for f, i in pairs.items() for y in [cells[f][i]]]))
 
 # %% [markdown]
 # Discriminativeness of FAIG's sets at 1 %, in both directions (gray metric, per seed then mean ± std): on
@@ -141,11 +140,11 @@ display(Markdown(markdown_table(
 # %%
 discriminativeness = {net: mean_std([{k: v for k, v in masking_ratios(t["gray"]["mask_1pct"]).items()
                                       if "masking" in k} for t in per_seed[net]]) for net in networks}
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "noisy input: deblur ÷ denoise set", "blurry input: denoise ÷ deblur set"],
     [[net, f"{d['noise_input_deblur_over_denoise_masking']['mean']:.3g} ± {d['noise_input_deblur_over_denoise_masking']['std']:.2g}",
       f"{d['blur_input_denoise_over_deblur_masking']['mean']:.3g} ± {d['blur_input_denoise_over_deblur_masking']['std']:.2g}"]
-     for net, d in discriminativeness.items()])))
+     for net, d in discriminativeness.items()]))
 
 # %% [markdown]
 # ## What 1 % masking looks like for each rule
@@ -165,10 +164,10 @@ fig = plots.masking_grid(method_example_outputs(exps[0], proportion=0.01, image=
 # %%
 orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(METHODS)) for ch in ("gray", "blue")}
              for net in networks}
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
     [[net, ch, cell, " > ".join(METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
-     for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()])))
+     for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()]))
 
 # %%
 results_file = write_results(

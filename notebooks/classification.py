@@ -49,12 +49,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import confusion_markdown
 from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import elimination_ratios
@@ -81,12 +80,12 @@ first = found[exps[0].seed]
 fig = plots.overlap_scores(first["overlaps"], first["thresholds"])
 
 # %%
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["seed", "T blur", "T noise", "validation: blur", "validation: noise", "test: blur", "test: noise", "test: 4-way"],
     [[s, f"{r['thresholds']['blur']:.3f}", f"{r['thresholds']['noise']:.3f}"]
      + [f"{r[split][k]:.1%}" for split, k in (("validation_accuracy", "blur"), ("validation_accuracy", "noise"),
                                              ("accuracy", "blur"), ("accuracy", "noise"), ("accuracy", "four_way"))]
-     for s, r in found.items()])))
+     for s, r in found.items()]))
 
 # %% [markdown]
 # ## Confusion table on the test images
@@ -97,7 +96,7 @@ display(Markdown(markdown_table(
 # %%
 kinds = list(first["confusion"])
 total = {t: {q: sum(r["confusion"][t][q] for r in found.values()) for q in kinds} for t in kinds}
-display(Markdown(confusion_markdown(total)))
+show_markdown(confusion_markdown(total))
 
 # %% [markdown]
 # ## Gradient elimination matters (Sec. 5.4, Fig. 5)
@@ -115,10 +114,10 @@ numbers, images = ablation[exps[0].seed]
 fig = plots.masking_grid(images)
 
 # %%
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["seed", "set overlap", "deblurring filters", "masking effect: blurry input", "masking effect: noisy input"],
     [[s, f"{n['overlap']:.2f}", label.replace("_", " "), f"{n[label]['blur_input']:.4g}", f"{n[label]['noise_input']:.4g}"]
-     for s, (n, _) in ablation.items() for label in ("with_elimination", "without_elimination")])))
+     for s, (n, _) in ablation.items() for label in ("with_elimination", "without_elimination")]))
 elimination = elimination_ratios([n for n, _ in ablation.values()])
 ratios, paper_effect = elimination["ratios"], elimination["shows_paper_effect"]
 
@@ -147,7 +146,7 @@ results_file = write_results(results, p.name, "classification", payload, seed=",
 
 # %%
 seeds_text = ", ".join(str(e.seed) for e in exps)
-display(Markdown(
+show_markdown(
     f"- **Accuracy** ({exps[0].spec.label}, seeds {seeds_text}, mean ± std over seeds; "
     f"{first['n_images']['test']} test images × 4 versions): blur "
     f"**{accuracy['blur']['mean']:.1%} ± {accuracy['blur']['std']:.1%}** (paper: {PAPER_ACCURACY['blur']:.0%}), "
@@ -159,4 +158,4 @@ display(Markdown(
     f"changes the output for noisy inputs {min(ratios):.3g}–{max(ratios):.3g}× as much as the set found with "
     f"it; the paper's effect (more than 1× in every seed) is "
     f"**{'reproduced' if paper_effect else 'not reproduced'}** here.\n"
-    f"- Profile `{p.name}`: the `smoke` profile's numbers mean nothing (tiny nets, a few iterations)."))
+    f"- Profile `{p.name}`: the `smoke` profile's numbers mean nothing (tiny nets, a few iterations).")

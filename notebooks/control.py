@@ -38,10 +38,10 @@ proportion = 0.01  # top proportion of filters interpolated
 interactive = False  # True in a live notebook: a λ slider
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace
+from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import control_summary
 from faiglib.studies.control import LAMBDAS, control_strip, control_table
@@ -63,10 +63,10 @@ table = control_table(exp, proportion=proportion, lambdas=LAMBDAS)
 fig = plots.control_curves(table)
 
 # %%
-display(Markdown("PSNR (dB) along λ\n\n" + markdown_table(
+show_markdown("PSNR (dB) along λ\n\n" + markdown_table(
     ["filters", "input"] + [f"λ = {v:g}" for v in LAMBDAS],
     [[filters.replace("_", " "), inp.replace("_", " ")] + [f"{v:.2f}" for v in curve["psnr"]]
-     for filters, per_input in table.items() for inp, curve in per_input.items()])))
+     for filters, per_input in table.items() for inp, curve in per_input.items()]))
 
 # %% [markdown]
 # ## The strips: one image at several λ
@@ -111,11 +111,11 @@ def span(filters, inp):
     return f"{row['psnr_lambda0']:.2f} → {row['psnr_lambda1']:.2f} dB (best λ = {row['best_lambda']:g})"
 
 
-display(Markdown(
+show_markdown(
     f"- **Deblurring filters** ({exp.spec.label}, seed {seed}): blurry input {span('deblur_filters', 'blur_input')}; "
     f"noisy input {span('deblur_filters', 'noise_input')}.\n"
     f"- **Denoising filters**: noisy input {span('denoise_filters', 'noise_input')}; blurry input "
     f"{span('denoise_filters', 'blur_input')}.\n"
     f"- A discriminative filter set moves the PSNR of its own input from λ = 0 to λ = 1 much more than that of "
     f"the other input; a best λ above 1 means that extrapolating past the target restores its degradation "
-    f"further. Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing)."))
+    f"further. Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing).")

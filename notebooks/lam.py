@@ -51,10 +51,9 @@ fold = 50  # path steps
 example_image = 0  # the analysis image of the pictures
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace
+from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import diffusion_comparison_markdown, rows_markdown
 from faiglib.studies.lam import compare_diffusion, diffusion_study, lam_examples
 
@@ -92,7 +91,7 @@ study = diffusion_study(exp, kinds=("clean", "blur", "noise"), n_windows=n_windo
                         window_size=window_size, sigma=sigma, fold=fold)
 fig = plots.diffusion_bars(study["summary"])
 by_kind = {f"{kind} input": {m: study["summary"][m][kind] for m in study["summary"]} for kind in study["settings"]["kinds"]}
-display(Markdown(rows_markdown(by_kind, {"baseline": "DI baseline", "target": "DI target"})))
+show_markdown(rows_markdown(by_kind, {"baseline": "DI baseline", "target": "DI target"}))
 gaps = sorted((g, m, k, i) for m, per in study["completeness"].items() for k, values in per.items()
               for i, g in enumerate(values))
 median_gap, (worst_gap, *worst) = gaps[len(gaps) // 2][0], gaps[-1]
@@ -110,7 +109,7 @@ print(f"{study['settings']['n_images']} images x {n_windows} windows; relative c
 
 # %%
 comparison = compare_diffusion(study)
-display(Markdown(diffusion_comparison_markdown(comparison)))
+show_markdown(diffusion_comparison_markdown(comparison))
 for kind, c in comparison.items():
     print(f"{kind:>6s} input: DI target - baseline = {c['difference']['mean']:+.2f} ± {c['difference']['std']:.2f} "
           f"over {c['n']} windows -> {c['verdict']}")
@@ -141,7 +140,7 @@ def line(kind):
 
 blur_answer = ("yes" if comparison["blur"]["resolved"] and comparison["blur"]["more_diffuse"] else
                "no, it diffuses less" if comparison["blur"]["resolved"] else "not resolved by these windows")
-display(Markdown("\n".join([line(k) for k in comparison] + [
+show_markdown("\n".join([line(k) for k in comparison] + [
     f"- Does the target ({exp.spec.label}, seed {seed}) diffuse more than the baseline on blurry input? "
     f"**{blur_answer}**.",
     f"- Completeness with {fold} steps: the maps sum to $D(F(x)) - D(F(x_0))$ within {median_gap:.1%} for the "
@@ -150,4 +149,4 @@ display(Markdown("\n".join([line(k) for k in comparison] + [
     "- To come: the same comparison across architectures, once the attention networks exist in faiglib "
     "(the LAM paper's question of whether non-local attention makes networks use more pixels).",
     f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
-    f"`results/{exp.profile.name}/lam.json`."])))
+    f"`results/{exp.profile.name}/lam.json`."]))

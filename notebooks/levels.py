@@ -43,12 +43,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import rows_markdown
 from faiglib.studies.classification import classify
@@ -75,8 +74,8 @@ psnr = {name: mean_std([level_psnr(e, which, test_data) for e in group])
         for name, group, which in (("baseline", exps, "baseline"), ("single-level target", fixed, "target"),
                                    ("levels target", exps, "target"))}
 kinds = list(psnr["baseline"])
-display(Markdown("PSNR (dB) on the test images\n\n" + rows_markdown(
-    {k: {name: psnr[name][k] for name in psnr} for k in kinds}, {name: name for name in psnr}, digits=4)))
+show_markdown("PSNR (dB) on the test images\n\n" + rows_markdown(
+    {k: {name: psnr[name][k] for name in psnr} for k in kinds}, {name: name for name in psnr}, digits=4))
 
 # %% [markdown]
 # ## Overlap score against strength
@@ -98,8 +97,8 @@ fig = plots.overlap_levels(list(levels.values()))
 per_kind = mean_std([{k: {"os_blur": r["mean_overlap"]["blur"][k], "os_noise": r["mean_overlap"]["noise"][k],
                           "flag_blur": r["detected"]["blur"][k], "flag_noise": r["detected"]["noise"][k]}
                       for k in r["kinds"]} for r in levels.values()])
-display(Markdown(rows_markdown(per_kind, {"os_blur": "OS(x, blur)", "os_noise": "OS(x, noise)",
-                                          "flag_blur": "flagged blur", "flag_noise": "flagged noise"})))
+show_markdown(rows_markdown(per_kind, {"os_blur": "OS(x, blur)", "os_noise": "OS(x, noise)",
+                                          "flag_blur": "flagged blur", "flag_noise": "flagged noise"}))
 
 # %% [markdown]
 # ## Does the overlap track the strength?
@@ -108,10 +107,10 @@ display(Markdown(rows_markdown(per_kind, {"os_blur": "OS(x, blur)", "os_noise": 
 # Spearman's rank correlation between level and OS over all (image, level) pairs.
 
 # %%
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["seed", "D", "rises at every step", "Spearman ρ", "mean OS per level"],
     [[s, d, t["increasing"], f"{t['spearman']:.3f}", ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"]))]
-     for s, r in levels.items() for d, t in r["tracking"].items()])))
+     for s, r in levels.items() for d, t in r["tracking"].items()]))
 rho = {d: mean_std([r["tracking"][d]["spearman"] for r in levels.values()]) for d in ("blur", "noise")}
 rises = {d: sum(r["tracking"][d]["increasing"] for r in levels.values()) for d in ("blur", "noise")}
 
@@ -138,7 +137,7 @@ results_file = write_results(results, p.name, "levels", payload, seed=", ".join(
 
 # %%
 acc = payload["accuracy_at_the_middle_levels"]
-display(Markdown("\n".join(
+show_markdown("\n".join(
     f"- **{d}**: the mean OS(x, {d}) rises at every step from clean to the strongest level in {rises[d]} of "
     f"{len(levels)} seeds; Spearman ρ(level, OS) = **{rho[d]['mean']:.2f} ± {rho[d]['std']:.2f}**; flagged as "
     f"{d} (OS ≥ $T^{{{d}}}$): "
@@ -146,4 +145,4 @@ display(Markdown("\n".join(
     + "." for d in ("blur", "noise"))
     + f"\n- At the middle levels the levels target is classified with accuracy blur {acc['blur']['mean']:.1%}, "
     f"noise {acc['noise']['mean']:.1%} (mean over seeds; the paper's single-level networks: 96 % and 98 %).\n"
-    f"- Profile `{p.name}`: the `smoke` profile's numbers mean nothing (tiny nets, a few iterations)."))
+    f"- Profile `{p.name}`: the `smoke` profile's numbers mean nothing (tiny nets, a few iterations).")

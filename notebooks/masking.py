@@ -32,9 +32,9 @@ channel = "gray"  # "gray" (paper) or "blue" (official code)
 interactive = False  # True in a live notebook: sliders for the proportion and the image
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import display
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace
+from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import masking_ratios, yardstick_table
 from faiglib.studies.masking import example_outputs, yardstick_masking
@@ -63,13 +63,13 @@ yardstick = yardstick_table(table, draws, ("faig",), seed=exp.seed)
 fig = plots.masking_curves(table)
 
 # %%
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["masked", "filters", "input", "FAIG", "random: median [IQR]", "FAIG / median(random) [95 % CI]"],
     [[mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "), inp.replace("_", " "),
       f"{v['faig']:.3g}", f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
       f"{y['faig_over_random']['ratio']:.1f} [{y['faig_over_random']['low']:.1f}, {y['faig_over_random']['high']:.1f}]"]
      for mask, entry in table.items() for filters, per_input in entry.items() for inp, v in per_input.items()
-     for y in [yardstick[mask][filters][inp]]])))
+     for y in [yardstick[mask][filters][inp]]]))
 
 # %% [markdown]
 # ## What masking 1 % looks like (Fig. 2)
@@ -110,10 +110,10 @@ headline = {
     "noisy input: deblurring-set ÷ denoising-set masking": ratios["noise_input_deblur_over_denoise_masking"],
     "blurry input: denoising-set ÷ deblurring-set masking": ratios["blur_input_denoise_over_deblur_masking"],
 }
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["ratio at 1 %", "value", "95 % CI (yardstick)"],
     [[name, f"{v['ratio']:.3g}", f"[{v['low']:.3g}, {v['high']:.3g}]"] if isinstance(v, dict) else
-     [name, f"{v:.3g}", "–"] for name, v in headline.items()])))
+     [name, f"{v:.3g}", "–"] for name, v in headline.items()]))
 results_file = exp.write_results("masking", {**table, "yardstick": yardstick, "draws": draws, "ratios_1pct": ratios,
                                                "channel": channel, "n_images": len(exp.analysis_set()),
                                                "yardstick_draws": exp.profile.yardstick_draws})
@@ -123,7 +123,7 @@ results_file = exp.write_results("masking", {**table, "yardstick": yardstick, "d
 
 # %%
 blur_r, noise_r = one["deblur_filters"]["blur_input"]["faig_over_random"], one["denoise_filters"]["noise_input"]["faig_over_random"]
-display(Markdown(
+show_markdown(
     f"In this notebook we have masked the FAIG-discovered deblurring and denoising filters (1–10 %) of "
     f"{exp.spec.label} and {exp.profile.yardstick_draws} random sets of the same size each, and measured the "
     f"change of the output on blurry and noisy inputs. At 1 %, masking the deblurring filters changes the output "
@@ -133,4 +133,4 @@ display(Markdown(
     f"their function in both directions when both discriminativeness ratios are below 1: on noisy input, masking "
     f"the deblurring set does {ratios['noise_input_deblur_over_denoise_masking']:.3g}× what masking the "
     f"denoising set does; on blurry input, masking the denoising set does "
-    f"{ratios['blur_input_denoise_over_deblur_masking']:.3g}× what masking the deblurring set does."))
+    f"{ratios['blur_input_denoise_over_deblur_masking']:.3g}× what masking the deblurring set does.")

@@ -39,10 +39,9 @@ out = "artifacts"  # where checkpoints are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace, write_results
+from faiglib.report.book import notebook_workspace, show_markdown, write_results
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import table1_gap_markdown, table1_markdown
 from faiglib.studies import table1
@@ -66,9 +65,9 @@ print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_ran
 
 # %%
 budget = table1.complexity_table(p)
-display(Markdown(markdown_table(["model", "network", "GFLOPs", "parameters (k)"],
+show_markdown(markdown_table(["model", "network", "GFLOPs", "parameters (k)"],
                                  [[label, budget[kind]["label"], f"{budget[kind]['flops'] / 1e9:.3f}",
-                                   f"{budget[kind]['params'] / 1e3:.1f}"] for kind, label in table1.KINDS.items()])))
+                                   f"{budget[kind]['params'] / 1e3:.1f}"] for kind, label in table1.KINDS.items()]))
 print(f"one-branch / two-branch: FLOPs x{budget['ratio']['flops']:.3f}, params x{budget['ratio']['params']:.3f}")
 
 # %% [markdown]
@@ -89,7 +88,7 @@ fig = plots.blind_training_curves(table["histories"], table1.KINDS)
 # with each model's compute budget.
 
 # %%
-display(Markdown(table1_markdown(table, table1.KINDS, table1.SETTINGS)))
+show_markdown(table1_markdown(table, table1.KINDS, table1.SETTINGS))
 
 # %% [markdown]
 # ## The gap, against the paper's
@@ -100,7 +99,7 @@ display(Markdown(table1_markdown(table, table1.KINDS, table1.SETTINGS)))
 
 # %%
 gap = table1.gaps(table)
-display(Markdown(table1_gap_markdown(gap)))
+show_markdown(table1_gap_markdown(gap))
 results_file = write_results(
     results, p.name, "table1",
     {"seeds": table["seeds"], "complexity": table["complexity"], "psnr_db": table["psnr"], "gap_db": gap,

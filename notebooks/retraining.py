@@ -39,12 +39,11 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import format_mean_std, markdown_table, retraining_markdown
 from faiglib.studies import claims
 from faiglib.studies.retraining import depth_summary, retraining_table, single_task_retraining
@@ -75,7 +74,7 @@ for e in retrain_exps:
     per_seed.setdefault(e.spec.label, []).append(retraining_table(e, ))
 table3 = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net, summary in table3.items():
-    display(Markdown(f"**{net}**, PSNR (dB)\n\n" + retraining_markdown(summary, METHODS)))
+    show_markdown(f"**{net}**, PSNR (dB)\n\n" + retraining_markdown(summary, METHODS))
     fig = plots.retraining_bars(summary, METHODS)
 
 # %% [markdown]
@@ -85,12 +84,12 @@ for net, summary in table3.items():
 
 # %%
 gains = {net: claims.retraining_gains(summary) for net, summary in table3.items()}
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "filters retrained", "input", "FAIG − random (dB)", "per seed", "paper", "verdict"],
     [[net, cell.split("/")[0].replace("_", " "), cell.split("/")[1].replace("_", " "),
       f"{g['mean']:+.3f} ± {g['std']:.3f}", ", ".join(f"{d:+.3f}" for d in g["values"]),
       f"{g['paper']:+.2f}" if "paper" in g else "", g.get("verdict", "")]
-     for net, by_cell in gains.items() for cell, g in by_cell.items()])))
+     for net, by_cell in gains.items() for cell, g in by_cell.items()]))
 
 # %% [markdown]
 # ### Diagnostic: one degradation at a time
@@ -149,12 +148,12 @@ for net in networks:
 # %%
 depth = {net: claims.depth_claim([depth_summary(e, 0.01) for e in exps if e.spec.label == net])
          for net in networks}
-display(Markdown(markdown_table(
+show_markdown(markdown_table(
     ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",
      "deblur shallower in every seed"],
     [[net, format_mean_std(d["deblur_filters"]), format_mean_std(d["denoise_filters"]),
       f"{d['all_filters']['mean']:.3f}", d["deblur_deeper_in_every_seed"], d["deblur_shallower_in_every_seed"]]
-     for net, d in depth.items()])))
+     for net, d in depth.items()]))
 
 # %%
 results_file = write_results(
@@ -198,4 +197,4 @@ for net, d in depth.items():
                  f"paper's \"more in the back part\"): **{'yes' if d['deblur_deeper_in_every_seed'] else 'no'}**.")
 lines.append(f"- Profile `{p.name}`, {p.retrain_iters} iterations per retraining; the `smoke` profile's numbers mean "
              f"nothing. All numbers: `results/{p.name}/table3.json`.")
-display(Markdown("\n".join(lines)))
+show_markdown("\n".join(lines))

@@ -38,11 +38,10 @@ results = "results"  # where headline numbers are written as JSON
 proportion = 0.01  # top proportion of FAIG filters compared with the CHI rise
 
 # %%
-from IPython.display import Markdown, display
 
 from faiglib.profiles import get_profile
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspaces, write_results
+from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import rows_markdown
 from faiglib.studies.semantics import (analysis_patches, chi_by_degree, chi_by_depth, depth_layers,
                                        faig_comparison, tsne_maps, variant_label)
@@ -76,8 +75,8 @@ from faiglib.measures.statistics import mean_std
 
 psnr = {f"{which}, {variant}": mean_std([{kind: row[which] for kind, row in ws.psnr_table().items()} for ws in wss])
         for variant, wss in variants.items() for which in ("baseline", "target")}
-display(Markdown(rows_markdown(psnr, {c: c for c in patches.conditions}, first="network",
-                               digits=4)))
+show_markdown(rows_markdown(psnr, {c: c for c in patches.conditions}, first="network",
+                               digits=4))
 
 # %% [markdown]
 # ## t-SNE pictures per depth
@@ -104,8 +103,8 @@ fig = plots.chi_depth_curves(depth)
 columns = {f"{variant}/{which}": f"{which}, {variant}" for variant in depth for which in depth[variant]}
 for labelling in ("degradation", "image"):
     rows = {layer: {c: depth[c.split("/")[0]][c.split("/")[1]][layer][labelling] for c in columns} for layer in layers}
-    display(Markdown(f"**CHI, label = {labelling}** (mean ± std over seeds {seeds})\n\n"
-                     + rows_markdown(rows, columns, first="depth")))
+    show_markdown(f"**CHI, label = {labelling}** (mean ± std over seeds {seeds})\n\n"
+                     + rows_markdown(rows, columns, first="depth"))
 
 # %% [markdown]
 # ## CHI by degradation degree
@@ -214,4 +213,4 @@ lines.append(f"- **FAIG**: the target's degradation CHI grows by the largest fac
              f"denoising ones in `{comparison['denoise']['mode_layer']}` "
              f"({comparison['deblur']['share_at_or_after_rise']:.0%} / {comparison['denoise']['share_at_or_after_rise']:.0%}"
              f" at or after the rise). Profile `{p.name}` (the `smoke` profile's numbers mean nothing).")
-display(Markdown("\n".join(lines)))
+show_markdown("\n".join(lines))

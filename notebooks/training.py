@@ -30,9 +30,8 @@ out = "artifacts"  # where checkpoints and scores are cached
 results = "results"  # where headline numbers are written as JSON
 
 # %%
-from IPython.display import Markdown, display
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace
+from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
@@ -61,8 +60,8 @@ fig = plots.training_curves({"baseline": baseline_run.history, "target": target_
 
 # %%
 table = exp.psnr_table()
-display(Markdown(markdown_table(["input", "baseline (dB)", "target (dB)"],
-                                 [[kind, f"{row['baseline']:.2f}", f"{row['target']:.2f}"] for kind, row in table.items()])))
+show_markdown(markdown_table(["input", "baseline (dB)", "target (dB)"],
+                                 [[kind, f"{row['baseline']:.2f}", f"{row['target']:.2f}"] for kind, row in table.items()]))
 results_file = exp.write_results("training", {
     "psnr_db": table,
     "seconds": {"baseline": baseline_run.history.get("seconds"), "target": target_run.history.get("seconds")}})

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from faiglib.core.checkpoint import atomic_write_text, git_commit
 from faiglib.studies.workspace import Workspace, workspaces
 
-__all__ = ["write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown"]
+__all__ = ["show_markdown", "write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown"]
 
 
 def write_results(results: str | Path, profile: str, section: str, payload: Mapping[str, Any],
@@ -53,3 +53,12 @@ def edition_markdown(results: str | Path, profile: str) -> str:
         lines.append(f"| {f.stem} | {r.get('device', '?')} | {r.get('network', '?')} | {r.get('seed', '?')} | "
                      f"{data} | `{str(r.get('commit', '?'))[:12]}` |")
     return "\n".join(lines) + "\n"
+
+
+def show_markdown(text: str) -> None:
+    """Display Markdown (a result table, a computed summary) in a notebook: rendered as Markdown by the book
+    (tables become HTML tables), and the same text as the plain-text output, so that ``pytest --nbval``
+    compares the numbers in it (``IPython.display.Markdown`` alone leaves only ``<…Markdown object>``)."""
+    from IPython.display import display
+
+    display({"text/markdown": text, "text/plain": text}, raw=True)
