@@ -72,6 +72,10 @@ class Workspace:
         self.profile = get_profile(self.profile)
         self.spec = self.profile.network(self.arch)
         check_device(self.device)  # now, not when training starts
+        for name in ("analysis_blur_sigma", "analysis_noise_sigma"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"{name} must be a sigma > 0, or None for the training level; got {value!r}")
         self.data = self.data or self.profile.analysis_data
         self.train_data = self.train_data or self.profile.train_data
         if not self.train_data:
@@ -88,11 +92,11 @@ class Workspace:
     def _train_digest(self) -> str:
         """Digest of the training images' bytes (file digests cached by size and mtime; decoded pixels for the
         bundled photos), in the order training reads them."""
-        if "train_digest" not in self._cache:
+        def compute() -> str:
             files = source_files(self.train_data)
-            self._cache["train_digest"] = (tensor_digest(self.train_images()) if files is None
-                                           else digest(self.store.file_digests(files)))
-        return self._cache["train_digest"]
+            return tensor_digest(self.train_images()) if files is None else digest(self.store.file_digests(files))
+
+        return self.memo("train_digest", compute)
 
     def _stage_parts(self, stage: str, profile: Profile | None = None) -> dict[str, Any]:
         # the network as it is built (label and constructor arguments), so that a NetSpec field that does not
@@ -127,8 +131,8 @@ class Workspace:
     def degradation(self):
         """The analysis degradation: the training recipe's unless ``analysis_blur_sigma`` / ``analysis_noise_sigma``."""
         d = degradation_of(self.profile)
-        return replace(d, blur_sigma=self.analysis_blur_sigma or d.blur_sigma,
-                       noise_sigma=self.analysis_noise_sigma or d.noise_sigma)
+        return replace(d, blur_sigma=d.blur_sigma if self.analysis_blur_sigma is None else float(self.analysis_blur_sigma),
+                       noise_sigma=d.noise_sigma if self.analysis_noise_sigma is None else float(self.analysis_noise_sigma))
 
     def analysis_digest(self) -> str:
         """Key of the analysis set: its HR images' bytes, degradation and noise seed (:meth:`AnalysisSet.key`)."""
@@ -159,27 +163,24 @@ class Workspace:
     # ---- data --------------------------------------------------------------------------------------------
     def analysis_images(self) -> list[tuple[str, torch.Tensor]]:
         """HR analysis images: the profile's crop and count applied, sides multiples of the scale."""
-        if "analysis" not in self._cache:
+        def load() -> list[tuple[str, torch.Tensor]]:
             images = resolve_images(self.data, self.profile.scale)
             if self.profile.max_analysis_images:
                 images = images[: self.profile.max_analysis_images]
             if self.profile.analysis_crop:
                 images = [(n, center_crop(x, self.profile.analysis_crop, self.profile.scale)) for n, x in images]
             check_analysis_size(images, self.profile.max_analysis_pixels)  # whole-image FAIG of 12 MP would not fit
-            self._cache["analysis"] = images
-        return self._cache["analysis"]
+            return images
+
+        return self.memo("analysis", load)
 
     def analysis_set(self) -> AnalysisSet:
         """Clean / blur / noise / blur+noise LR versions of the analysis images (seeded by ``seed``)."""
-        if "analysis_set" not in self._cache:
-            self._cache["analysis_set"] = build_analysis_set(self.analysis_images(), self.degradation, self.seed)
-        return self._cache["analysis_set"]
+        return self.memo("analysis_set", lambda: build_analysis_set(self.analysis_images(), self.degradation, self.seed))
 
     def train_images(self) -> list[tuple[str, torch.Tensor]]:
-        if "train" not in self._cache:
-            # as stored (uint8 / uint16): DIV2K-sized training sets fit in a few GB; patches become float on sampling
-            self._cache["train"] = resolve_images(self.train_data, self.profile.scale, raw=True)
-        return self._cache["train"]
+        # as stored (uint8 / uint16): DIV2K-sized training sets fit in a few GB; patches become float on sampling
+        return self.memo("train", lambda: resolve_images(self.train_data, self.profile.scale, raw=True))
 
     # ---- models ------------------------------------------------------------------------------------------
     def pair(self) -> tuple[TrainResult, TrainResult]:
