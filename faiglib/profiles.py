@@ -296,7 +296,7 @@ PROFILES: dict[str, Profile] = {
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000,
-        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),)),
+        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0, 1)),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
