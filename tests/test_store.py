@@ -183,3 +183,18 @@ def test_results_do_not_make_the_commit_dirty(tmp_path):
     assert not git_commit(tmp_path).endswith("-dirty")
     (tmp_path / "code.py").write_text("a = 2\n")
     assert git_commit(tmp_path).endswith("-dirty")
+
+
+def test_stored_masking_tables_follow_the_versions_of_the_rankings_and_training_follows_the_degradations(
+        tmp_path, monkeypatch):
+    import faiglib.studies.masking as masking
+    import faiglib.studies.workspace as workspace
+
+    ws = Workspace(profile="smoke", out=tmp_path, progress=False)
+    masking.masking_table(ws, proportions=(0.05,))
+    monkeypatch.setattr(masking, "FAIG_VERSION", masking.FAIG_VERSION + 1)
+    masking.masking_table(ws, proportions=(0.05,))
+    assert len(list((tmp_path / "store" / "masking").glob("*/result.json"))) == 2
+    keys = ws.pair_keys()
+    monkeypatch.setattr(workspace, "DEGRADATIONS_VERSION", workspace.DEGRADATIONS_VERSION + 1)
+    assert Workspace(profile="smoke", out=tmp_path, progress=False).pair_keys()[0] != keys[0]

@@ -426,6 +426,8 @@ def lam_panels(examples: Mapping[str, tuple], zoom: int | None = None):
             ax.add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False, ec="red", lw=1.2))
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 # ---- deep degradation semantics (faiglib.studies.semantics) ------------------------------------------------------
@@ -513,6 +515,8 @@ def diffusion_bars(summary: Mapping[str, Mapping[str, Mapping[str, float]]]):
     ax.set(ylabel="diffusion index", title="LAM diffusion index (mean ± std over images x windows)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def chi_degree_curves(degree: Mapping[str, Mapping[str, Mapping[str, float]]]):

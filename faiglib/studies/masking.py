@@ -15,6 +15,8 @@ import torch
 from faiglib.core.checkpoint import atomic_write_text
 from faiglib.core.edits import masked
 from faiglib.core.ranking import check_proportion
+from faiglib.methods.baselines import IG_VERSION
+from faiglib.methods.faig import FAIG_VERSION
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
@@ -106,7 +108,9 @@ def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=t
     draws = p.yardstick_draws if draws is None else int(draws)
     if "random" in methods and draws < 1:
         raise ValueError(f"the random yardstick needs at least one draw, got {draws}; set yardstick_draws >= 1")
-    parts = {"version": MASKING_VERSION, "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
+    # the rankings' own versions too: a changed FAIG or IG computation must not meet a table of the old rankings
+    parts = {"version": MASKING_VERSION, "faig_version": FAIG_VERSION, "ig_version": IG_VERSION,
+             "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
              "n_steps": p.n_steps, "method": p.method, "precision": p.precision, "seed": ws.seed,
              "proportions": list(proportions), "channels": list(channels), "methods": list(methods),
              "draws": draws if "random" in methods else 0}

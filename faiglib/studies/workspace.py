@@ -30,7 +30,7 @@ from faiglib.core.paths import quadrature
 from faiglib.core.store import Store, digest, tensor_digest
 from faiglib.core.devices import check_device
 from faiglib.data.images import center_crop, check_analysis_size, resolve_images, source_files
-from faiglib.data.degradations import AnalysisSet, build_analysis_set
+from faiglib.data.degradations import DEGRADATIONS_VERSION, AnalysisSet, build_analysis_set
 from faiglib.core.units import FilterIndex
 from faiglib.models.networks import build_network
 from faiglib.profiles import Profile, get_profile
@@ -102,7 +102,8 @@ class Workspace:
         # the network as it is built (label and constructor arguments), so that a NetSpec field that does not
         # change the network does not change the keys
         network = {"label": self.spec.label, "arch": self.spec.arch, "kwargs": self.spec.kwargs(self.profile.scale)}
-        return {"version": TRAINING_VERSION, "network": network, "seed": self.seed,
+        # training degrades its patches with data.degradations: a change there changes the weights too
+        return {"version": TRAINING_VERSION, "degradations": DEGRADATIONS_VERSION, "network": network, "seed": self.seed,
                 "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile, self.device)}
 
     def baseline_parts(self) -> dict[str, Any]:
