@@ -39,9 +39,10 @@ class ResidualBlockNoBN(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.relu = nn.ReLU()  # a module used once (no parameters: same keys): rescale rules hook it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
+        return x + self.conv2(self.relu(self.conv1(x)))
 
 
 class MSRResNet(nn.Module):
@@ -63,12 +64,13 @@ class MSRResNet(nn.Module):
             raise ValueError(f"num_feat must be >= 1 and num_block >= 0, got {num_feat}, {num_block}")
         self.upscale = upscale
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.lrelu_first = nn.LeakyReLU(0.1)
         self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
         _add_sr_tail(self, num_feat, num_out_ch, upscale)
         _init_residual_net(self, (nn.Conv2d,))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _sr_tail(self, self.body(_leaky(self.conv_first(x))), x)
+        return _sr_tail(self, self.body(self.lrelu_first(self.conv_first(x))), x)
 
 
 def _add_sr_tail(net: nn.Module, num_feat: int, num_out_ch: int, upscale: int) -> None:
@@ -81,15 +83,21 @@ def _add_sr_tail(net: nn.Module, num_feat: int, num_out_ch: int, upscale: int) -
     net.pixel_shuffle = nn.PixelShuffle(shuffle)
     net.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
     net.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+    # one activation module per place (no parameters, so the keys stay BasicSR's): DeepLift-style rescale
+    # rules (captum) hook activation modules and need each to run once per forward
+    net.lrelu_up1 = nn.LeakyReLU(0.1)
+    if upscale == 4:
+        net.lrelu_up2 = nn.LeakyReLU(0.1)
+    net.lrelu_hr = nn.LeakyReLU(0.1)
 
 
 def _sr_tail(net: nn.Module, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The tail of :func:`_add_sr_tail`: body features ``(B, C, h, w)`` -> output ``(B, 3, h*s, w*s)``, plus the
     bilinear upsampling of the LR input ``x`` unless ``net.global_residual`` is False."""
-    out = _leaky(net.pixel_shuffle(net.upconv1(feat)))
+    out = net.lrelu_up1(net.pixel_shuffle(net.upconv1(feat)))
     if net.upscale == 4:
-        out = _leaky(net.pixel_shuffle(net.upconv2(out)))
-    out = net.conv_last(_leaky(net.conv_hr(out)))
+        out = net.lrelu_up2(net.pixel_shuffle(net.upconv2(out)))
+    out = net.conv_last(net.lrelu_hr(net.conv_hr(out)))
     if not getattr(net, "global_residual", True):
         return out
     return out + F.interpolate(x, scale_factor=net.upscale, mode="bilinear", align_corners=False)

@@ -1,0 +1,145 @@
+"""Remove-and-replace: how much of an objective do the pixels an attribution ranks first carry? (seed 004 Sec. 4.2)
+
+For a pixel attribution map ``A`` ``(C, h, w)`` of an objective ``g`` (a scalar per image) at the input ``x``,
+rank the LR pixels by their score ``a_p = Σ_c A[c, p]`` in one of three orders:
+
+* ``"absolute"``: by ``|a_p|``, largest first;  ``"positive"``: by ``a_p``, most positive first;
+* ``"negative"``: by ``a_p``, most negative first;
+
+and replace the first ``k %`` of them (all channels of a pixel) by the reference ``x̄`` (choice: the blurred
+input, L2X's reference; the seed's experiment replaces by the per-channel mean, which for an SR network is a
+strong out-of-distribution edit). The curve is the *fraction of the difference removed*,
+
+    f(k) = (g(x) − g(x_k)) / (g(x) − g(x̄)),    f(0) = 0,  f(100) = 1 exactly,
+
+and its area ``AUC = ∫₀¹ f d(k/100)`` (trapezoid over the given ``k``) is one number per map and order. For
+``"absolute"`` and ``"positive"`` a larger AUC means the first-ranked pixels carry more of the difference; for
+``"negative"`` a smaller (more negative) one means the map found the pixels that *lower* ``g``. A seeded random
+order (:func:`random_map`) is the floor. Ties are broken by pixel index (stable sort). The ``k`` steps are one
+batch of forward passes; no gradients.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+__all__ = ["ORDERS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order", "replaced_inputs",
+           "remove_and_replace", "random_map"]
+
+ORDERS = ("absolute", "positive", "negative")
+DEFAULT_PERCENTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0)
+
+
+@dataclass
+class RemoveReplaceCurve:
+    """``percents`` (K,), ``objectives`` ``g(x_k)`` (K,) float64, ``fraction`` ``f(k)`` (K,), ``auc``; ``objective`` =
+    ``g(x)``, ``reference_objective`` = ``g(x̄)``, ``order``."""
+
+    percents: list[float]
+    objectives: list[float]
+    fraction: list[float]
+    auc: float
+    objective: float
+    reference_objective: float
+    order: str
+
+    def as_dict(self) -> dict:
+        return {"percents": self.percents, "objectives": self.objectives, "fraction": self.fraction,
+                "auc": self.auc, "objective": self.objective, "reference_objective": self.reference_objective,
+                "order": self.order}
+
+
+def _pixel_scores(attribution: torch.Tensor) -> torch.Tensor:
+    a = torch.as_tensor(attribution).detach().to(torch.float64).cpu()
+    if a.dim() == 3:
+        a = a.sum(0)
+    if a.dim() != 2:
+        raise ValueError(f"an attribution map is (C, h, w) or (h, w), got shape {tuple(a.shape)}")
+    if not torch.isfinite(a).all():
+        raise ValueError("the attribution map has NaN or inf values")
+    return a.flatten()
+
+
+def pixel_order(attribution: torch.Tensor, order: str = "absolute") -> torch.Tensor:
+    """Flat pixel indices ``(h·w,)`` of ``attribution`` ``(C, h, w)`` or ``(h, w)`` in replacement order."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {ORDERS}")
+    a = _pixel_scores(attribution)
+    key = {"absolute": -a.abs(), "positive": -a, "negative": a}[order]
+    return torch.argsort(key, stable=True)
+
+
+def _check_percents(percents: Sequence[float]) -> list[float]:
+    ks = [float(k) for k in percents]
+    if not ks or any(not math.isfinite(k) or k < 0 or k > 100 for k in ks):
+        raise ValueError(f"percentages k must be in [0, 100], got {list(percents)}")
+    if any(b <= a for a, b in zip(ks, ks[1:])):
+        raise ValueError(f"percentages must be strictly increasing, got {ks}")
+    return ks
+
+
+def replaced_inputs(x: torch.Tensor, reference: torch.Tensor, order: torch.Tensor,
+                    percents: Sequence[float]) -> torch.Tensor:
+    """``(K, C, h, w)``: ``x`` with its first ``round(k/100 · h·w)`` pixels of ``order`` replaced by ``reference``,
+    for every ``k`` of ``percents``."""
+    if not torch.is_tensor(x) or x.dim() != 3:
+        raise ValueError(f"x must be one image (C, h, w), got {getattr(x, 'shape', type(x).__name__)}")
+    if not torch.is_tensor(reference) or reference.shape != x.shape:
+        raise ValueError(f"the reference must have the shape of the input {tuple(x.shape)}, got "
+                         f"{tuple(reference.shape) if torch.is_tensor(reference) else type(reference).__name__}")
+    ks = _check_percents(percents)
+    n = x.shape[-2] * x.shape[-1]
+    if order.numel() != n:
+        raise ValueError(f"the order has {order.numel()} pixels, the image {n}")
+    rank = torch.empty(n, dtype=torch.long)
+    rank[order.cpu()] = torch.arange(n)  # position of every pixel in the order
+    counts = torch.tensor([int(round(k / 100 * n)) for k in ks])
+    masks = (rank[None, :] < counts[:, None]).reshape(len(ks), 1, *x.shape[-2:]).to(x.device)
+    return torch.where(masks, reference.unsqueeze(0), x.unsqueeze(0))
+
+
+def remove_and_replace(objective: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                       reference: torch.Tensor, attribution: torch.Tensor, order: str = "absolute",
+                       percents: Sequence[float] = DEFAULT_PERCENTS, batch_size: int | None = None,
+                       min_difference: float = 1e-8) -> RemoveReplaceCurve:
+    """The remove-and-replace curve of one map (see the module docstring).
+
+    ``objective``: images ``(B, C, h, w)`` -> ``(B,)`` (e.g. a :class:`~faiglib.methods.l2x.WindowObjective`).
+    ``x``, ``reference``: ``(C, h, w)``; ``attribution``: ``(C, h, w)`` or ``(h, w)`` over the same pixels.
+    ``percents``: increasing values in [0, 100] (0 and 100 are added when missing: ``f`` needs ``g(x)`` and
+    ``g(x̄)``). ``batch_size``: images per forward (``None``: all). ValueError for shapes that do not match,
+    ``k`` outside [0, 100], or ``|g(x) − g(x̄)| <= min_difference`` (nothing to remove: ``f`` undefined).
+    """
+    ks = _check_percents(percents)
+    ks = sorted(set(ks) | {0.0, 100.0})
+    if not torch.is_tensor(x) or x.dim() != 3:
+        raise ValueError(f"x must be one image (C, h, w), got {getattr(x, 'shape', type(x).__name__)}")
+    if tuple(torch.as_tensor(attribution).shape[-2:]) != tuple(x.shape[-2:]):
+        raise ValueError(f"the attribution map {tuple(torch.as_tensor(attribution).shape)} does not cover the "
+                         f"image's {x.shape[-2]}x{x.shape[-1]} pixels")
+    batch = replaced_inputs(x, reference, pixel_order(attribution, order), ks)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be None or an integer >= 1, got {batch_size!r}")
+    step = len(ks) if batch_size is None else int(batch_size)
+    with torch.no_grad():
+        values = torch.cat([objective(batch[i: i + step]).reshape(-1) for i in range(0, len(ks), step)])
+    values = values.to(torch.float64).cpu()
+    g0, g1 = float(values[0]), float(values[-1])
+    if not abs(g0 - g1) > min_difference:
+        raise ValueError(f"the objective barely differs between the input and the reference ({g0:.6g} vs {g1:.6g}): "
+                         f"there is nothing to remove; choose a window with edges or texture, or another reference")
+    fraction = (g0 - values) / (g0 - g1)
+    k = torch.tensor(ks, dtype=torch.float64) / 100
+    auc = float(torch.trapezoid(fraction, k))
+    return RemoveReplaceCurve(percents=ks, objectives=values.tolist(), fraction=fraction.tolist(), auc=auc,
+                              objective=g0, reference_objective=g1, order=order)
+
+
+def random_map(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """A seeded random "attribution" (standard normal, float64) of ``shape``: its orders are uniform random."""
+    return torch.randn(tuple(shape), generator=generator, dtype=torch.float64)

@@ -1,0 +1,266 @@
+"""L2X: positive and negative evidence in one pass -- maps, remove-and-replace of five attributions, costs, CKA.
+
+Windows are chosen as in the LAM chapter (:func:`faiglib.studies.lam.choose_windows`, seeded per image). Every
+attribution explains the same objective, LAM's gradient magnitude ``D`` of the window
+(:class:`~faiglib.methods.l2x.WindowObjective`), and is computed on the same LR crop: the window's footprint plus
+``context`` LR pixels (:func:`window_case`; the objective on the crop is checked against the whole image, and the
+context doubled until they agree). The reference ``x̄`` is the *whole* image blurred (σ, LAM's baseline) and then
+cropped, which is also LAM's baseline, so L2X, IG and LAM share their reference. Remove-and-replace percentages
+are of the crop's pixels (pixels outside it cannot change the window).
+
+Methods (:data:`METHODS`): ``l2x`` (:func:`~faiglib.methods.l2x.rescale_attribution`), ``lam``
+(:func:`~faiglib.methods.lam.lam`, ``fold`` steps of the progressive-blur path), ``gradient_x_input``,
+``ig_blur`` (straight-line IG from the blurred reference, ``ig_steps`` steps), ``random`` (a seeded normal map).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from faiglib.core.paths import blur_baseline
+from faiglib.measures.cka import layer_cka
+from faiglib.measures.costs import count_passes
+from faiglib.measures.remove_replace import ORDERS, DEFAULT_PERCENTS, random_map, remove_and_replace
+from faiglib.measures.statistics import mean_std
+from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
+from faiglib.methods.lam import _crop_box, lam
+from faiglib.methods.pixel_attribution import gradient_times_input, integrated_gradients
+from faiglib.studies.lam import MODELS, choose_windows, receptive_radius
+
+__all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
+           "l2x_examples", "msrresnet_layers", "cka_patches", "cka_study"]
+
+METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
+
+
+@dataclass
+class WindowCase:
+    """One window on one LR image, cropped: ``x`` and ``reference`` ``(C, h', w')`` (the crop), ``window`` in the
+    crop's output coordinates, ``full_window`` in the whole image's, ``box = (r0, r1, c0, c1)`` LR rows/columns,
+    ``context`` (LR pixels beyond the window's footprint), ``lr`` the whole image."""
+
+    lr: torch.Tensor
+    x: torch.Tensor
+    reference: torch.Tensor
+    window: tuple[int, int]
+    full_window: tuple[int, int]
+    box: tuple[int, int, int, int]
+    window_size: int
+    context: int | None
+
+
+def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window_size: int = 16,
+                context: int | None = None, sigma: float = 1.2, kernel_size: int = 9,
+                tolerance: float = 1e-4) -> WindowCase:
+    """Crop ``lr`` ``(C, h, w)`` to the footprint of the output window plus ``context`` LR pixels (default: the
+    measured receptive radius + 2), doubling ``context`` until ``D`` of the window on the crop equals ``D`` on the
+    whole image within ``tolerance`` (relative); ``None`` after that means the whole image."""
+    p = next(iter(model.parameters()), None)
+    lr = lr.to(device=p.device, dtype=p.dtype) if p is not None else lr
+    reference = blur_baseline(lr, sigma, kernel_size)
+    with torch.no_grad():
+        out = model(lr.unsqueeze(0))
+    s = out.shape[-1] // lr.shape[-1]
+    full = float(WindowObjective(model, tuple(window), window_size).objective_of(out)[0])
+    if context is None:
+        context = receptive_radius(model) + 2
+    h, w = lr.shape[-2:]
+    while True:
+        r0, r1, c0, c1 = _crop_box(window[0], window[1], window_size, s, 0, 1, context, h, w)
+        win = (window[0] - s * r0, window[1] - s * c0)
+        x = lr[:, r0:r1, c0:c1]
+        with torch.no_grad():
+            crop = float(WindowObjective(model, win, window_size)(x.unsqueeze(0))[0])
+        if abs(crop - full) <= tolerance * max(abs(full), 1e-12) or context is None:
+            break
+        context = 2 * context if 2 * context < max(h, w) else None
+    return WindowCase(lr=lr, x=x, reference=reference[:, r0:r1, c0:c1], window=win,
+                      full_window=(int(window[0]), int(window[1])), box=(r0, r1, c0, c1),
+                      window_size=int(window_size), context=context)
+
+
+def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50, ig_steps: int = 50,
+              sigma: float = 1.2, kernel_size: int = 9, generator: torch.Generator | None = None,
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The ``method``'s map of ``case`` ``(C, h', w')`` float64 (crop pixels) and its cost
+    ``{"forward", "backward", "seconds", ...}`` (images through ``model``; LAM's two whole-image forwards
+    count as two)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {METHODS}")
+    extra: dict[str, Any] = {}
+    with count_passes(model) as cost:
+        if method == "l2x":
+            r = rescale_attribution(model, case.x, case.window, window_size=case.window_size,
+                                    reference=case.reference)
+            a = r.map
+            extra["relative_gap"] = r.relative_summation_gap
+        elif method == "lam":
+            res = lam(model, case.lr, case.full_window, window_size=case.window_size, sigma=sigma, fold=fold,
+                      kernel_size=kernel_size, context=case.context)
+            r0, r1, c0, c1 = case.box
+            a = res.map[:, r0:r1, c0:c1].to(torch.float64)
+            extra["relative_gap"] = res.relative_completeness_gap
+        elif method == "gradient_x_input":
+            a = gradient_times_input(model, case.x, case.window, case.window_size)
+        elif method == "ig_blur":
+            a, delta = integrated_gradients(model, case.x, case.reference, case.window, case.window_size,
+                                            n_steps=ig_steps)
+            total = float(a.sum())
+            extra["relative_gap"] = abs(delta) / abs(total - delta) if total != delta else math.inf
+        else:
+            a = random_map(case.x.shape, generator if generator is not None else torch.Generator().manual_seed(0))
+    return a, {**cost.as_dict(), **extra}
+
+
+def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = METHODS,
+                         models: Sequence[str] = MODELS, n_windows: int = 3, n_images: int | None = None,
+                         window_size: int = 16, sigma: float = 1.2, fold: int = 50, ig_steps: int = 50,
+                         percents: Sequence[float] = DEFAULT_PERCENTS) -> dict[str, Any]:
+    """Remove-and-replace AUCs of every method, order, network and input kind, over images x windows.
+
+    ``ws``: a :class:`~faiglib.studies.workspace.Workspace` (``analysis_set()``, ``model(which)``, ``seed``).
+    Windows: :func:`~faiglib.studies.lam.choose_windows` with the LAM chapter's seeds (``1000·seed + image``);
+    the random map of a case is seeded with ``(seed, case number)``.
+
+    Returns ``{"auc": {model: {kind: {method: {order: [AUC per case]}}}}, "curves": {model: {kind: {method:
+    {order: [fraction list per case]}}}}, "summary": {model: {method: {order: mean_std over kinds x cases}}},
+    "costs": {method: {"forward", "backward", "seconds"}: mean_std per case}, "relative_gap": {method: [..]},
+    "windows", "percents", "settings"}``."""
+    aset = ws.analysis_set()
+    missing = [k for k in kinds if k not in aset.lr]
+    if missing:
+        raise ValueError(f"no analysis inputs of kind {missing}; the analysis set has {list(aset.lr)}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {METHODS}")
+    count = len(aset) if n_images is None else min(n_images, len(aset))
+    windows = {}
+    for i in range(count):
+        g = torch.Generator().manual_seed(1000 * int(ws.seed) + i)
+        windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
+    auc: dict = {}
+    curves: dict = {}
+    costs: dict[str, list[dict]] = {m: [] for m in methods}
+    gaps: dict[str, list[float]] = {m: [] for m in methods if m != "random" and m != "gradient_x_input"}
+    ks: list[float] = []
+    case_no = 0
+    for which in models:
+        model = ws.model(which)
+        context = receptive_radius(model) + 2
+        auc[which], curves[which] = {}, {}
+        for kind in kinds:
+            auc[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
+            curves[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
+            for i, name in enumerate(windows):
+                for window in windows[name]:
+                    case = window_case(model, aset.lr[kind][i], tuple(window), window_size, context, sigma)
+                    objective = WindowObjective(model, case.window, window_size)
+                    for method in methods:
+                        g = torch.Generator().manual_seed(1_000_003 * int(ws.seed) + case_no)
+                        a, cost = attribute(model, case, method, fold=fold, ig_steps=ig_steps, sigma=sigma,
+                                            generator=g)
+                        if "relative_gap" in cost:
+                            gaps[method].append(cost.pop("relative_gap"))
+                        costs[method].append(cost)
+                        for order in ORDERS:
+                            c = remove_and_replace(objective, case.x, case.reference, a, order, percents)
+                            auc[which][kind][method][order].append(c.auc)
+                            curves[which][kind][method][order].append(c.fraction)
+                            ks = c.percents
+                    case_no += 1
+    summary = {which: {m: {o: mean_std([v for kind in kinds for v in auc[which][kind][m][o]]) for o in ORDERS}
+                       for m in methods} for which in models}
+    cost_summary = {m: mean_std(costs[m]) for m in methods}
+    return {"auc": auc, "curves": curves, "summary": summary, "costs": cost_summary,
+            "relative_gap": {m: mean_std(v) for m, v in gaps.items() if v},
+            "windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}, "percents": ks,
+            "settings": {"kinds": list(kinds), "methods": list(methods), "models": list(models),
+                         "n_windows": n_windows, "n_images": count, "window_size": window_size, "sigma": sigma,
+                         "fold": fold, "ig_steps": ig_steps, "objective": "LAM's D (official convention)",
+                         "reference": f"whole LR image blurred with sigma {sigma}, cropped"}}
+
+
+def ordering_by_auc(summary: Mapping[str, Mapping[str, Any]], order: str = "absolute") -> dict[str, Any]:
+    """Methods by mean AUC of ``order`` (``summary[method][order]`` = ``{"mean", "std"}``), best first: descending
+    for ``"absolute"`` / ``"positive"``, ascending for ``"negative"``. ``{"methods": [...], "means", "stds",
+    "separated": [bool per neighbouring pair: means further apart than the larger of the two stds]}``."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {ORDERS}")
+    sign = 1 if order == "negative" else -1
+    names = sorted(summary, key=lambda m: sign * summary[m][order]["mean"])
+    means = [summary[m][order]["mean"] for m in names]
+    stds = [summary[m][order]["std"] for m in names]
+    separated = [abs(means[i] - means[i + 1]) > max(stds[i], stds[i + 1]) for i in range(len(names) - 1)]
+    return {"methods": names, "means": means, "stds": stds, "separated": separated}
+
+
+def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), which: str = "target",
+                 window_size: int = 16, n_windows: int = 3, sigma: float = 1.2) -> dict[str, tuple[L2XResult, WindowCase]]:
+    """L2X of one network on the first window (the LAM chapter's rule) of one analysis image, per input kind:
+    ``{kind: (result, case)}`` (maps over the crop)."""
+    aset = ws.analysis_set()
+    g = torch.Generator().manual_seed(1000 * int(ws.seed) + image)
+    window = choose_windows(aset.hr[image], n_windows, window_size, g)[0]
+    model = ws.model(which)
+    out = {}
+    for kind in kinds:
+        if kind not in aset.lr:
+            raise ValueError(f"no analysis inputs of kind {kind!r}; have {list(aset.lr)}")
+        case = window_case(model, aset.lr[kind][image], tuple(window), window_size, sigma=sigma)
+        out[kind] = (rescale_attribution(model, case.x, case.window, window_size=window_size,
+                                         reference=case.reference), case)
+    return out
+
+
+def msrresnet_layers(model: nn.Module) -> list[str]:
+    """The representation layers of an MSRResNet for CKA: the first activation, every residual block, the
+    activations of the upsampling tail, and the last conv (before the global skip)."""
+    names = dict(model.named_modules())
+    body = sorted((n for n in names if n.startswith("body.") and n.count(".") == 1), key=lambda n: int(n[5:]))
+    wanted = ["lrelu_first", *body, "lrelu_up1", "lrelu_up2", "lrelu_hr", "conv_last"]
+    return [n for n in wanted if n in names]
+
+
+def cka_patches(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), patch: int = 24, per_image: int = 4,
+                batch_size: int = 8, seed: int = 0) -> list[torch.Tensor]:
+    """LR patches ``patch x patch`` of the analysis inputs of ``kinds`` at seeded positions (the same positions
+    for every kind), shuffled by a seeded permutation into batches of ``batch_size`` (the last partial batch is
+    dropped: the unbiased HSIC needs equal, >= 4 samples)."""
+    aset = ws.analysis_set()
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(len(aset)):
+        h, w = aset.lr[kinds[0]][i].shape[-2:]
+        if min(h, w) < patch:
+            raise ValueError(f"analysis image {i} ({h}x{w}) is smaller than the {patch}-pixel patches")
+        ys = torch.randint(0, h - patch + 1, (per_image,), generator=g)
+        xs = torch.randint(0, w - patch + 1, (per_image,), generator=g)
+        for kind in kinds:
+            for y, x in zip(ys.tolist(), xs.tolist()):
+                items.append(aset.lr[kind][i][:, y: y + patch, x: x + patch])
+    perm = torch.randperm(len(items), generator=g).tolist()
+    stacked = torch.stack([items[j] for j in perm])
+    n = (len(items) // batch_size) * batch_size
+    if n == 0:
+        raise ValueError(f"{len(items)} patches are fewer than one batch of {batch_size}")
+    return list(stacked[:n].split(batch_size))
+
+
+def cka_study(pairs: Mapping[str, tuple[nn.Module, nn.Module]], batches: Sequence[torch.Tensor],
+              layers=msrresnet_layers, unbiased: bool = True) -> dict[str, dict[str, Any]]:
+    """:func:`~faiglib.measures.cka.layer_cka` for every named pair of networks ``{name: (net_a, net_b)}`` on the
+    same input ``batches``; ``layers``: a function ``net -> [module names]``. Returns ``{name: {"matrix": nested
+    list, "layers_a", "layers_b", "diagonal": [CKA of same-named layers] (when the names match), "batches",
+    "samples"}}``."""
+    out = {}
+    for name, (a, b) in pairs.items():
+        r = layer_cka(a, layers(a), b, layers(b), batches, unbiased=unbiased)
+        m = r["matrix"]
+        diag = [float(m[i, r["layers_b"].index(n)]) for i, n in enumerate(r["layers_a"]) if n in r["layers_b"]]
+        out[name] = {"matrix": m.tolist(), "layers_a": r["layers_a"], "layers_b": r["layers_b"], "diagonal": diag,
+                     "batches": r["batches"], "samples": r["samples"], "unbiased": unbiased}
+    return out
