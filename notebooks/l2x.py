@@ -1,0 +1,214 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # L2X: positive and negative evidence in one pass
+#
+# **Overview.** LAM (previous chapter) explains a window of the SR output by an integrated gradient along a path
+# of `fold` blurred inputs: `fold` forward and backward passes. L2X (Yu & Yang, seed 004) asks for the same kind of
+# map in *one* pass: DeepLIFT's rescale rule with the Gaussian-blurred LR image $\bar x$ as the reference. Every
+# elementwise nonlinearity $t = f(s)$ passes back the multiplier $\Delta t / \Delta s$ (not its derivative),
+# linear layers their weights, and the map is $R = m \odot (x - \bar x)$, which sums exactly to the change of the
+# objective (*summation-to-delta*, seed Eq. 1):
+#
+# $$\sum_i R_i = D(F(x)) - D(F(\bar x)), \qquad R = R^+ + R^-,\quad R^+ = \max(R, 0),\ R^- = \min(R, 0).$$
+#
+# $D$ is LAM's objective (the gradient magnitude of the output summed over a 16×16 window), so every map of this
+# chapter explains the same number. $R^+$ marks input pixels whose difference from the blurred reference *raises*
+# $D$ (positive evidence for the window's edges), $R^-$ those that *lower* it. The rescale rule is captum's
+# `DeepLift`; faiglib adds the objective wrapper, the blurred reference, the check that every activation module
+# runs once, and the split (see `faiglib.methods.l2x`).
+#
+# **Remove-and-replace** (seed Sec. 4.2) judges a map: replace the $k\,\%$ of LR pixels it ranks first by the
+# reference and measure the fraction of $D(F(x)) - D(F(\bar x))$ removed, $f(k)$; the area under $f$ over
+# $k \in [0, 100]$ is one number per map. Five maps are compared on the same windows: L2X, LAM, gradient × input,
+# integrated gradients on the straight line from $\bar x$ (`ig_steps` steps), and a seeded random map (the floor).
+# Finally **CKA** (seed Sec. 4.3) compares the layers of two networks: baseline vs target, and MSRResNet vs the same
+# network trained without its global skip.
+
+# %% tags=["parameters"]
+profile = "cpu"  # smoke | cpu | paper
+seed = 0  # which trained pair
+device = "cpu"  # "cuda" on a GPU
+data = None  # folder of HR analysis images; None: the profile's default (scikit-image photos)
+train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
+out = "artifacts"  # where checkpoints and scores are cached
+results = "results"  # where headline numbers are written as JSON
+n_windows = 3  # windows per analysis image (the LAM chapter's seeded rule)
+n_images = None  # analysis images used; None: all of them
+window_size = 16  # side of the output window (HR pixels)
+sigma = 1.2  # blur of the reference input
+fold = 50  # LAM path steps
+ig_steps = 50  # IG steps (Gauss-Legendre)
+example_image = 0  # the analysis image of the pictures
+cka_patch = 24  # side of the LR patches CKA is computed on
+cka_per_image = 8  # patch positions per analysis image (x 3 input kinds)
+
+# %%
+from faiglib.measures.remove_replace import ORDERS
+from faiglib.report import l2x_plots
+from faiglib.report.book import notebook_workspace, show_markdown
+from faiglib.report.tables import format_mean_std, markdown_table
+from faiglib.studies.l2x import (cka_patches, cka_study, l2x_examples, ordering_by_auc, remove_replace_study)
+
+common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
+exp = notebook_workspace(**common)
+nogr_label = exp.profile.semantics_networks[0].label
+nogr = notebook_workspace(arch=nogr_label, **common)
+print(f"{exp.spec.label} and {nogr_label}, seed {seed}, x{exp.profile.scale}; {len(exp.analysis_set())} analysis "
+      f"images; {window_size}x{window_size} windows, reference blur sigma {sigma}")
+
+# %% [markdown]
+# ## One window, blurry and noisy input
+#
+# `faiglib.studies.l2x.l2x_examples` runs `faiglib.methods.l2x.rescale_attribution` for the target on the first
+# window of one analysis image, once on its blurry and once on its noisy version. Each map is computed on the LR
+# crop the window can see (its footprint plus the receptive field, checked against the whole image). Left to
+# right: the input crop with the window's footprint (green), the signed map $\sum_c R$, its positive and its
+# negative part (red: raises $D$, blue: lowers it).
+
+# %%
+examples = l2x_examples(exp, image=example_image, kinds=("blur", "noise"), window_size=window_size,
+                        n_windows=n_windows, sigma=sigma)
+fig = l2x_plots.l2x_panels(examples)
+def gap(g):
+    """A relative completeness gap for the page: float32 rounding (< 1e-4) is not printed digit by digit."""
+    return "< 1e-4" if g < 1e-4 else f"{g:.1%}"
+
+
+rows = [[kind, str(res.window), f"{res.objective:.4g}", f"{res.reference_objective:.4g}",
+         f"{float(res.positive.sum()):+.4g}", f"{float(res.negative.sum()):+.4g}", gap(res.relative_summation_gap)]
+        for kind, (res, case) in examples.items()]
+show_markdown(markdown_table(["input", "window (crop)", "D(F(x))", "D(F(x̄))", "Σ R⁺", "Σ R⁻",
+                              "|Σ R − ΔD| / |ΔD|"], rows))
+
+# %% [markdown]
+# ## Remove-and-replace: five maps on the same windows
+#
+# `faiglib.studies.l2x.remove_replace_study` computes the five maps for every analysis image × `n_windows` windows,
+# on blurry and on noisy input, for the baseline and the target, and the curves $f(k)$ in three orders: by
+# $|R|$, by $R$ (most positive first) and by $-R$ (most negative first). Curves: mean ± std over windows and input
+# kinds (target). Higher is better in the first two orders; in the negative order, lower (the pixels removed
+# first are the ones that held $D$ down).
+
+# %%
+study = remove_replace_study(exp, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
+                             window_size=window_size, sigma=sigma, fold=fold, ig_steps=ig_steps)
+fig = l2x_plots.remove_replace_curves(study, "target")
+methods = study["settings"]["methods"]
+auc_rows = [[f"{which}: {l2x_plots.METHOD_LABELS[m]}"] + [format_mean_std(study["summary"][which][m][o]) for o in ORDERS]
+            for which in study["settings"]["models"] for m in methods]
+show_markdown(markdown_table(["network: method", "AUC by |R|", "AUC by R⁺ first", "AUC by R⁻ first"], auc_rows))
+n_cases = len(study["summary"]["target"]["l2x"]["absolute"]["values"])
+print(f"{n_cases} windows x inputs per network; completeness (relative |Σ map − ΔD| / |ΔD|, mean): "
+      + ", ".join(f"{m} {gap(g['mean'])}" for m, g in study["relative_gap"].items()))
+
+# %% [markdown]
+# ## Ordering of the methods
+#
+# `faiglib.studies.l2x.ordering_by_auc` sorts the methods by mean AUC per network and order (best first) and says
+# whether neighbours are separated (means further apart than the larger standard deviation).
+
+# %%
+orderings = {which: {o: ordering_by_auc(study["summary"][which], o) for o in ORDERS}
+             for which in study["settings"]["models"]}
+order_rows = []
+for which, per in orderings.items():
+    for o, r in per.items():
+        parts = [r["methods"][0]]
+        for name, sep in zip(r["methods"][1:], r["separated"]):
+            parts.append((" > " if sep else " ≈ ") + name)
+        order_rows.append([which, o, "".join(parts)])
+show_markdown(markdown_table(["network", "order", "methods, best first (>: separated, ≈: within one std)"],
+                             order_rows))
+
+# %% [markdown]
+# ## What each method costs
+#
+# Images passed forward and backward through the network per window (a batch of $B$ counts $B$; counted by a hook
+# on the network, `faiglib.measures.costs.count_passes`), and the wall time per window on this machine. L2X runs
+# $[x, \bar x]$ once forward for the objective values and once forward and backward inside captum; LAM runs the
+# whole image twice (its objective values) plus `fold` path steps on the crop; IG `ig_steps` steps plus captum's
+# two-image completeness check.
+
+# %%
+costs = study["costs"]
+cost_rows = [[l2x_plots.METHOD_LABELS[m], f"{costs[m]['forward']['mean']:.0f}", f"{costs[m]['backward']['mean']:.0f}",
+              f"wall {1000 * costs[m]['seconds']['mean']:.1f} ± {1000 * costs[m]['seconds']['std']:.1f} ms"]
+             for m in methods]
+show_markdown(markdown_table(["method", "forward images", "backward images", "wall time per window"], cost_rows))
+
+# %% [markdown]
+# ## CKA between layers
+#
+# `faiglib.studies.l2x.cka_study` computes linear CKA (unbiased HSIC averaged over minibatches,
+# `faiglib.measures.cka`) between the activations of every layer of two networks on the same LR patches (clean,
+# blurry and noisy, seeded positions): the baseline against the target of the pair, and the target of MSRResNet
+# against the target of the same network trained without the global skip (`nogr`). The seed applies CKA to L2X
+# attribution matrices across models; here it compares the representations themselves.
+
+# %%
+batches = cka_patches(exp, patch=cka_patch, per_image=cka_per_image, seed=seed)
+cka = cka_study({"baseline vs target": (exp.model("baseline"), exp.model("target")),
+                 "MSRResNet vs nogr (targets)": (exp.model("target"), nogr.model("target"))}, batches)
+fig = l2x_plots.cka_heatmaps(cka, {"baseline vs target": ("baseline", "target"),
+                                   "MSRResNet vs nogr (targets)": (exp.spec.label, nogr_label)})
+show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last"],
+                             [[n, ", ".join(f"{v:.2f}" for v in r["diagonal"])] for n, r in cka.items()]))
+print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch} LR pixels in "
+      f"{cka['baseline vs target']['batches']} minibatches")
+
+# %%
+results_file = exp.write_results("l2x", {
+    "settings": study["settings"], "windows": study["windows"], "percents": study["percents"],
+    "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "costs": costs,
+    "relative_completeness_gap": study["relative_gap"],
+    "examples": {kind: res.as_dict() for kind, (res, _) in examples.items()},
+    "cka": cka, "nogr_network": nogr_label})
+
+# %% [markdown]
+# ## Summary
+#
+# In this notebook we have computed L2X maps (one forward and one backward pass of the input and its blurred
+# reference) with their positive and negative parts, judged them and four other maps by remove-and-replace on the
+# same windows, counted what each costs, and compared layers of networks by CKA. Computed:
+
+# %%
+def order_line(which, o):
+    r = orderings[which][o]
+    s = study["summary"][which]
+    parts = [f"{m} {s[m][o]['mean']:.3f} ± {s[m][o]['std']:.3f}" for m in r["methods"]]
+    return f"- **{which}, order by {o}**: " + ", ".join(parts) + " (best first)."
+
+
+lam_ratio = costs["lam"]["backward"]["mean"] / max(costs["l2x"]["backward"]["mean"], 1)
+gap_l2x = study["relative_gap"]["l2x"]
+l2x_vs_lam = {which: study["summary"][which]["l2x"]["absolute"]["mean"] - study["summary"][which]["lam"]["absolute"]["mean"]
+              for which in study["settings"]["models"]}
+show_markdown("\n".join(
+    [order_line(w, o) for w in study["settings"]["models"] for o in ORDERS] + [
+        f"- L2X minus LAM, AUC by |R|: " + ", ".join(f"{w} {d:+.3f}" for w, d in l2x_vs_lam.items())
+        + f" (spread of either: see the table; {n_cases} windows x inputs per network).",
+        f"- Summation-to-delta: L2X maps sum to $D(F(x)) - D(F(\\bar x))$ within a relative {gap(gap_l2x['mean'])} "
+        f"(mean over windows; float32 rounding); IG ({ig_steps} Gauss-Legendre steps) within "
+        f"{gap(study['relative_gap']['ig_blur']['mean'])}, LAM ({fold} steps) within "
+        f"{gap(study['relative_gap']['lam']['mean'])}.",
+        f"- Cost: L2X needs {costs['l2x']['backward']['mean']:.0f} backward images per window, LAM "
+        f"{costs['lam']['backward']['mean']:.0f} ({lam_ratio:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f}.",
+        f"- CKA, same-named layers, baseline vs target: "
+        + ", ".join(f"{v:.2f}" for v in cka["baseline vs target"]["diagonal"])
+        + "; MSRResNet vs nogr: " + ", ".join(f"{v:.2f}" for v in cka["MSRResNet vs nogr (targets)"]["diagonal"]) + ".",
+        "- Not reproduced: the seed's ten architectures (EDSR ... SwinIR) and its Urban100/Manga109 PSNR/SSIM curves "
+        "under masking with the per-channel mean; its CKA between *attribution* matrices of different models. "
+        "The attention networks can be added to the CKA picture with `cka_study` once they exist in faiglib.",
+        f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
+        f"`results/{exp.profile.name}/l2x.json`."]))

@@ -1,0 +1,123 @@
+"""The L2X chapter's study functions (faiglib.studies.l2x) on a tiny fake workspace."""
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+
+from faiglib.core.paths import blur_baseline
+from faiglib.methods.l2x import WindowObjective
+from faiglib.models.networks import build_network
+from faiglib.studies.l2x import (METHODS, attribute, cka_patches, cka_study, l2x_examples, msrresnet_layers,
+                                 ordering_by_auc, remove_replace_study, window_case)
+
+
+def net(seed):
+    m = build_network("msrresnet", num_feat=4, num_block=1, upscale=2).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return m.eval()
+
+
+@dataclass
+class FakeSet:
+    names: list
+    hr: list
+    lr: dict
+
+    def __len__(self):
+        return len(self.names)
+
+
+@dataclass
+class FakeWorkspace:
+    seed: int = 0
+    models: dict = field(default_factory=lambda: {"baseline": net(1), "target": net(2)})
+
+    def analysis_set(self):
+        g = torch.Generator().manual_seed(5)
+        hr = [torch.rand(3, 48, 48, generator=g, dtype=torch.float64) for _ in range(2)]
+        lr = {k: [torch.nn.functional.avg_pool2d(h[None], 2)[0] for h in hr] for k in ("clean", "blur", "noise")}
+        return FakeSet(["a", "b"], hr, lr)
+
+    def model(self, which):
+        return self.models[which]
+
+
+def test_window_case_crop_has_the_whole_images_objective_and_reference():
+    m = net(1)
+    lr = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    case = window_case(m, lr, (20, 24), 8, context=2)
+    assert case.context >= 2 and case.x.shape[-1] < 30  # cropped
+    with torch.no_grad():
+        full = WindowObjective(m, (20, 24), 8)(lr[None])
+        crop = WindowObjective(m, case.window, 8)(case.x[None])
+    assert float(crop) == pytest.approx(float(full), rel=1e-4)
+    r0, r1, c0, c1 = case.box
+    assert torch.equal(case.reference, blur_baseline(lr)[:, r0:r1, c0:c1])
+
+
+def test_every_method_explains_the_same_objective():
+    m = net(2)
+    lr = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    case = window_case(m, lr, (20, 24), 8)
+    with torch.no_grad():
+        delta = float(WindowObjective(m, case.window, 8)(torch.stack([case.x, case.reference])).diff().neg())
+    maps = {}
+    for method in METHODS:
+        maps[method], cost = attribute(m, case, method, fold=40, ig_steps=40)
+        assert maps[method].shape == case.x.shape
+    assert float(maps["l2x"].sum()) == pytest.approx(delta, rel=1e-9)  # summation-to-delta
+    assert float(maps["ig_blur"].sum()) == pytest.approx(delta, rel=0.05)  # completeness up to the quadrature
+    assert float(maps["lam"].sum()) == pytest.approx(delta, rel=0.2)  # a different path, same end points
+
+
+def test_remove_replace_study_on_a_fake_workspace():
+    ws = FakeWorkspace()
+    r = remove_replace_study(ws, kinds=("blur",), n_windows=1, window_size=8, fold=8, ig_steps=8,
+                             percents=(0, 10, 50, 100))
+    assert r["percents"] == [0.0, 10.0, 50.0, 100.0]
+    for which in ("baseline", "target"):
+        for method in METHODS:
+            for order in ("absolute", "positive", "negative"):
+                curves = r["curves"][which]["blur"][method][order]
+                assert len(curves) == 2 and all(c[0] == 0 and c[-1] == pytest.approx(1.0) for c in curves)
+                assert len(r["summary"][which][method][order]["values"]) == 2
+    assert r["costs"]["l2x"]["forward"]["mean"] == 4 and r["costs"]["l2x"]["backward"]["mean"] == 2
+    assert r["costs"]["ig_blur"]["backward"]["mean"] == 8 and r["costs"]["lam"]["backward"]["mean"] == 8
+    assert r["costs"]["random"]["forward"]["mean"] == 0
+    assert r["relative_gap"]["l2x"]["mean"] < 1e-9
+    # same seed, same numbers
+    again = remove_replace_study(ws, kinds=("blur",), n_windows=1, window_size=8, fold=8, ig_steps=8,
+                                 percents=(0, 10, 50, 100))
+    assert again["auc"] == r["auc"]
+
+
+def test_remove_replace_study_bad_input():
+    with pytest.raises(ValueError, match="no analysis inputs"):
+        remove_replace_study(FakeWorkspace(), kinds=("fog",))
+    with pytest.raises(ValueError, match="unknown method"):
+        remove_replace_study(FakeWorkspace(), methods=("l2x", "shap"))
+
+
+def test_ordering_by_auc():
+    summary = {"a": {"absolute": {"mean": 0.5, "std": 0.1}, "negative": {"mean": 0.2, "std": 0.01}},
+               "b": {"absolute": {"mean": 0.9, "std": 0.1}, "negative": {"mean": -0.3, "std": 0.01}},
+               "c": {"absolute": {"mean": 0.85, "std": 0.2}, "negative": {"mean": 0.1, "std": 0.01}}}
+    o = ordering_by_auc(summary, "absolute")
+    assert o["methods"] == ["b", "c", "a"] and o["separated"] == [False, True]
+    assert ordering_by_auc(summary, "negative")["methods"] == ["b", "c", "a"]
+
+
+def test_examples_and_cka_on_a_fake_workspace():
+    ws = FakeWorkspace()
+    ex = l2x_examples(ws, window_size=8, n_windows=1)
+    assert set(ex) == {"blur", "noise"}
+    assert all(abs(r.summation_gap) < 1e-9 * max(1, abs(r.delta)) for r, _ in ex.values())
+    batches = cka_patches(ws, patch=8, per_image=2, batch_size=4)
+    assert len(batches) == 3 and batches[0].shape == (4, 3, 8, 8)  # 2 images x 2 positions x 3 kinds = 12
+    layers = msrresnet_layers(ws.model("target"))
+    assert layers == ["lrelu_first", "body.0", "lrelu_up1", "lrelu_hr", "conv_last"]
+    c = cka_study({"same": (ws.model("target"), ws.model("target"))}, batches)
+    assert c["same"]["diagonal"] == pytest.approx([1.0] * len(layers), abs=1e-10)
