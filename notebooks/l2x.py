@@ -29,8 +29,10 @@
 # runs once, and the split (see `faiglib.methods.l2x`).
 #
 # **Remove-and-replace** (seed Sec. 4.2) judges a map: replace the $k\,\%$ of LR pixels it ranks first by the
-# reference and measure the fraction of $D(F(x)) - D(F(\bar x))$ removed, $f(k)$; the area under $f$ over
-# $k \in [0, 100]$ is one number per map. Five maps are compared on the same windows: L2X, LAM, gradient × input,
+# reference and measure the fraction of the window's detail removed, $f(k) = (D(F(x)) - D(F(x_k)))/D(F(x))$; the
+# area under $f$ over $k \in [0, 100]$ is one number per map. (Dividing by $D(F(x)) - D(F(\bar x))$ instead
+# would make every curve end at 1, but that difference is small on windows where the network restores from the
+# blurred reference almost as much detail as from the input, and a few such windows would dominate the mean.) Five maps are compared on the same windows: L2X, LAM, gradient × input,
 # integrated gradients on the straight line from $\bar x$ (`ig_steps` steps), and a seeded random map (the floor).
 # Finally **CKA** (seed Sec. 4.3) compares the layers of two networks: baseline vs target, and MSRResNet vs the same
 # network trained without its global skip.
@@ -58,7 +60,8 @@ from faiglib.measures.remove_replace import ORDERS
 from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import format_mean_std, markdown_table
-from faiglib.studies.l2x import (cka_patches, cka_study, l2x_examples, ordering_by_auc, remove_replace_study)
+from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, ordering_by_auc,
+                                  remove_replace_study)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
 exp = notebook_workspace(**common)
@@ -97,8 +100,8 @@ show_markdown(markdown_table(["input", "window (crop)", "D(F(x))", "D(F(x̄))", 
 # `faiglib.studies.l2x.remove_replace_study` computes the five maps for every analysis image × `n_windows` windows,
 # on blurry and on noisy input, for the baseline and the target, and the curves $f(k)$ in three orders: by
 # $|R|$, by $R$ (most positive first) and by $-R$ (most negative first). Curves: mean ± std over windows and input
-# kinds (target). Higher is better in the first two orders; in the negative order, lower (the pixels removed
-# first are the ones that held $D$ down).
+# kinds (target); at 100 % every curve reaches $(D(F(x)) - D(F(\bar x)))/D(F(x))$. Higher is better in the first
+# two orders; in the negative order, lower (the pixels removed first are the ones that held $D$ down).
 
 # %%
 study = remove_replace_study(exp, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
@@ -167,13 +170,31 @@ show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last"]
 print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch} LR pixels in "
       f"{cka['baseline vs target']['batches']} minibatches")
 
+# %% [markdown]
+# ## CKA between the networks' L2X maps (the seed's use)
+#
+# The seed compares *attributions* rather than activations: `faiglib.studies.l2x.attribution_cka` computes the
+# positive part of the L2X map of every window and input kind above for four networks — baseline and target with
+# the global skip, baseline and target without it — and the linear CKA between the networks over those samples
+# (one map per sample, on the LR grid).
+
+# %%
+networks = {"baseline": exp.model("baseline"), "target": exp.model("target"),
+            "nogr baseline": nogr.model("baseline"), "nogr target": nogr.model("target")}
+acka = attribution_cka(exp, networks, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
+                       window_size=window_size, sigma=sigma)
+fig = l2x_plots.cka_heatmaps({f"CKA of positive L2X maps ({acka['samples']} windows x inputs)":
+                              {"matrix": acka["matrix"], "layers_a": acka["names"], "layers_b": acka["names"]}})
+show_markdown(markdown_table([""] + acka["names"], [[a] + [f"{v:.2f}" for v in row]
+                                                    for a, row in zip(acka["names"], acka["matrix"])]))
+
 # %%
 results_file = exp.write_results("l2x", {
     "settings": study["settings"], "windows": study["windows"], "percents": study["percents"],
     "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "costs": costs,
     "relative_completeness_gap": study["relative_gap"],
     "examples": {kind: res.as_dict() for kind, (res, _) in examples.items()},
-    "cka": cka, "nogr_network": nogr_label})
+    "cka": cka, "attribution_cka": acka, "nogr_network": nogr_label})
 
 # %% [markdown]
 # ## Summary
@@ -207,8 +228,11 @@ show_markdown("\n".join(
         f"- CKA, same-named layers, baseline vs target: "
         + ", ".join(f"{v:.2f}" for v in cka["baseline vs target"]["diagonal"])
         + "; MSRResNet vs nogr: " + ", ".join(f"{v:.2f}" for v in cka["MSRResNet vs nogr (targets)"]["diagonal"]) + ".",
+        f"- CKA of positive L2X maps: baseline vs target {acka['matrix'][0][1]:.2f}, target vs nogr target "
+        f"{acka['matrix'][1][3]:.2f}, nogr baseline vs nogr target {acka['matrix'][2][3]:.2f} "
+        f"({acka['samples']} windows x inputs).",
         "- Not reproduced: the seed's ten architectures (EDSR ... SwinIR) and its Urban100/Manga109 PSNR/SSIM curves "
-        "under masking with the per-channel mean; its CKA between *attribution* matrices of different models. "
+        "under masking with the per-channel mean; its CKA between the attributions of ten different architectures. "
         "The attention networks can be added to the CKA picture with `cka_study` once they exist in faiglib.",
         f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
         f"`results/{exp.profile.name}/l2x.json`."]))

@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (METHODS, attribute, cka_patches, cka_study, l2x_examples, msrresnet_layers,
+from faiglib.studies.l2x import (METHODS, attribute, attribution_cka, cka_patches, cka_study, l2x_examples, msrresnet_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -82,7 +82,9 @@ def test_remove_replace_study_on_a_fake_workspace():
         for method in METHODS:
             for order in ("absolute", "positive", "negative"):
                 curves = r["curves"][which]["blur"][method][order]
-                assert len(curves) == 2 and all(c[0] == 0 and c[-1] == pytest.approx(1.0) for c in curves)
+                ends = [1 - d1 / d0 for d0, d1 in r["objectives"][which]["blur"]]  # f(100) = ΔD / D(F(x))
+                assert len(curves) == 2 and all(c[0] == 0 for c in curves)
+                assert [c[-1] for c in curves] == pytest.approx(ends, rel=1e-9)
                 assert len(r["summary"][which][method][order]["values"]) == 2
     assert r["costs"]["l2x"]["forward"]["mean"] == 4 and r["costs"]["l2x"]["backward"]["mean"] == 2
     assert r["costs"]["ig_blur"]["backward"]["mean"] == 8 and r["costs"]["lam"]["backward"]["mean"] == 8
@@ -121,3 +123,22 @@ def test_examples_and_cka_on_a_fake_workspace():
     assert layers == ["lrelu_first", "body.0", "lrelu_up1", "lrelu_hr", "conv_last"]
     c = cka_study({"same": (ws.model("target"), ws.model("target"))}, batches)
     assert c["same"]["diagonal"] == pytest.approx([1.0] * len(layers), abs=1e-10)
+
+
+def test_attribution_cka_of_networks():
+    ws = FakeWorkspace()
+    r = attribution_cka(ws, {"a": ws.model("baseline"), "b": ws.model("target"), "a again": ws.model("baseline")},
+                        kinds=("blur", "noise"), n_windows=1, window_size=8)
+    m = torch.tensor(r["matrix"])
+    assert r["samples"] == 4 and m.shape == (3, 3)
+    assert m.diagonal().tolist() == pytest.approx([1.0, 1.0, 1.0], abs=1e-10)
+    assert float(m[0, 2]) == pytest.approx(1.0, abs=1e-10)  # the same network twice
+    assert torch.allclose(m, m.t(), atol=1e-12)
+    with pytest.raises(ValueError, match="part must be"):
+        attribution_cka(ws, {"a": ws.model("baseline"), "b": ws.model("target")}, part="both")
+
+
+def test_difference_normalisation_ends_at_one():
+    r = remove_replace_study(FakeWorkspace(), kinds=("blur",), methods=("l2x", "random"), models=("target",),
+                             n_windows=1, window_size=8, percents=(0, 50, 100), normalise="difference")
+    assert all(c[-1] == pytest.approx(1.0) for c in r["curves"]["target"]["blur"]["l2x"]["absolute"])

@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "lam", "semantics"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "lam", "semantics", "l2x"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -157,3 +157,14 @@ def test_semantics_results_compare_gr_and_nogr_at_every_depth(executed):
     for function in ("deblur", "denoise"):
         counts = res["faig_comparison"][function]["counts"]
         assert list(counts) == res["layers"] and sum(counts.values()) == res["faig_comparison"][function]["n_filters"]
+
+
+def test_l2x_results_have_aucs_per_method_and_costs(executed):
+    res = json.loads((executed / "results" / "smoke" / "l2x.json").read_text())
+    methods = {"l2x", "lam", "gradient_x_input", "ig_blur", "random"}
+    for which in ("baseline", "target"):
+        assert set(res["auc_summary"][which]) == methods
+        for leaf in res["auc_summary"][which].values():
+            assert set(leaf) == {"absolute", "positive", "negative"} and leaf["absolute"]["values"]
+    assert set(res["costs"]) == methods and res["costs"]["l2x"]["backward"]["mean"] == 2
+    assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)"}

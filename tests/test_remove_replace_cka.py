@@ -33,6 +33,21 @@ def test_hand_computed_curves():
     assert c.auc == pytest.approx(0.375, abs=1e-15)
 
 
+def test_normalising_by_the_objective():
+    """x̄ = 1 everywhere: g(x) = 10, g(x̄) = 4. Removing 4 first gives g = 7: 3/10 of the objective, 3/6 of the
+    difference; at 100 % 6/10 and 1."""
+    ref = torch.ones_like(X)
+    c = remove_and_replace(pixel_sum, X, ref, X, "absolute", (0, 25, 100), normalise="objective")
+    assert c.fraction == pytest.approx([0, 0.3, 0.6], abs=1e-15)
+    assert c.auc == pytest.approx(0.25 * 0.3 / 2 + 0.75 * (0.3 + 0.6) / 2, abs=1e-15)
+    d = remove_and_replace(pixel_sum, X, ref, X, "absolute", (0, 25, 100))
+    assert d.fraction == pytest.approx([0, 0.5, 1.0], abs=1e-15)
+    with pytest.raises(ValueError, match="unknown normalisation"):
+        remove_and_replace(pixel_sum, X, ref, X, "absolute", normalise="psnr")
+    with pytest.raises(ValueError, match="objective of the input"):
+        remove_and_replace(pixel_sum, torch.zeros_like(X), ref, X, "absolute", normalise="objective")
+
+
 def test_absolute_order_uses_magnitudes():
     a = torch.tensor([[[0.5, -3.0], [2.0, 0.0]]])
     assert pixel_order(a, "absolute").tolist() == [1, 2, 0, 3]

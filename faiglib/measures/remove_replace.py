@@ -8,11 +8,16 @@ rank the LR pixels by their score ``a_p = Σ_c A[c, p]`` in one of three orders:
 
 and replace the first ``k %`` of them (all channels of a pixel) by the reference ``x̄`` (choice: the blurred
 input, L2X's reference; the seed's experiment replaces by the per-channel mean, which for an SR network is a
-strong out-of-distribution edit). The curve is the *fraction of the difference removed*,
+strong out-of-distribution edit). The curve is the change of ``g`` as a fraction of
 
-    f(k) = (g(x) − g(x_k)) / (g(x) − g(x̄)),    f(0) = 0,  f(100) = 1 exactly,
+* ``normalise="difference"``: ``f(k) = (g(x) − g(x_k)) / (g(x) − g(x̄))``, ``f(0) = 0``, ``f(100) = 1`` exactly --
+  the fraction of the difference removed. Ill-conditioned where ``g(x̄) ≈ g(x)`` (a network that restores the
+  reference's lost detail too): one such window can dominate a mean over windows.
+* ``normalise="objective"``: ``f(k) = (g(x) − g(x_k)) / |g(x)|``, ``f(100) = (g(x) − g(x̄)) / |g(x)|`` -- the
+  fraction of the objective removed (for ``g = D >= 0``: of the window's detail). Well conditioned wherever the
+  window has detail; the L2X chapter uses it.
 
-and its area ``AUC = ∫₀¹ f d(k/100)`` (trapezoid over the given ``k``) is one number per map and order. For
+Its area ``AUC = ∫₀¹ f d(k/100)`` (trapezoid over the given ``k``) is one number per map and order. For
 ``"absolute"`` and ``"positive"`` a larger AUC means the first-ranked pixels carry more of the difference; for
 ``"negative"`` a smaller (more negative) one means the map found the pixels that *lower* ``g``. A seeded random
 order (:func:`random_map`) is the floor. Ties are broken by pixel index (stable sort). The ``k`` steps are one
@@ -27,17 +32,18 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["ORDERS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order", "replaced_inputs",
+__all__ = ["ORDERS", "NORMALISATIONS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order", "replaced_inputs",
            "remove_and_replace", "random_map"]
 
 ORDERS = ("absolute", "positive", "negative")
+NORMALISATIONS = ("difference", "objective")
 DEFAULT_PERCENTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0)
 
 
 @dataclass
 class RemoveReplaceCurve:
     """``percents`` (K,), ``objectives`` ``g(x_k)`` (K,) float64, ``fraction`` ``f(k)`` (K,), ``auc``; ``objective`` =
-    ``g(x)``, ``reference_objective`` = ``g(x̄)``, ``order``."""
+    ``g(x)``, ``reference_objective`` = ``g(x̄)``, ``order``, ``normalise``."""
 
     percents: list[float]
     objectives: list[float]
@@ -46,11 +52,12 @@ class RemoveReplaceCurve:
     objective: float
     reference_objective: float
     order: str
+    normalise: str = "difference"
 
     def as_dict(self) -> dict:
         return {"percents": self.percents, "objectives": self.objectives, "fraction": self.fraction,
                 "auc": self.auc, "objective": self.objective, "reference_objective": self.reference_objective,
-                "order": self.order}
+                "order": self.order, "normalise": self.normalise}
 
 
 def _pixel_scores(attribution: torch.Tensor) -> torch.Tensor:
@@ -105,15 +112,18 @@ def replaced_inputs(x: torch.Tensor, reference: torch.Tensor, order: torch.Tenso
 def remove_and_replace(objective: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                        reference: torch.Tensor, attribution: torch.Tensor, order: str = "absolute",
                        percents: Sequence[float] = DEFAULT_PERCENTS, batch_size: int | None = None,
-                       min_difference: float = 1e-8) -> RemoveReplaceCurve:
+                       normalise: str = "difference", min_difference: float = 1e-8) -> RemoveReplaceCurve:
     """The remove-and-replace curve of one map (see the module docstring).
 
     ``objective``: images ``(B, C, h, w)`` -> ``(B,)`` (e.g. a :class:`~faiglib.methods.l2x.WindowObjective`).
     ``x``, ``reference``: ``(C, h, w)``; ``attribution``: ``(C, h, w)`` or ``(h, w)`` over the same pixels.
     ``percents``: increasing values in [0, 100] (0 and 100 are added when missing: ``f`` needs ``g(x)`` and
-    ``g(x̄)``). ``batch_size``: images per forward (``None``: all). ValueError for shapes that do not match,
-    ``k`` outside [0, 100], or ``|g(x) − g(x̄)| <= min_difference`` (nothing to remove: ``f`` undefined).
+    ``g(x̄)``). ``batch_size``: images per forward (``None``: all). ``normalise``: ``"difference"`` or
+    ``"objective"`` (module docstring). ValueError for shapes that do not match, ``k`` outside [0, 100], or a
+    denominator (``|g(x) − g(x̄)|`` resp. ``|g(x)|``) ``<= min_difference`` (``f`` undefined).
     """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {normalise!r}; known: {NORMALISATIONS}")
     ks = _check_percents(percents)
     ks = sorted(set(ks) | {0.0, 100.0})
     if not torch.is_tensor(x) or x.dim() != 3:
@@ -130,14 +140,18 @@ def remove_and_replace(objective: Callable[[torch.Tensor], torch.Tensor], x: tor
         values = torch.cat([objective(batch[i: i + step]).reshape(-1) for i in range(0, len(ks), step)])
     values = values.to(torch.float64).cpu()
     g0, g1 = float(values[0]), float(values[-1])
-    if not abs(g0 - g1) > min_difference:
+    if normalise == "difference" and not abs(g0 - g1) > min_difference:
         raise ValueError(f"the objective barely differs between the input and the reference ({g0:.6g} vs {g1:.6g}): "
-                         f"there is nothing to remove; choose a window with edges or texture, or another reference")
-    fraction = (g0 - values) / (g0 - g1)
+                         f"there is nothing to remove; choose a window with edges or texture, another reference, "
+                         f"or normalise='objective'")
+    if normalise == "objective" and not abs(g0) > min_difference:
+        raise ValueError(f"the objective of the input is {g0:.6g}: nothing to remove; choose a window with edges "
+                         f"or texture, or normalise='difference'")
+    fraction = (g0 - values) / ((g0 - g1) if normalise == "difference" else abs(g0))
     k = torch.tensor(ks, dtype=torch.float64) / 100
     auc = float(torch.trapezoid(fraction, k))
     return RemoveReplaceCurve(percents=ks, objectives=values.tolist(), fraction=fraction.tolist(), auc=auc,
-                              objective=g0, reference_objective=g1, order=order)
+                              objective=g0, reference_objective=g1, order=order, normalise=normalise)
 
 
 def random_map(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:

@@ -59,11 +59,11 @@ def remove_replace_curves(study: Mapping, which: str = "target", orders: Sequenc
             style = "--" if method == "random" else "-"
             ax.plot(ks, mean, style, label=METHOD_LABELS.get(method, method))
             ax.fill_between(ks, mean - std, mean + std, alpha=0.12)
-        ax.axhline(1.0, color="grey", lw=0.6)
         ax.axhline(0.0, color="grey", lw=0.6)
         ax.set_xlabel(f"LR pixels replaced (%), by {order} attribution")
         ax.set_title(f"{which}: {order} order", fontsize=10)
-    axes[0][0].set_ylabel("fraction of D(F(x)) − D(F(x̄)) removed")
+    by_objective = study["settings"].get("normalise", "difference") == "objective"
+    axes[0][0].set_ylabel("fraction of D(F(x)) removed" if by_objective else "fraction of D(F(x)) − D(F(x̄)) removed")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig

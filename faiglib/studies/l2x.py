@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from faiglib.core.paths import blur_baseline
-from faiglib.measures.cka import layer_cka
+from faiglib.measures.cka import CKAAccumulator, layer_cka
 from faiglib.measures.costs import count_passes
 from faiglib.measures.remove_replace import ORDERS, DEFAULT_PERCENTS, random_map, remove_and_replace
 from faiglib.measures.statistics import mean_std
@@ -32,7 +32,7 @@ from faiglib.methods.pixel_attribution import gradient_times_input, integrated_g
 from faiglib.studies.lam import MODELS, choose_windows, receptive_radius
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
-           "l2x_examples", "msrresnet_layers", "cka_patches", "cka_study"]
+           "l2x_examples", "msrresnet_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
 
@@ -119,15 +119,18 @@ def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50
 def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = METHODS,
                          models: Sequence[str] = MODELS, n_windows: int = 3, n_images: int | None = None,
                          window_size: int = 16, sigma: float = 1.2, fold: int = 50, ig_steps: int = 50,
-                         percents: Sequence[float] = DEFAULT_PERCENTS) -> dict[str, Any]:
+                         percents: Sequence[float] = DEFAULT_PERCENTS, normalise: str = "objective") -> dict[str, Any]:
     """Remove-and-replace AUCs of every method, order, network and input kind, over images x windows.
 
     ``ws``: a :class:`~faiglib.studies.workspace.Workspace` (``analysis_set()``, ``model(which)``, ``seed``).
     Windows: :func:`~faiglib.studies.lam.choose_windows` with the LAM chapter's seeds (``1000·seed + image``);
-    the random map of a case is seeded with ``(seed, case number)``.
+    the random map of a case is seeded with ``(seed, case number)``. ``normalise``: see
+    :func:`~faiglib.measures.remove_replace.remove_and_replace` (default ``"objective"``: the fraction of ``D(F(x))``
+    removed, well conditioned; ``"difference"`` divides by ``D(F(x)) − D(F(x̄))``, which is small on some windows).
 
     Returns ``{"auc": {model: {kind: {method: {order: [AUC per case]}}}}, "curves": {model: {kind: {method:
     {order: [fraction list per case]}}}}, "summary": {model: {method: {order: mean_std over kinds x cases}}},
+    "objectives": {model: {kind: [[D(F(x)), D(F(x̄))] per case]}},
     "costs": {method: {"forward", "backward", "seconds"}: mean_std per case}, "relative_gap": {method: [..]},
     "windows", "percents", "settings"}``."""
     aset = ws.analysis_set()
@@ -144,6 +147,7 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
         windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
     auc: dict = {}
     curves: dict = {}
+    values: dict = {}
     costs: dict[str, list[dict]] = {m: [] for m in methods}
     gaps: dict[str, list[float]] = {m: [] for m in methods if m != "random" and m != "gradient_x_input"}
     ks: list[float] = []
@@ -151,10 +155,11 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     for which in models:
         model = ws.model(which)
         context = receptive_radius(model) + 2
-        auc[which], curves[which] = {}, {}
+        auc[which], curves[which], values[which] = {}, {}, {}
         for kind in kinds:
             auc[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
             curves[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
+            values[which][kind] = []
             for i, name in enumerate(windows):
                 for window in windows[name]:
                     case = window_case(model, aset.lr[kind][i], tuple(window), window_size, context, sigma)
@@ -167,20 +172,23 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
                             gaps[method].append(cost.pop("relative_gap"))
                         costs[method].append(cost)
                         for order in ORDERS:
-                            c = remove_and_replace(objective, case.x, case.reference, a, order, percents)
+                            c = remove_and_replace(objective, case.x, case.reference, a, order, percents,
+                                                   normalise=normalise)
                             auc[which][kind][method][order].append(c.auc)
                             curves[which][kind][method][order].append(c.fraction)
                             ks = c.percents
+                    values[which][kind].append([c.objective, c.reference_objective])
                     case_no += 1
     summary = {which: {m: {o: mean_std([v for kind in kinds for v in auc[which][kind][m][o]]) for o in ORDERS}
                        for m in methods} for which in models}
     cost_summary = {m: mean_std(costs[m]) for m in methods}
-    return {"auc": auc, "curves": curves, "summary": summary, "costs": cost_summary,
+    return {"auc": auc, "curves": curves, "summary": summary, "costs": cost_summary, "objectives": values,
             "relative_gap": {m: mean_std(v) for m, v in gaps.items() if v},
             "windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}, "percents": ks,
             "settings": {"kinds": list(kinds), "methods": list(methods), "models": list(models),
                          "n_windows": n_windows, "n_images": count, "window_size": window_size, "sigma": sigma,
                          "fold": fold, "ig_steps": ig_steps, "objective": "LAM's D (official convention)",
+                         "normalise": normalise,
                          "reference": f"whole LR image blurred with sigma {sigma}, cropped"}}
 
 
@@ -264,3 +272,42 @@ def cka_study(pairs: Mapping[str, tuple[nn.Module, nn.Module]], batches: Sequenc
         out[name] = {"matrix": m.tolist(), "layers_a": r["layers_a"], "layers_b": r["layers_b"], "diagonal": diag,
                      "batches": r["batches"], "samples": r["samples"], "unbiased": unbiased}
     return out
+
+
+def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = ("blur", "noise"),
+                    n_windows: int = 3, n_images: int | None = None, window_size: int = 16, sigma: float = 1.2,
+                    part: str = "positive", unbiased: bool = True) -> dict[str, Any]:
+    """The seed's CKA (Sec. 4.3): similarity of the L2X *attributions* of several networks, ``{name: model}``, on
+    the same samples -- every (input kind, analysis image, window) of :func:`remove_replace_study`'s rule.
+    A sample's features are its map's ``part`` (``"positive"`` as in the seed, ``"negative"`` or ``"map"``),
+    placed on the whole LR image's grid (zeros outside the crop), flattened. One batch of all samples
+    (``n >= 4`` for the unbiased HSIC). Returns ``{"names", "matrix" (nested list, models x models),
+    "samples", "part"}``."""
+    if part not in ("positive", "negative", "map"):
+        raise ValueError(f"part must be 'positive', 'negative' or 'map', got {part!r}")
+    if len(models) < 2:
+        raise ValueError("give at least two networks to compare")
+    aset = ws.analysis_set()
+    count = len(aset) if n_images is None else min(n_images, len(aset))
+    windows = [(i, w) for i in range(count)
+               for w in choose_windows(aset.hr[i], n_windows, window_size,
+                                       torch.Generator().manual_seed(1000 * int(ws.seed) + i))]
+    features = {}
+    for name, model in models.items():
+        context = receptive_radius(model) + 2
+        rows = []
+        for kind in kinds:
+            for i, window in windows:
+                lr = aset.lr[kind][i]
+                case = window_case(model, lr, tuple(window), window_size, context, sigma)
+                r = rescale_attribution(model, case.x, case.window, window_size=window_size,
+                                        reference=case.reference)
+                grid = torch.zeros(lr.shape, dtype=torch.float64)
+                r0, r1, c0, c1 = case.box
+                grid[:, r0:r1, c0:c1] = getattr(r, part)
+                rows.append(grid.flatten())
+        features[name] = torch.stack(rows)
+    names = list(models)
+    acc = CKAAccumulator(len(names), len(names), unbiased)
+    acc.update([features[n] for n in names], [features[n] for n in names])
+    return {"names": names, "matrix": acc.matrix().tolist(), "samples": len(windows) * len(kinds), "part": part}
