@@ -110,6 +110,8 @@ def test_ordering_by_auc():
     o = ordering_by_auc(summary, "absolute")
     assert o["methods"] == ["b", "c", "a"] and o["separated"] == [False, True]
     assert ordering_by_auc(summary, "negative")["methods"] == ["b", "c", "a"]
+    tie = {"x": {"absolute": {"mean": 0.5 - 1e-9, "std": 0.1}}, "y": {"absolute": {"mean": 0.5, "std": 0.1}}}
+    assert ordering_by_auc(tie)["methods"] == ["x", "y"]  # equal to 4 decimals: the given order
 
 
 def test_examples_and_cka_on_a_fake_workspace():

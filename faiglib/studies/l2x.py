@@ -192,14 +192,16 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
                          "reference": f"whole LR image blurred with sigma {sigma}, cropped"}}
 
 
-def ordering_by_auc(summary: Mapping[str, Mapping[str, Any]], order: str = "absolute") -> dict[str, Any]:
+def ordering_by_auc(summary: Mapping[str, Mapping[str, Any]], order: str = "absolute",
+                    decimals: int = 4) -> dict[str, Any]:
     """Methods by mean AUC of ``order`` (``summary[method][order]`` = ``{"mean", "std"}``), best first: descending
-    for ``"absolute"`` / ``"positive"``, ascending for ``"negative"``. ``{"methods": [...], "means", "stds",
-    "separated": [bool per neighbouring pair: means further apart than the larger of the two stds]}``."""
+    for ``"absolute"`` / ``"positive"``, ascending for ``"negative"``. Means equal to ``decimals`` places keep the
+    order of ``summary`` (float32 rounding must not reorder methods that tie). ``{"methods": [...], "means",
+    "stds", "separated": [bool per neighbouring pair: means further apart than the larger of the two stds]}``."""
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; known: {ORDERS}")
     sign = 1 if order == "negative" else -1
-    names = sorted(summary, key=lambda m: sign * summary[m][order]["mean"])
+    names = sorted(summary, key=lambda m: sign * round(summary[m][order]["mean"], decimals))
     means = [summary[m][order]["mean"] for m in names]
     stds = [summary[m][order]["std"] for m in names]
     separated = [abs(means[i] - means[i + 1]) > max(stds[i], stds[i + 1]) for i in range(len(names) - 1)]
