@@ -61,7 +61,7 @@ from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import format_mean_std, markdown_table
 from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, ordering_by_auc,
-                                  remove_replace_study)
+                                  paired_differences, remove_replace_study)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
 exp = notebook_workspace(**common)
@@ -135,6 +135,19 @@ show_markdown(markdown_table(["network", "order", "methods, best first (>: separ
                              order_rows))
 
 # %% [markdown]
+# The spread over windows is mostly the windows' own (how much detail the blurred reference takes away), shared
+# by all methods. `faiglib.studies.l2x.paired_differences` compares L2X with each method *on the same window*:
+# mean ± std of the AUC differences, positive where L2X is better, resolved when the mean exceeds twice its
+# standard error and 0.001.
+
+# %%
+paired = {o: paired_differences(study, "l2x", o) for o in ORDERS}
+pair_rows = [[which, o, l2x_plots.METHOD_LABELS[m], format_mean_std(c["difference"]), c["verdict"]]
+             for o in ORDERS for which, per in paired[o].items() for m, c in per.items()]
+show_markdown(markdown_table(["network", "order", "L2X against", "AUC difference (+: L2X better)", "verdict"],
+                             pair_rows))
+
+# %% [markdown]
 # ## What each method costs
 #
 # Images passed forward and backward through the network per window (a batch of $B$ counts $B$; counted by a hook
@@ -191,7 +204,8 @@ show_markdown(markdown_table([""] + acka["names"], [[a] + [f"{v:.2f}" for v in r
 # %%
 results_file = exp.write_results("l2x", {
     "settings": study["settings"], "windows": study["windows"], "percents": study["percents"],
-    "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "costs": costs,
+    "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "paired_with_l2x": paired,
+    "objectives": study["objectives"], "costs": costs,
     "relative_completeness_gap": study["relative_gap"],
     "examples": {kind: res.as_dict() for kind, (res, _) in examples.items()},
     "cka": cka, "attribution_cka": acka, "nogr_network": nogr_label})
@@ -212,19 +226,26 @@ def order_line(which, o):
 
 
 lam_ratio = costs["lam"]["backward"]["mean"] / max(costs["l2x"]["backward"]["mean"], 1)
+wall_ratio = costs["lam"]["seconds"]["mean"] / max(costs["l2x"]["seconds"]["mean"], 1e-9)
 gap_l2x = study["relative_gap"]["l2x"]
-l2x_vs_lam = {which: study["summary"][which]["l2x"]["absolute"]["mean"] - study["summary"][which]["lam"]["absolute"]["mean"]
-              for which in study["settings"]["models"]}
+
+
+def paired_line(which, o):
+    per = paired[o][which]
+    parts = [f"{m} {c['difference']['mean']:+.3f} ± {c['difference']['std']:.3f} ({c['verdict']})"
+             for m, c in per.items()]
+    return f"- **L2X paired with each method, {which}, order by {o}** (+: L2X better): " + "; ".join(parts) + "."
 show_markdown("\n".join(
     [order_line(w, o) for w in study["settings"]["models"] for o in ORDERS] + [
-        f"- L2X minus LAM, AUC by |R|: " + ", ".join(f"{w} {d:+.3f}" for w, d in l2x_vs_lam.items())
-        + f" (spread of either: see the table; {n_cases} windows x inputs per network).",
+        f"- {n_cases} windows x inputs per network; mean ± std over them."] + [
+        paired_line(w, o) for w in study["settings"]["models"] for o in ORDERS] + [
         f"- Summation-to-delta: L2X maps sum to $D(F(x)) - D(F(\\bar x))$ within a relative {gap(gap_l2x['mean'])} "
         f"(mean over windows; float32 rounding); IG ({ig_steps} Gauss-Legendre steps) within "
         f"{gap(study['relative_gap']['ig_blur']['mean'])}, LAM ({fold} steps) within "
         f"{gap(study['relative_gap']['lam']['mean'])}.",
         f"- Cost: L2X needs {costs['l2x']['backward']['mean']:.0f} backward images per window, LAM "
-        f"{costs['lam']['backward']['mean']:.0f} ({lam_ratio:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f}.",
+        f"{costs['lam']['backward']['mean']:.0f} ({lam_ratio:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f} "
+        f"(wall ratio {wall_ratio:.0f}x in this run).",
         f"- CKA, same-named layers, baseline vs target: "
         + ", ".join(f"{v:.2f}" for v in cka["baseline vs target"]["diagonal"])
         + "; MSRResNet vs nogr: " + ", ".join(f"{v:.2f}" for v in cka["MSRResNet vs nogr (targets)"]["diagonal"]) + ".",

@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (METHODS, attribute, attribution_cka, cka_patches, cka_study, l2x_examples, msrresnet_layers,
+from faiglib.studies.l2x import (METHODS, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, msrresnet_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -144,3 +144,20 @@ def test_difference_normalisation_ends_at_one():
     r = remove_replace_study(FakeWorkspace(), kinds=("blur",), methods=("l2x", "random"), models=("target",),
                              n_windows=1, window_size=8, percents=(0, 50, 100), normalise="difference")
     assert all(c[-1] == pytest.approx(1.0) for c in r["curves"]["target"]["blur"]["l2x"]["absolute"])
+
+
+def test_paired_differences_known_answer():
+    study = {"auc": {"net": {"blur": {"l2x": {"absolute": [0.5, 0.6], "negative": [0.1, 0.0]},
+                                      "lam": {"absolute": [0.4, 0.5], "negative": [0.1, 0.2]}},
+                             "noise": {"l2x": {"absolute": [0.7, 0.7], "negative": [0.3, 0.1]},
+                                       "lam": {"absolute": [0.6, 0.6], "negative": [0.2, 0.2]}}}}}
+    d = paired_differences(study, "l2x", "absolute")["net"]["lam"]
+    assert d["difference"]["values"] == pytest.approx([0.1] * 4) and d["difference"]["std"] == pytest.approx(0, abs=1e-12)
+    assert d["n"] == 4 and d["resolved"] and d["verdict"] == "l2x better"
+    neg = paired_differences(study, "l2x", "negative")["net"]["lam"]  # lower is better: lam − l2x
+    assert neg["difference"]["values"] == pytest.approx([0.0, 0.2, -0.1, 0.1])
+    assert neg["difference"]["mean"] == pytest.approx(0.05) and not neg["resolved"]
+    with pytest.raises(ValueError, match="no method"):
+        paired_differences(study, "shap")
+    tiny = {"auc": {"net": {"blur": {"l2x": {"absolute": [0.5, 0.6]}, "ig": {"absolute": [0.5 - 1e-6, 0.6 - 1e-6]}}}}}
+    assert not paired_differences(tiny)["net"]["ig"]["resolved"]  # consistent, but below the margin

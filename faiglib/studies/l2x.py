@@ -32,6 +32,7 @@ from faiglib.methods.pixel_attribution import gradient_times_input, integrated_g
 from faiglib.studies.lam import MODELS, choose_windows, receptive_radius
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
+           "paired_differences",
            "l2x_examples", "msrresnet_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
@@ -206,6 +207,41 @@ def ordering_by_auc(summary: Mapping[str, Mapping[str, Any]], order: str = "abso
     stds = [summary[m][order]["std"] for m in names]
     separated = [abs(means[i] - means[i + 1]) > max(stds[i], stds[i + 1]) for i in range(len(names) - 1)]
     return {"methods": names, "means": means, "stds": stds, "separated": separated}
+
+
+def paired_differences(study: Mapping[str, Any], first: str = "l2x", order: str = "absolute",
+                       margin: float = 1e-3) -> dict[str, Any]:
+    """``first`` against every other method on the same windows: per network of
+    :func:`remove_replace_study`, the per-window AUC differences, signed so that positive means ``first`` is
+    better (``AUC(first) − AUC(m)`` for ``"absolute"`` / ``"positive"``, ``AUC(m) − AUC(first)`` for
+    ``"negative"``). ``{network: {method: {"difference": {"mean", "std", "values"}, "standard_error", "n",
+    "resolved" (|mean| > 2 s.e. and > ``margin``), "verdict"}}}``. ``margin``: AUC differences smaller than this
+    are not told apart (float32 rounding and the quadrature error of IG / LAM are of that order; without it the
+    verdict between two near-identical maps would follow the sign of rounding noise). With one window there is
+    no spread: never resolved."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {ORDERS}")
+    sign = -1.0 if order == "negative" else 1.0
+    out: dict[str, Any] = {}
+    for which, per_kind in study["auc"].items():
+        kinds = list(per_kind)
+        if first not in per_kind[kinds[0]]:
+            raise ValueError(f"no method {first!r} in the study; it has {list(per_kind[kinds[0]])}")
+        mine = [v for k in kinds for v in per_kind[k][first][order]]
+        out[which] = {}
+        for method in per_kind[kinds[0]]:
+            if method == first:
+                continue
+            other = [v for k in kinds for v in per_kind[k][method][order]]
+            leaf = mean_std([sign * (a - b) for a, b in zip(mine, other)])
+            n = len(mine)
+            se = leaf["std"] / math.sqrt(n) if n > 1 else None
+            resolved = se is not None and abs(leaf["mean"]) > max(2 * se, margin)
+            verdict = ((f"{first} better" if leaf["mean"] > 0 else f"{method} better") if resolved
+                       else "no difference resolved")
+            out[which][method] = {"difference": leaf, "standard_error": se, "n": n, "resolved": resolved,
+                                  "verdict": verdict}
+    return out
 
 
 def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), which: str = "target",
