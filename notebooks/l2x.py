@@ -142,7 +142,8 @@ show_markdown(markdown_table(["network", "order", "methods, best first (>: separ
 
 # %%
 paired = {o: paired_differences(study, "l2x", o) for o in ORDERS}
-pair_rows = [[which, o, l2x_plots.METHOD_LABELS[m], format_mean_std(c["difference"]), c["verdict"]]
+pair_rows = [[which, o, l2x_plots.METHOD_LABELS[m], f"{c['difference']['mean']:+.3f} ± {c['difference']['std']:.3f}",
+              c["verdict"]]
              for o in ORDERS for which, per in paired[o].items() for m, c in per.items()]
 show_markdown(markdown_table(["network", "order", "L2X against", "AUC difference (+: L2X better)", "verdict"],
                              pair_rows))
