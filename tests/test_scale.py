@@ -18,14 +18,14 @@ def test_paper_ratios_are_table2s_printed_effects_divided():
 def test_scale_archs_sorted_by_parameter_count():
     p = get_profile("cpu").with_(scale_networks=(NetSpec("msrresnet", 64, 8), NetSpec("msrresnet", 16, 2)))
     assert scale_archs(p) == ["msrresnet-16x2", "msrresnet-32x4", "msrresnet-64x8"]
-    assert scale_archs(get_profile("dev")) == ["msrresnet-16x2", "msrresnet-32x4", "msrresnet-64x8"]
+    assert scale_archs(get_profile("dev")) == ["msrresnet-16x2", "msrresnet-32x4", "msrresnet-48x6"]
     with pytest.raises(ValueError, match="compares MSRResNets"):
         scale_archs(p.with_(scale_networks=(NetSpec("srcnn_style", 8),)))
 
 
 def test_scale_networks_are_found_by_label_and_checked():
     p = get_profile("dev")
-    assert p.network("msrresnet-64x8") == NetSpec("msrresnet", 64, 8)
+    assert p.network("msrresnet-48x6") == NetSpec("msrresnet", 48, 6)
     with pytest.raises(ValueError, match="scale_networks must be a tuple of NetSpec"):
         p.with_(scale_networks=("msrresnet-64x8",))
 
