@@ -13,7 +13,7 @@ DATA ?=
 TRAIN_DATA ?=
 OUT ?= artifacts
 RESULTS ?= results
-SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics l2x
+SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics scale l2x
 EXECUTED := book/sections
 
 ifeq ($(origin PYTHON),command line)
@@ -72,6 +72,7 @@ build/notebooks/%.ipynb: notebooks/%.py | env
 section: env $(if $(S),build/notebooks/$(S).ipynb)
 	test -n "$(S)" || { echo "usage: make section S=<one of: $(SECTIONS)>"; exit 2; }
 	mkdir -p $(EXECUTED)
+	rm -f $(EXECUTED)/$(S).md
 	$(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
 
 notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
@@ -106,7 +107,10 @@ book: notebooks html
 edition: env
 	test -n "$(EDITION)" -a -d "$(EDITION)" || { echo "usage: make edition EDITION=book/editions/<name> PROFILE=<profile>"; exit 2; }
 	mkdir -p $(EXECUTED)
+	rm -f $(EXECUTED)/*.ipynb $(EXECUTED)/*.md
 	cp $(EDITION)/*.ipynb $(EXECUTED)/
+	@# a chapter the edition did not execute gets a page saying so (the table of contents lists every chapter)
+	$(PY) -c 'import sys, faiglib.report.book as b; b.write_missing_sections("$(EXECUTED)", sys.argv[1:], "$(EDITION)")' $(SECTIONS)
 	$(MAKE) --no-print-directory html PROFILE=$(PROFILE) $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON))
 
 # Open every page of the built book in headless Chromium (Debian's package, installed if missing); fails on

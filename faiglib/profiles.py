@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -156,6 +157,9 @@ class Profile:
     # deep degradation semantics (faiglib.studies.semantics): extra networks trained by the same recipe, only
     # for that chapter (Workspace(arch=label) finds them; other chapters iterate over ``networks`` only)
     semantics_networks: tuple[NetSpec, ...] = ()
+    # the scale study (faiglib.studies.scale): networks of other sizes trained by the same recipe, compared with
+    # ``networks[0]`` (Workspace(arch=label) finds them; other chapters iterate over ``networks`` only)
+    scale_networks: tuple[NetSpec, ...] = ()
     semantics_seeds: tuple[int, ...] = (0,)
     semantics_patches: int = 24  # LR patches per image (each in clean / blur / noise / blur+noise)
     semantics_patch: int = 32  # LR patch side
@@ -177,6 +181,10 @@ class Profile:
         if not isinstance(self.networks, tuple) or not self.networks or \
                 not all(isinstance(n, NetSpec) for n in self.networks):
             raise ValueError(f"networks must be a non-empty tuple of NetSpec, got {self.networks!r}")
+        for name in ("semantics_networks", "scale_networks"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(n, NetSpec) for n in value):
+                raise ValueError(f"{name} must be a tuple of NetSpec (possibly empty), got {value!r}")
         for name in ("analysis_data", "classify_validation_data", "classify_test_data"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty string (a folder or 'embedded:…'), "
@@ -238,16 +246,17 @@ class Profile:
         for spec in self.networks:
             if arch in (spec.arch, spec.label):
                 return spec
-        for spec in self.semantics_networks:  # by label only: ``arch`` alone names the networks above
+        for spec in self.semantics_networks + self.scale_networks:  # by label only: ``arch`` names the above
             if arch == spec.label:
                 return spec
-        known = [s.label for s in self.networks + self.semantics_networks]
+        known = [s.label for s in self.networks + self.semantics_networks + self.scale_networks]
         raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {known}")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["networks"] = [asdict(s) for s in self.networks]
         d["semantics_networks"] = [asdict(s) for s in self.semantics_networks]
+        d["scale_networks"] = [asdict(s) for s in self.scale_networks]
         return d
 
     def with_(self, **changes: Any) -> "Profile":
@@ -291,12 +300,14 @@ PROFILES: dict[str, Profile] = {
         classify_images=2, classify_crop=32, classify_proportion=0.05,
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3,
         semantics_networks=(NetSpec("msrresnet", 8, 1, global_residual=False),), semantics_patches=4,
-        semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0),
+        semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0,
+        scale_networks=(NetSpec("msrresnet", 4, 1),)),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000,
-        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0, 1)),
+        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0, 1),
+        scale_networks=(NetSpec("msrresnet", 16, 2),)),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
@@ -306,6 +317,23 @@ PROFILES: dict[str, Profile] = {
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
         table1_lr=2e-4, semantics_networks=(NetSpec("msrresnet", 64, 16, global_residual=False),),
         semantics_images=None),
+    # The development edition (book/editions/dev, results/dev): the cpu recipe on real photographs, laid out as the
+    # paper does -- train on BSD200 + T91 (291 images), find the filters on Set14 (central 256x256 HR crops, as
+    # the cpu profile does, so FAIG and the masking yardstick stay minutes), thresholds of the classification on
+    # BSD100, its accuracy on DIV2K validation crops. Training in bf16 autocast where the CPU has it natively
+    # (2.2x steps per second for MSRResNet-32x4 on an AVX512-BF16 machine, benchmarks/results-cpu.txt). Paths are
+    # relative to the repository root, with the research images beside the clone in ../shared/data (never
+    # committed; see its PROVENANCE.md). ``scale_networks``: the scale study's smaller and larger MSRResNets;
+    # 48x6, not 64x8: 64x8 trained at 1.6 it/s alone and 1.9 s/it on the shared 2-core machine, a pair of hours.
+    "dev": Profile(
+        name="dev", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
+        train_data=os.pathsep.join(["../shared/data/BSD200", "../shared/data/T91"]),
+        analysis_data="../shared/data/Set14/HR", classify_validation_data="../shared/data/BSD100/HR",
+        classify_test_data="../shared/data/DIV2K_valid/HR_crop256", train_precision="auto",
+        baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
+        val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
+        semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
+        scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6))),
     # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
     # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and

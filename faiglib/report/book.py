@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from faiglib.core.checkpoint import atomic_write_text, git_commit
 from faiglib.studies.workspace import Workspace, workspaces
 
-__all__ = ["show_markdown", "write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown"]
+__all__ = ["show_markdown", "write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown",
+           "write_missing_sections"]
 
 
 def write_results(results: str | Path, profile: str, section: str, payload: Mapping[str, Any],
@@ -49,7 +50,9 @@ def edition_markdown(results: str | Path, profile: str) -> str:
              "| section | device | network | seed | analysis data | commit |", "| --- | --- | --- | --- | --- | --- |"]
     for f in files:
         r = json.loads(f.read_text())
-        data = Path(str(r.get("data", ""))).name or r.get("data", "")
+        path = Path(str(r.get("data", "")))
+        # "Set14/HR" rather than "HR": image folders are often named after the resolution inside a data set's
+        data = "/".join(path.parts[-2:]) if path.name.upper().startswith("HR") else path.name or r.get("data", "")
         lines.append(f"| {f.stem} | {r.get('device', '?')} | {r.get('network', '?')} | {r.get('seed', '?')} | "
                      f"{data} | `{str(r.get('commit', '?'))[:12]}` |")
     return "\n".join(lines) + "\n"
@@ -62,3 +65,36 @@ def show_markdown(text: str) -> None:
     from IPython.display import display
 
     display({"text/markdown": text, "text/plain": text}, raw=True)
+
+
+def _chapter_title(section: str, notebooks: str | Path = "notebooks") -> str:
+    """The first ``# `` heading of ``notebooks/<section>.py`` (a jupytext percent file), else the name."""
+    path = Path(notebooks) / f"{section}.py"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("# # "):
+                return line[4:].strip()
+    return section
+
+
+def write_missing_sections(executed: str | Path, sections: Sequence[str], edition: str | Path,
+                           notebooks: str | Path = "notebooks") -> list[Path]:
+    """For every chapter of ``sections`` that has no executed notebook in ``executed``, write
+    ``<executed>/<section>.md``: the chapter's title and a line saying that the stored edition ``edition`` did
+    not execute it, with the command that would (the book's table of contents lists every chapter). Returns the
+    pages written."""
+    executed = Path(executed)
+    if not executed.is_dir():
+        raise ValueError(f"{executed} is not a folder of executed notebooks; copy the edition's notebooks first")
+    written = []
+    for section in sections:
+        if (executed / f"{section}.ipynb").exists():
+            continue
+        page = executed / f"{section}.md"
+        atomic_write_text(
+            f"# {_chapter_title(section, notebooks)}\n\n"
+            f"*This chapter was not executed for the edition in `{edition}`: its notebooks and results hold no "
+            f"numbers for it. Execute it with `make section S={section} PROFILE=<the edition's profile>`, or read it "
+            f"in the default edition (`make book`).*\n", page)
+        written.append(page)
+    return written

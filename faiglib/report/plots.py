@@ -9,7 +9,7 @@ import torch
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
            "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
            "overlap_scores", "control_curves", "blind_training_curves", "overlap_levels",
-           "lam_panels", "diffusion_bars"]
+           "lam_panels", "diffusion_bars", "scale_trends"]
 
 
 def _plt():
@@ -558,5 +558,51 @@ def faig_depth_bars(comparison: Mapping):
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
     ax.legend(handles, labels, fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None):
+    """The scale study's findings against the parameter count (log axis), one panel each: FAIG / random at the
+    study's proportion (error bars: the yardstick's 95 % bootstrap interval; dashed: the paper's ratios from
+    ``paper_ratios`` ``{"deblur_over_random", "denoise_over_random"}``), discriminativeness in both directions
+    (below 1: specific sets), the target's PSNR gain over the baseline, and the mean relative depth of the top
+    deblurring / denoising filters. ``study``: :func:`faiglib.studies.scale.scale_study`."""
+    plt = _plt()
+    rows = study["rows"]
+    x = np.array([r["params"] for r in rows], dtype=float)
+    names = [r["network"].removeprefix("msrresnet-") for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    ax = axes[0]
+    for i, (key, label) in enumerate((("deblur_over_random", "deblur set, blurry input"),
+                                      ("denoise_over_random", "denoise set, noisy input"))):
+        r = np.array([row[key]["ratio"] for row in rows])
+        err = np.array([[row[key]["ratio"] - row[key]["low"], row[key]["high"] - row[key]["ratio"]] for row in rows]).T
+        ax.errorbar(x, r, yerr=err, fmt="o-", color=f"C{i}", capsize=3, label=label)
+        if paper_ratios and key in paper_ratios:
+            ax.axhline(paper_ratios[key], color=f"C{i}", ls="--", lw=1, label=f"paper ({paper_ratios[key]:.0f}×)")
+    ax.set(yscale="log", ylabel="FAIG / median(random)", title=f"{study['proportion']:.0%} masking vs random")
+    ax = axes[1]
+    ax.plot(x, [r["noise_input_deblur_over_denoise"] for r in rows], "o-", label="noisy input: deblur ÷ denoise set")
+    ax.plot(x, [r["blur_input_denoise_over_deblur"] for r in rows], "s-", label="blurry input: denoise ÷ deblur set")
+    ax.set(yscale="log", ylabel="ratio of masking effects", title="discriminativeness (small: specific)")
+    ax = axes[2]
+    for i, kind in enumerate(("blur", "noise", "clean")):
+        if all(f"gain_{kind}_db" in r for r in rows):
+            ax.plot(x, [r[f"gain_{kind}_db"] for r in rows], "o-", color=f"C{i}", label=f"{kind} input")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set(ylabel="target − baseline PSNR (dB)", title="what the fine-tuning taught")
+    ax = axes[3]
+    for i, function in enumerate(("deblur", "denoise")):
+        ax.plot(x, [r["depth"][f"{function}_filters"] for r in rows], "o-", color=f"C{i}", label=f"top {function}")
+    ax.plot(x, [r["depth"]["all_filters"] for r in rows], "k:", label="all filters")
+    ax.set(ylabel="mean relative depth (0 first, 1 last)", title="where the filters sit")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xticks(x, [f"{n}\n{p / 1e3:.0f}k" for n, p in zip(names, x)], fontsize=7)
+        ax.minorticks_off()
+        ax.set_xlabel("network (parameters)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -1,0 +1,115 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Scale: do the findings move toward the paper's with the size of the network? (beyond the paper)
+#
+# **Overview.** The paper's numbers come from an MSRResNet with 64 features and 16 residual blocks trained for
+# 1M + 100k iterations; the book's profiles train smaller nets for a few thousand iterations, and several of the
+# paper's effects come out weaker (see the scorecard). Is that the scale? Here the same recipe — same training
+# images, iterations, learning rates and seed — trains MSRResNets of several widths × depths (the profile's
+# first network and its `scale_networks`), and every pair gets the measurements the chapters make on the main
+# one:
+#
+# * FAIG / random at 1 %: the output change when the top 1 % deblurring (denoising) filters are masked on blurry
+#   (noisy) input, over the median of the random yardstick's draws, with its 95 % bootstrap interval;
+# * discriminativeness in both directions (masking the *other* function's set over masking the right one);
+# * what the fine-tuning taught the target (PSNR gain over the baseline on blurry, noisy and clean input);
+# * where the top filters sit (mean relative depth, 0 = `conv_first`, 1 = `conv_last`; Fig. 4's claim is that
+#   the deblurring filters sit further back);
+# * optionally, the blur / noise classification accuracy of Sec. 5.3.
+#
+# Table 3's retraining gain is left out: it retrains the baseline once per selection and function, several
+# trainings per network size.
+
+# %% tags=["parameters"]
+profile = "cpu"  # smoke | cpu | dev | paper
+seed = 0  # which trained pair of every size
+device = "cpu"  # "cuda" on a GPU
+data = None  # folder of HR analysis images; None: the profile's default (scikit-image photos)
+train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
+out = "artifacts"  # where checkpoints and scores are cached
+results = "results"  # where headline numbers are written as JSON
+classify = True  # also the Sec. 5.3 classification accuracy of every size (a per-image FAIG of its images)
+
+# %%
+from faiglib.profiles import get_profile
+from faiglib.report import plots
+from faiglib.report.book import notebook_workspace, show_markdown
+from faiglib.report.tables import markdown_table
+from faiglib.studies.scale import paper_ratios, scale_archs, scale_study
+
+archs = scale_archs(get_profile(profile))
+exps = [notebook_workspace(profile=profile, seed=seed, arch=a, device=device, data=data, train_data=train_data,
+                           out=out, results=results) for a in archs]
+p = exps[0].profile
+print(f"{len(archs)} sizes: {', '.join(archs)}; seed {seed}; {p.baseline_iters} + {p.target_iters} iterations; "
+      f"{len(exps[0].analysis_set())} analysis images; {p.yardstick_draws} random draws")
+
+# %% [markdown]
+# ## The pairs
+#
+# `scale_study()` trains (or reads from the store) the baseline / target pair of every size, computes FAIG on
+# the analysis set, masks the top 1 % and the random draws, and measures PSNR, depth and (with `classify`)
+# the classification accuracy. The table lists each size's numbers.
+
+# %%
+study = scale_study(exps, classify=classify)
+rows = study["rows"]
+show_markdown(markdown_table(
+    ["network", "parameters", "FAIG/random deblur [95 % CI]", "FAIG/random denoise [95 % CI]",
+     "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "gain blur / noise / clean (dB)",
+     "depth deblur / denoise"] + (["accuracy blur / noise"] if classify else []),
+    [[r["network"], f"{r['params']:,}",
+      f"{r['deblur_over_random']['ratio']:.3g} [{r['deblur_over_random']['low']:.3g}, {r['deblur_over_random']['high']:.3g}]",
+      f"{r['denoise_over_random']['ratio']:.3g} [{r['denoise_over_random']['low']:.3g}, {r['denoise_over_random']['high']:.3g}]",
+      f"{r['noise_input_deblur_over_denoise']:.3g}", f"{r['blur_input_denoise_over_deblur']:.3g}",
+      f"{r['gain_blur_db']:+.2f} / {r['gain_noise_db']:+.2f} / {r['gain_clean_db']:+.2f}",
+      f"{r['depth']['deblur_filters']:.2f} / {r['depth']['denoise_filters']:.2f}"]
+     + ([f"{r['classification']['blur']:.2f} / {r['classification']['noise']:.2f}"] if classify else [])
+     for r in rows]))
+results_file = exps[0].write_results("scale", {**study, "archs": archs, "paper_ratios": paper_ratios()})
+
+# %% [markdown]
+# ## Trends
+#
+# Each panel plots one finding against the parameter count (log axis). Left: FAIG / random with the
+# yardstick's interval, and the paper's ratios (dashed; MSRResNet-64x16, 1M + 100k iterations). Second:
+# discriminativeness (below 1: the sets are specific to their function). Third: what the fine-tuning taught.
+# Right: the mean relative depth of the top filters.
+
+# %%
+fig = plots.scale_trends(study, paper_ratios())
+
+# %% [markdown]
+# ## Summary
+
+# %%
+small, large = rows[0], rows[-1]
+def _where(difference):
+    return "behind" if difference > 0 else "in front of" if difference < 0 else "at the same depth as"
+def _moves(key):
+    a, b = small[key]["ratio"], large[key]["ratio"]
+    return f"{a:.3g}× → {b:.3g}× ({'up' if b > a else 'down'})"
+show_markdown(
+    f"Same data, recipe and seed, {len(rows)} MSRResNet sizes from {small['params']:,} to {large['params']:,} "
+    f"parameters ({small['network']} → {large['network']}). From the smallest to the largest: FAIG / random at "
+    f"1 % on blurry input {_moves('deblur_over_random')}, on noisy input {_moves('denoise_over_random')} — the "
+    f"paper reports {paper_ratios()['deblur_over_random']:.0f}× and {paper_ratios()['denoise_over_random']:.0f}×. "
+    f"Discriminativeness on noisy input {small['noise_input_deblur_over_denoise']:.3g} → "
+    f"{large['noise_input_deblur_over_denoise']:.3g}, on blurry input {small['blur_input_denoise_over_deblur']:.3g} → "
+    f"{large['blur_input_denoise_over_deblur']:.3g}. The target's gain on blurry input "
+    f"{small['gain_blur_db']:+.2f} → {large['gain_blur_db']:+.2f} dB. The deblurring filters sit "
+    f"{_where(large['depth']['deblur_filters'] - large['depth']['denoise_filters'])} the "
+    f"denoising ones in the largest net (mean relative depth {large['depth']['deblur_filters']:.2f} vs "
+    f"{large['depth']['denoise_filters']:.2f}). One seed per size: a trend is a hint, not a measurement of its "
+    f"own spread; the intervals cover the random yardstick only.")
