@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "lam", "semantics", "l2x"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "lam", "semantics", "l2x", "scale"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -168,3 +168,15 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
             assert set(leaf) == {"absolute", "positive", "negative"} and leaf["absolute"]["values"]
     assert set(res["costs"]) == methods and res["costs"]["l2x"]["backward"]["mean"] == 2
     assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)"}
+
+
+def test_scale_results_have_one_row_per_size_smallest_first(executed):
+    res = json.loads((executed / "results" / "smoke" / "scale.json").read_text())
+    assert res["archs"] == ["msrresnet-4x1", "msrresnet-8x1"]
+    assert [r["network"] for r in res["rows"]] == res["archs"]
+    assert res["rows"][0]["params"] < res["rows"][1]["params"]
+    for row in res["rows"]:
+        for key in ("deblur_over_random", "denoise_over_random"):
+            assert row[key]["low"] <= row[key]["ratio"] <= row[key]["high"]
+        assert set(row["classification"]) == {"blur", "noise", "four_way"}
+    assert res["paper_ratios"]["deblur_over_random"] == pytest.approx(6.68 / 0.07)
