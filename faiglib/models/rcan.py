@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from faiglib.core.units import ATTENTION_RULES
+
 __all__ = ["RCAN", "ChannelAttention", "RCAB", "ResidualGroup"]
 
 #: DIV2K's RGB mean, the value BasicSR's RCAN and SwinIR subtract.
@@ -83,7 +85,12 @@ class RCAN(nn.Module):
     squeezes ``num_feat`` to ``num_feat // squeeze_factor`` (at least 1 channel).
 
     The published RCAN is ``num_feat=64, num_group=10, num_block=20, squeeze_factor=16``.
+
+    Attribution units (``unit_rules``, strict): every conv's ``(out, in)`` slices -- 3x3 in the body and the
+    tail, 1x1 in the channel attention (one weight each).
     """
+
+    unit_rules = ATTENTION_RULES
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_group: int = 10,
                  num_block: int = 16, squeeze_factor: int = 16, upscale: int = 4, res_scale: float = 1.0,

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from faiglib.core.units import ATTENTION_RULES, attention_head_units, head_table
 from faiglib.models.rcan import DIV2K_MEAN, pixel_shuffle_upsampler
 
-__all__ = ["SwinIR", "WindowAttention", "SwinBlock", "window_partition", "window_reverse",
+__all__ = ["SwinIR", "SWINIR_UNIT_RULES", "SWINIR_HEAD_RULES", "WindowAttention", "SwinBlock", "window_partition", "window_reverse",
            "relative_position_index", "shift_attention_mask", "pad_to_window"]
 
 
@@ -217,13 +218,23 @@ class PatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2))
 
 
+#: SwinIR's units (strict): conv ``(out, in)`` slices, Linear rows (``qkv``, ``proj``, ``fc1``, ``fc2``), one
+#: unit per head of every relative-position-bias table; LayerNorms hold none.
+SWINIR_UNIT_RULES = {**ATTENTION_RULES, WindowAttention: head_table}
+#: The option of per-head attention units: a head's bias-table column, its q / k / v rows in ``qkv`` and its
+#: input columns in ``proj`` (:func:`~faiglib.core.units.attention_head_units`); MLP rows and convs as above.
+SWINIR_HEAD_RULES = {**ATTENTION_RULES, WindowAttention: attention_head_units}
+
+
 class SwinIR(nn.Module):
     """SwinIR with the classical pixel-shuffle upsampler.
 
     ``embed_dim``: token width; ``depths``: Swin blocks per residual group; ``num_heads``: heads per group (one
     int for all); ``window_size``: ``W``; ``mlp_ratio``: MLP hidden width / ``embed_dim``; ``num_feat``: width of
-    the upsampler (BasicSR: 64).
+    the upsampler (BasicSR: 64). Attribution units: :data:`SWINIR_UNIT_RULES` (``unit_rules``).
     """
+
+    unit_rules = SWINIR_UNIT_RULES
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, embed_dim: int = 60,
                  depths: Sequence[int] = (6, 6, 6, 6), num_heads: int | Sequence[int] = 6, window_size: int = 8,
