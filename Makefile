@@ -13,7 +13,7 @@ DATA ?=
 TRAIN_DATA ?=
 OUT ?= artifacts
 RESULTS ?= results
-SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics
+SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics attention
 EXECUTED := book/sections
 
 ifeq ($(origin PYTHON),command line)
