@@ -158,8 +158,9 @@ class FilterIndex:
     """Bijection between units ``(layer name, out, in)`` and flat indices, plus per-unit reductions.
 
     ``rules``: the unit rules by module type; ``None`` uses the model's ``unit_rules`` class attribute if it
-    has one (strict: every module holding parameters needs an entry), else :data:`UNIT_RULES` (modules of
-    other types hold no units). ``strict`` overrides that choice. The name stays ``FilterIndex``: for CNNs
+    has one, else :data:`UNIT_RULES`. A model that declares ``unit_rules`` is indexed strictly (with its own
+    or any other map): every module holding parameters needs an entry. Other models are not: modules of types
+    without a rule hold no units. ``strict`` overrides that choice. The name stays ``FilterIndex``: for CNNs
     the units are the paper's filters."""
 
     def __init__(self, model: nn.Module, rules: Mapping[type, Optional[Rule]] | None = None,
@@ -167,7 +168,7 @@ class FilterIndex:
         declared = getattr(model, "unit_rules", None)
         if rules is None:
             rules = declared if declared is not None else UNIT_RULES
-        strict = (rules is declared and declared is not None) if strict is None else strict
+        strict = declared is not None if strict is None else strict
         layers, offset, claimed = [], 0, set()
         for name, module in model.named_modules():
             kind = next((k for k in rules if isinstance(module, k)), None)
