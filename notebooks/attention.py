@@ -157,13 +157,19 @@ show_markdown(markdown_table(
 
 # %% [markdown]
 # ## Summary
+#
+# Per network: what fine-tuning gained on each degradation, the masking effects at 1 % with the lower ends of their
+# intervals, discriminativeness, the attention share of the top units, and the answer by the rule above.
 
 # %%
 verdicts = {label: small_set_verdict(s) for label, s in summaries.items()}
 for label, v in verdicts.items():
     r = v["ratios"]
     loc = summaries[label]["locations"]
-    print(f"{label}: masking the top 1 % deblurring units disturbs blurry inputs {r['deblur_faig_over_random']:.3g}x "
+    psnr = summaries[label]["psnr"]
+    print(f"{label}: the target gains {psnr['blur']['target'] - psnr['blur']['baseline']:+.2f} dB over the baseline on "
+          f"blurry and {psnr['noise']['target'] - psnr['noise']['baseline']:+.2f} dB on noisy inputs (a function it "
+          f"did not learn has no units to find); masking the top 1 % deblurring units disturbs blurry inputs {r['deblur_faig_over_random']:.3g}x "
           f"as much as random units (interval from {r['deblur_low']:.3g}), the denoising units noisy inputs "
           f"{r['denoise_faig_over_random']:.3g}x (from {r['denoise_low']:.3g}); discriminativeness "
           f"{r['noise_input_deblur_over_denoise']:.3g} (noisy) and {r['blur_input_denoise_over_deblur']:.3g} (blurry). "
