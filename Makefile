@@ -13,7 +13,7 @@ DATA ?=
 TRAIN_DATA ?=
 OUT ?= artifacts
 RESULTS ?= results
-SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics scale l2x
+SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics attention l2x scale
 EXECUTED := book/sections
 
 ifeq ($(origin PYTHON),command line)

@@ -37,14 +37,24 @@ __all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
 
 @dataclass(frozen=True)
 class NetSpec:
-    """An architecture of :mod:`faiglib.models.networks` and its size."""
+    """An architecture of :mod:`faiglib.models.networks` and its size.
+
+    ``num_feat`` is the width (SwinIR: the token width ``embed_dim``, also used for the upsampler);
+    ``num_block`` the residual blocks (RCAN: RCABs per residual group). The attention networks' knobs --
+    ``num_group`` (RCAN), ``depths``, ``num_heads``, ``window_size`` (SwinIR) -- default to ``None`` and reach
+    the label and the network's kwargs only when set, so the labels (and store keys) of the CNNs are unchanged.
+    """
 
     arch: str
     num_feat: int
-    num_block: int | None = None  # MSRResNet only
+    num_block: int | None = None  # MSRResNet, RCAN (per group)
     #: MSRResNet only: False drops the bilinear global skip (label ``...-nogr``). Only a False value reaches the
     #: network's kwargs and the label, so the labels (and cache keys) of the GR networks are unchanged.
     global_residual: bool = True
+    num_group: int | None = None  # RCAN: residual groups (label ``-g<n>``)
+    depths: tuple[int, ...] | None = None  # SwinIR: Swin blocks per residual group (label ``-d<d1>.<d2>...``)
+    num_heads: int | None = None  # SwinIR: attention heads (label ``-h<n>``)
+    window_size: int | None = None  # SwinIR: window side in tokens (label ``-w<n>``)
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, str) or not self.arch:
@@ -53,6 +63,19 @@ class NetSpec:
         _int_at_least(f"NetSpec({self.arch!r}).num_block", self.num_block, 1, optional=True)
         if not self.global_residual and self.arch != "msrresnet":
             raise ValueError(f"global_residual=False is an MSRResNet option; {self.arch!r} has no global skip")
+        if isinstance(self.depths, list):
+            object.__setattr__(self, "depths", tuple(self.depths))
+        for name, owner in (("num_group", "rcan"), ("depths", "swinir"), ("num_heads", "swinir"),
+                            ("window_size", "swinir")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.arch != owner:
+                raise ValueError(f"NetSpec {name} is a {owner} option; {self.arch!r} has none (leave it None)")
+            for v in (value if name == "depths" else (value,)):
+                _int_at_least(f"NetSpec({self.arch!r}).{name}", v, 1)
+            if name == "depths" and not value:
+                raise ValueError(f"NetSpec depths must be a non-empty tuple of block counts, got {value!r}")
 
     def kwargs(self, scale: int) -> dict[str, Any]:
         kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
@@ -60,12 +83,23 @@ class NetSpec:
             kw["num_block"] = self.num_block if self.num_block is not None else 16
         if not self.global_residual:
             kw["global_residual"] = False
+        if self.arch == "rcan":
+            kw.update({k: v for k, v in (("num_block", self.num_block), ("num_group", self.num_group)) if v is not None})
+        if self.arch == "swinir":  # one width for the tokens and the upsampler
+            kw["embed_dim"] = self.num_feat
+            kw.update({k: v for k, v in (("depths", None if self.depths is None else list(self.depths)),
+                                         ("num_heads", self.num_heads), ("window_size", self.window_size))
+                       if v is not None})
         return kw
 
     @property
     def label(self) -> str:
         return (f"{self.arch}-{self.num_feat}" + (f"x{self.num_block}" if self.num_block is not None else "")
-                + ("" if self.global_residual else "-nogr"))
+                + ("" if self.global_residual else "-nogr")
+                + (f"-g{self.num_group}" if self.num_group is not None else "")
+                + (f"-d{'.'.join(map(str, self.depths))}" if self.depths is not None else "")
+                + (f"-h{self.num_heads}" if self.num_heads is not None else "")
+                + (f"-w{self.window_size}" if self.window_size is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -166,6 +200,9 @@ class Profile:
     semantics_images: int | None = 6  # first analysis images used for patches (None: all)
     semantics_pca: int = 32  # PCA components before CHI and t-SNE
     semantics_perplexity: float = 30.0
+    # attention networks (faiglib.studies.attention): an RCAN-style and a SwinIR-style net trained by the same
+    # recipe, only for that chapter (Workspace(arch=label) finds them, as the semantics networks)
+    attention_networks: tuple[NetSpec, ...] = ()
 
     def __post_init__(self) -> None:
         """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
@@ -181,7 +218,7 @@ class Profile:
         if not isinstance(self.networks, tuple) or not self.networks or \
                 not all(isinstance(n, NetSpec) for n in self.networks):
             raise ValueError(f"networks must be a non-empty tuple of NetSpec, got {self.networks!r}")
-        for name in ("semantics_networks", "scale_networks"):
+        for name in ("semantics_networks", "scale_networks", "attention_networks"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(n, NetSpec) for n in value):
                 raise ValueError(f"{name} must be a tuple of NetSpec (possibly empty), got {value!r}")
@@ -246,10 +283,11 @@ class Profile:
         for spec in self.networks:
             if arch in (spec.arch, spec.label):
                 return spec
-        for spec in self.semantics_networks + self.scale_networks:  # by label only: ``arch`` names the above
-            if arch == spec.label:
+        for spec in self.semantics_networks + self.scale_networks + self.attention_networks:  # by label only:
+            if arch == spec.label:                                       # ``arch`` alone names the networks above
                 return spec
-        known = [s.label for s in self.networks + self.semantics_networks + self.scale_networks]
+        known = [s.label for s in self.networks + self.semantics_networks + self.scale_networks
+                 + self.attention_networks]
         raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {known}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -257,6 +295,7 @@ class Profile:
         d["networks"] = [asdict(s) for s in self.networks]
         d["semantics_networks"] = [asdict(s) for s in self.semantics_networks]
         d["scale_networks"] = [asdict(s) for s in self.scale_networks]
+        d["attention_networks"] = [asdict(s) for s in self.attention_networks]
         return d
 
     def with_(self, **changes: Any) -> "Profile":
@@ -301,13 +340,20 @@ PROFILES: dict[str, Profile] = {
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3,
         semantics_networks=(NetSpec("msrresnet", 8, 1, global_residual=False),), semantics_patches=4,
         semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0,
-        scale_networks=(NetSpec("msrresnet", 4, 1),)),
+        scale_networks=(NetSpec("msrresnet", 4, 1),),
+        attention_networks=(NetSpec("rcan", 16, 1, num_group=1),
+                            NetSpec("swinir", 8, depths=(2,), num_heads=2, window_size=4))),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000,
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0, 1),
-        scale_networks=(NetSpec("msrresnet", 16, 2),)),
+        scale_networks=(NetSpec("msrresnet", 16, 2),),
+        # measured single-threaded, batch 16 of 32x32 LR patches, while other jobs ran (one run): MSRResNet-32x4
+        # 0.23-0.27 s/step, RCAN-32x3-g2 0.28 s (~1.1x), SwinIR-32-d2-h4-w8 0.30-0.34 s (~1.3x); two Swin groups
+        # (depths 2, 2) cost 0.46 s (~1.8x) and were left out to keep both pairs trainable in one afternoon
+        attention_networks=(NetSpec("rcan", 32, 3, num_group=2),
+                            NetSpec("swinir", 32, depths=(2,), num_heads=4, window_size=8))),
     "paper": Profile(
         name="paper", networks=(NetSpec("msrresnet", 64, 16), NetSpec("srcnn_style", 64)),
         train_data=None, analysis_crop=None, baseline_iters=200_000, target_iters=100_000, batch_size=16,
@@ -316,7 +362,10 @@ PROFILES: dict[str, Profile] = {
         classify_images=None, classify_crop=None,
         table1_feat=64, table1_blocks=16, table1_iters=100_000, table1_batch_size=16, table1_hr_patch=128,
         table1_lr=2e-4, semantics_networks=(NetSpec("msrresnet", 64, 16, global_residual=False),),
-        semantics_images=None),
+        semantics_images=None,
+        # the published sizes: RCAN (10 groups of 20 RCABs, width 64) and the SwinIR-light body
+        attention_networks=(NetSpec("rcan", 64, 20, num_group=10),
+                            NetSpec("swinir", 60, depths=(6, 6, 6, 6), num_heads=6, window_size=8))),
     # The development edition (book/editions/dev, results/dev): the cpu recipe on real photographs, laid out as the
     # paper does -- train on BSD200 + T91 (291 images), find the filters on Set14 (central 256x256 HR crops, as
     # the cpu profile does, so FAIG and the masking yardstick stay minutes), thresholds of the classification on

@@ -9,7 +9,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "lam", "semantics", "l2x", "scale"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "lam", "semantics", "attention", "l2x", "scale"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -73,9 +73,13 @@ def test_sections_reuse_cached_artefacts(executed):
     levels = [("target", "msrresnet-8x1_target.pth")] * 2
     # the semantics section adds the no-global-residual pair of seed 0 (profile.semantics_networks)
     nogr = [(stage, f"msrresnet-8x1-nogr_{stage}.pth") for stage in ("baseline", "target")]
-    assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr)
-    # FAIG scores: one per (network, seed) pair, two for the levels targets; IG: one per pair
-    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2
+    # the attention section adds the RCAN and SwinIR pairs of seed 0 (profile.attention_networks)
+    attention = [(stage, f"{net}_{stage}.pth") for net in ("rcan-16x1-g1", "swinir-8-d2-h2-w4")
+                 for stage in ("baseline", "target")]
+    assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr + attention)
+    # FAIG scores: one per (network, seed) pair, two for the levels targets, two for the attention pairs; IG: one
+    # per pair
+    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 2
     assert len(list(root.glob("ig/*/result.pt"))) == 4
 
 
@@ -180,3 +184,16 @@ def test_scale_results_have_one_row_per_size_smallest_first(executed):
             assert row[key]["low"] <= row[key]["ratio"] <= row[key]["high"]
         assert set(row["classification"]) == {"blur", "noise", "four_way"}
     assert res["paper_ratios"]["deblur_over_random"] == pytest.approx(6.68 / 0.07)
+
+
+def test_attention_results_compare_the_networks(executed):
+    res = json.loads((executed / "results" / "smoke" / "attention.json").read_text())
+    assert res["networks"] == ["msrresnet-8x1", "rcan-16x1-g1", "swinir-8-d2-h2-w4"]
+    for net in res["networks"]:
+        s = res["summaries"][net]
+        assert s["label"] == net and s["n_units"] == sum(s["units_by_component"].values())
+        assert res["verdicts"][net]["answer"] in ("yes", "effective, not specific", "specific, not effective", "no")
+        cell = s["yardstick"]["mask_1pct"]["deblur_filters"]["blur_input"]
+        assert cell["random"]["n"] == res["yardstick_draws"] and cell["faig_over_random"]["low"] >= 0
+        assert abs(sum(s["locations"]["deblur"]["share"].values()) - 1) < 1e-9
+    assert res["summaries"]["swinir-8-d2-h2-w4"]["units_by_component"]["attention"] > 0

@@ -151,9 +151,15 @@ class SRCNNStyle(nn.Module):
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"msrresnet": MSRResNet, "srcnn_style": SRCNNStyle}
 
+# attention networks (their own modules; BasicSR key names): the "Attention networks" chapter
+from faiglib.models.rcan import RCAN  # noqa: E402 - after the CNNs, which they do not need
+from faiglib.models.swinir import SwinIR  # noqa: E402
+
+ARCHITECTURES.update(rcan=RCAN, swinir=SwinIR)
+
 
 def build_network(arch: str, **kwargs: Any) -> nn.Module:
-    """Build ``arch`` (``"msrresnet"`` or ``"srcnn_style"``) with its keyword arguments.
+    """Build ``arch`` (``"msrresnet"``, ``"srcnn_style"``, ``"rcan"`` or ``"swinir"``) with its keyword arguments.
 
     Raises ``ValueError`` naming the known architectures, or the unexpected keyword.
     """

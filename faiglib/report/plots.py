@@ -606,3 +606,26 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def unit_location_bars(summaries: Mapping[str, Mapping]):
+    """Where FAIG's top units sit, per network (one panel each): the share of the top deblurring and denoising
+    units in each component (conv / attention / MLP) against the share of all units (what a random set gives on
+    average). ``summaries``: ``{label: faiglib.studies.attention.network_summary(...)}``."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(summaries), figsize=(3.4 * len(summaries), 3.2), squeeze=False, sharey=True)
+    for ax, (label, s) in zip(axes[0], summaries.items()):
+        comps = list(s["locations"]["deblur"]["chance"])
+        x = np.arange(len(comps))
+        bars = {"all units": s["locations"]["deblur"]["chance"], **{f"top {f}": s["locations"][f]["share"]
+                                                                   for f in ("deblur", "denoise")}}
+        for j, (name, share) in enumerate(bars.items()):
+            ax.bar(x + (j - 1) * 0.27, [100 * share[c] for c in comps], 0.27, label=name,
+                   color="0.7" if j == 0 else f"C{j - 1}")
+        ax.set_xticks(x, comps)
+        ax.set(title=f"{label}\n(top {s['location_mask'].removeprefix('mask_').replace('pct', ' %')})")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("% of the units")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

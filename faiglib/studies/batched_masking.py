@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from faiglib.core.checkpoint import as_state_dict
-from faiglib.core.units import FilterIndex
+from faiglib.core.units import FilterIndex, expand_mask
 from faiglib.measures.gradient_maps import output_difference
 
 __all__ = ["masked_outputs", "batched_masking_effects"]
@@ -27,8 +27,8 @@ __all__ = ["masked_outputs", "batched_masking_effects"]
 
 def _stacked_weights(model: nn.Module, baseline: Mapping[str, torch.Tensor], selections: Sequence[torch.Tensor],
                      index: FilterIndex) -> dict[str, torch.Tensor]:
-    """``{name: (S, *shape)}`` for every conv weight that some selection masks: the model's weight with the
-    selection's filters replaced by the baseline's."""
+    """``{name: (S, *shape)}`` for every unit weight that some selection masks: the model's weight with the
+    selection's units replaced by the baseline's."""
     params = dict(model.named_parameters())
     masks = [index.masks(torch.as_tensor(s, dtype=torch.long)) for s in selections]
     touched = sorted({n for m in masks for n, v in m.items() if v.any()})
@@ -36,7 +36,7 @@ def _stacked_weights(model: nn.Module, baseline: Mapping[str, torch.Tensor], sel
     for name in touched:
         w = params[name].detach()
         b = baseline[name].to(w)
-        rows = [torch.where(m[name].to(w.device)[:, :, None, None], b, w) if name in m else w for m in masks]
+        rows = [torch.where(expand_mask(m[name].to(w.device), w), b, w) if name in m else w for m in masks]
         out[name] = torch.stack(rows)
     return out
 

@@ -1,0 +1,184 @@
+"""Attention networks: does FAIG find a small set of units per degradation beyond plain CNNs?
+
+The paper (Sec. 5.1, 5.5) analysed only SRCNN-style and SRResNet networks, whose units are 3x3 filters, and left
+attention modules open. Here the blind pair (baseline, target) of an RCAN-style and a SwinIR-style network is
+trained by the MSRResNet recipe (:class:`~faiglib.studies.workspace.Workspace` with ``arch`` one of
+``profile.attention_networks``); FAIG attributes the loss change to the units of
+:mod:`faiglib.core.units` (conv slices, Linear rows, one unit per head of each relative-position-bias table), and
+the same measures as for MSRResNet are taken:
+
+* :func:`network_summary` -- per network: unit counts by component, FAIG completeness, PSNR of the pair, the
+  masking table of FAIG's top units against the random yardstick (median and IQR of many random draws, FAIG /
+  median(random) with a bootstrap interval), discriminativeness in both directions, and where the top units sit
+  (:func:`unit_locations`);
+* :func:`small_set_verdict` -- the answer for one network, by a stated rule;
+* :func:`comparison_rows` -- the networks side by side.
+
+A unit's score is the sum of ``|FAIG|`` over its weights (the paper's rule for 3x3 filters). With units of
+different sizes -- a Linear row of ``qkv`` has as many weights as its input width, a channel-attention 1x1
+conv unit one weight, a 3x3 filter nine -- larger units have more terms in their sum; :func:`unit_locations`
+reports the mean size of the selected units against that of all units, so that bias is visible, not hidden.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from faiglib.core.units import FilterIndex, UnitLayer
+
+__all__ = ["COMPONENTS", "component_of", "unit_components", "unit_locations", "completeness_gaps",
+           "network_summary", "small_set_verdict", "comparison_rows"]
+
+#: Where a unit sits: plain convolutions (including the upsampler), attention (channel attention's 1x1 convs,
+#: q/k/v and output projections, relative-position-bias heads), the transformer MLPs.
+COMPONENTS = ("conv", "attention", "mlp")
+
+
+def component_of(layer: UnitLayer) -> str:
+    """The component of a unit layer, from its module name and kind: ``"attention"`` for the relative-position
+    tables (kind ``head``/``qkv_head``), anything inside a Swin ``attn`` module and RCAN's channel attention
+    (``...rcab.3.attention.*``); ``"mlp"`` inside a transformer MLP (``.mlp.``); else ``"conv"``."""
+    name = f".{layer.name}."
+    if layer.kind in ("head", "qkv_head") or ".attn." in name or ".attention." in name:
+        return "attention"
+    if ".mlp." in name:
+        return "mlp"
+    return "conv"
+
+
+def unit_components(index: FilterIndex) -> list[str]:
+    """The component (:data:`COMPONENTS`) of every unit, in flat-index order (``len(index)`` entries)."""
+    return [c for layer in index.layers for c in [component_of(layer)] * layer.count]
+
+
+def _unit_sizes(index: FilterIndex) -> torch.Tensor:
+    """Weights per unit, ``(len(index),)`` float64."""
+    return torch.cat([torch.full((layer.count,), math.prod(layer.shape) / layer.count, dtype=torch.float64)
+                      for layer in index.layers])
+
+
+def unit_locations(index: FilterIndex, selected: torch.Tensor) -> dict[str, Any]:
+    """Where the units ``selected`` (flat indices) sit, against where all units sit (what a random set of the
+    same size would give on average):
+
+    ``{"n", "share": {component: fraction of the selected}, "chance": {component: fraction of all units},
+    "depth": mean relative depth of the selected units' layers (0 first layer, 1 last, module order),
+    "depth_chance": the same over all units, "size": mean weights per selected unit, "size_chance": over all
+    units, "layers": {layer name: count} of the selected}``. Fractions in [0, 1]."""
+    flat = torch.as_tensor(selected, dtype=torch.long).flatten()
+    if flat.numel() == 0:
+        raise ValueError("unit_locations needs at least one selected unit")
+    index.selection(flat)  # range check: IndexError outside [0, len(index))
+    comps = unit_components(index)
+    depth = index.relative_depth().double()
+    sizes = _unit_sizes(index)
+    picked = [comps[i] for i in flat.tolist()]
+    layer_ids = index.layer_ids(flat).tolist()
+    layers: dict[str, int] = {}
+    for i in layer_ids:
+        layers[index.layers[i].name] = layers.get(index.layers[i].name, 0) + 1
+    return {
+        "n": int(flat.numel()),
+        "share": {c: picked.count(c) / len(picked) for c in COMPONENTS},
+        "chance": {c: comps.count(c) / len(comps) for c in COMPONENTS},
+        "depth": float(depth[flat].mean()), "depth_chance": float(depth.mean()),
+        "size": float(sizes[flat].mean()), "size_chance": float(sizes.mean()),
+        "layers": layers,
+    }
+
+
+def completeness_gaps(scores) -> dict[str, dict[str, float]]:
+    """FAIG's completeness per degradation over the analysis images of a
+    :class:`~faiglib.methods.faig.DiscriminativeFilters`: ``|Σ FAIG − ΔL| / |ΔL|`` per image, as
+    ``{degradation: {"median", "max"}}`` (the gap of the profile's quadrature, N and rule)."""
+    out = {}
+    for d in scores.degradations:
+        change = (scores.losses[d][:, 1] - scores.losses[d][:, 0]).abs().clamp_min(1e-30)
+        gap = scores.deltas[d].abs() / change
+        out[d] = {"median": float(gap.median()), "max": float(gap.max())}
+    return out
+
+
+def network_summary(ws, proportions: Sequence[float] | None = None, channel: str = "gray",
+                    draws: int | None = None, location_proportion: float = 0.01) -> dict[str, Any]:
+    """Everything the chapter reports for one trained pair (``ws``: a Workspace), JSON-ready.
+
+    ``proportions``: the masked proportions (default ``profile.mask_proportions``; must include
+    ``location_proportion``); ``draws``: random draws (default ``profile.yardstick_draws``). Masking tables and
+    FAIG scores come from the workspace's store (:func:`~faiglib.studies.masking.yardstick_masking`, keyed by
+    the same arguments as the masking chapter's, so one computed there is reused).
+
+    Returns ``{"label", "arch", "n_units", "units_by_component", "completeness", "psnr", "masking" (the
+    table), "yardstick" (:func:`~faiglib.studies.claims.yardstick_table`), "ratios" ({mask: masking_ratios}),
+    "locations" ({"deblur", "denoise"}: :func:`unit_locations` of the top ``location_proportion``), "draws"}``.
+    """
+    from faiglib.studies.claims import masking_ratios, yardstick_table
+    from faiglib.studies.masking import yardstick_masking
+    from faiglib.studies.workspace import FUNCTIONS
+
+    proportions = tuple(ws.profile.mask_proportions if proportions is None else proportions)
+    mask_key = f"mask_{location_proportion * 100:g}pct"
+    if location_proportion not in proportions:
+        raise ValueError(f"location_proportion {location_proportion} must be one of the masked proportions "
+                         f"{proportions}")
+    index = ws.filter_index
+    comps = unit_components(index)
+    scores = ws.scores()
+    masked = yardstick_masking(ws, proportions, (channel,), ("faig", "random"), draws)
+    table, drawn = masked["table"][channel], masked["draws"][channel]
+    return {
+        "label": ws.spec.label, "arch": ws.spec.arch, "seed": ws.seed, "n_units": len(index),
+        "units_by_component": {c: comps.count(c) for c in COMPONENTS},
+        "completeness": completeness_gaps(scores),
+        "psnr": ws.psnr_table(),
+        "masking": table,
+        "yardstick": yardstick_table(table, drawn, ("faig",), seed=ws.seed),
+        "ratios": {mask: masking_ratios(entry) for mask, entry in table.items()},
+        "locations": {FUNCTIONS[d]: unit_locations(index, scores.top(d, location_proportion)) for d in FUNCTIONS},
+        "location_mask": mask_key, "channel": channel,
+        "draws": len(next(iter(next(iter(drawn[mask_key].values())).values()))),
+    }
+
+
+def small_set_verdict(summary: Mapping[str, Any], mask: str = "mask_1pct") -> dict[str, Any]:
+    """Does the network hold a small set of units per degradation (at ``mask``)? The rule, stated:
+
+    * **effective**: for both functions, masking FAIG's top units changes the output on the input that needs
+      them more than random units beyond the yardstick's noise -- the lower end of the 95 % bootstrap interval
+      of FAIG / median(random) is above 1;
+    * **specific**: in both directions, masking the *other* function's set changes that input less than masking
+      the right set (both discriminativeness ratios below 1).
+
+    ``{"effective", "specific", "answer": "yes" | "effective, not specific" | "specific, not effective" | "no",
+    "ratios": {...the four numbers and the intervals' lower ends}}``."""
+    y = summary["yardstick"][mask]
+    r = summary["ratios"][mask]
+    deblur = y["deblur_filters"]["blur_input"]["faig_over_random"]
+    denoise = y["denoise_filters"]["noise_input"]["faig_over_random"]
+    effective = deblur["low"] > 1 and denoise["low"] > 1
+    specific = r["noise_input_deblur_over_denoise_masking"] < 1 and r["blur_input_denoise_over_deblur_masking"] < 1
+    answer = {(True, True): "yes", (True, False): "effective, not specific", (False, True): "specific, not effective",
+              (False, False): "no"}[(effective, specific)]
+    return {"effective": effective, "specific": specific, "answer": answer,
+            "ratios": {"deblur_faig_over_random": deblur["ratio"], "deblur_low": deblur["low"],
+                       "denoise_faig_over_random": denoise["ratio"], "denoise_low": denoise["low"],
+                       "noise_input_deblur_over_denoise": r["noise_input_deblur_over_denoise_masking"],
+                       "blur_input_denoise_over_deblur": r["blur_input_denoise_over_deblur_masking"]}}
+
+
+def comparison_rows(summaries: Mapping[str, Mapping[str, Any]], mask: str = "mask_1pct") -> list[list[str]]:
+    """One table row per network: label, units, FAIG / median(random) [95 % CI] for deblurring (blurry input)
+    and denoising (noisy input), the two discriminativeness ratios, and :func:`small_set_verdict`'s answer."""
+    rows = []
+    for label, s in summaries.items():
+        y = s["yardstick"][mask]
+        de, dn = y["deblur_filters"]["blur_input"]["faig_over_random"], y["denoise_filters"]["noise_input"]["faig_over_random"]
+        r = s["ratios"][mask]
+        rows.append([label, str(s["n_units"]),
+                     f"{de['ratio']:.3g} [{de['low']:.3g}, {de['high']:.3g}]",
+                     f"{dn['ratio']:.3g} [{dn['low']:.3g}, {dn['high']:.3g}]",
+                     f"{r['noise_input_deblur_over_denoise_masking']:.3g}",
+                     f"{r['blur_input_denoise_over_deblur_masking']:.3g}", small_set_verdict(s, mask)["answer"]])
+    return rows

@@ -1,0 +1,81 @@
+"""faiglib.studies.attention: components, unit locations, completeness gaps and the verdict rule on known inputs."""
+import pytest
+import torch
+
+from faiglib.core.units import FilterIndex
+from faiglib.methods.faig import DiscriminativeFilters
+from faiglib.models.networks import MSRResNet
+from faiglib.models.rcan import RCAN
+from faiglib.models.swinir import SwinIR
+from faiglib.studies.attention import (component_of, completeness_gaps, small_set_verdict, unit_components,
+                                       unit_locations)
+
+
+def swin():
+    torch.manual_seed(0)
+    return SwinIR(embed_dim=8, depths=(2,), num_heads=2, window_size=4, num_feat=8, upscale=2)
+
+
+def test_components_of_each_network():
+    index = FilterIndex(swin())
+    comps = {layer.name: component_of(layer) for layer in index.layers}
+    blk = "layers.0.residual_group.blocks.0"
+    assert comps[f"{blk}.attn"] == comps[f"{blk}.attn.qkv"] == comps[f"{blk}.attn.proj"] == "attention"
+    assert comps[f"{blk}.mlp.fc1"] == comps[f"{blk}.mlp.fc2"] == "mlp"
+    assert comps["conv_first"] == comps["layers.0.conv"] == comps["conv_last"] == "conv"
+    # counts from test_attention_units: attention 2 x (2 + 24 + 8) = 68, MLP 2 x (16 + 8) = 48, the rest conv
+    c = unit_components(index)
+    assert (c.count("attention"), c.count("mlp"), c.count("conv")) == (68, 48, 612 - 116)
+    rcan = unit_components(FilterIndex(RCAN(num_feat=8, num_group=1, num_block=1, squeeze_factor=4, upscale=2)))
+    assert rcan.count("attention") == 2 * 8 + 8 * 2 and rcan.count("mlp") == 0
+    assert set(unit_components(FilterIndex(MSRResNet(num_feat=4, num_block=1)))) == {"conv"}
+
+
+def test_unit_locations_known_answer():
+    index = FilterIndex(swin())
+    table = index.layer("layers.0.residual_group.blocks.1.attn")  # 2 heads, 49 weights each
+    first = index.layer("conv_first")  # 24 units of 9 weights, depth 0
+    loc = unit_locations(index, torch.tensor([table.offset, table.offset + 1, first.offset, first.offset + 5]))
+    assert loc["n"] == 4 and loc["share"] == {"conv": 0.5, "attention": 0.5, "mlp": 0.0}
+    assert loc["chance"]["attention"] == pytest.approx(68 / 612)
+    n_layers = len(index.layers)
+    layer_pos = [layer.name for layer in index.layers].index(table.name)
+    assert loc["depth"] == pytest.approx((2 * layer_pos / (n_layers - 1) + 0) / 4)
+    assert loc["size"] == pytest.approx((49 + 49 + 9 + 9) / 4)
+    assert loc["layers"] == {table.name: 2, "conv_first": 2}
+    with pytest.raises(IndexError):
+        unit_locations(index, torch.tensor([len(index)]))
+    with pytest.raises(ValueError, match="at least one"):
+        unit_locations(index, torch.tensor([], dtype=torch.long))
+
+
+def test_completeness_gaps():
+    scores = DiscriminativeFilters(("blur", "noise"), {d: torch.zeros(2, 3) for d in ("blur", "noise")},
+                                   {"blur": torch.tensor([[1.0, 3.0], [2.0, 1.0]], dtype=torch.float64),
+                                    "noise": torch.tensor([[0.0, 4.0], [0.0, 4.0]], dtype=torch.float64)},
+                                   {"blur": torch.tensor([0.02, -0.1], dtype=torch.float64),
+                                    "noise": torch.tensor([0.0, 0.04], dtype=torch.float64)}, ["a", "b"])
+    gaps = completeness_gaps(scores)
+    # blur: |0.02| / 2 = 0.01, |-0.1| / 1 = 0.1; torch's median of two values is the lower one
+    assert gaps["blur"] == {"median": pytest.approx(0.01), "max": pytest.approx(0.1)}
+    assert gaps["noise"] == {"median": pytest.approx(0.0), "max": pytest.approx(0.01)}
+
+
+def _summary(deblur_low, denoise_low, noisy, blurry):
+    cell = lambda low: {"faig_over_random": {"ratio": low * 2, "low": low, "high": low * 3}}  # noqa: E731
+    return {"yardstick": {"mask_1pct": {"deblur_filters": {"blur_input": cell(deblur_low)},
+                                        "denoise_filters": {"noise_input": cell(denoise_low)}}},
+            "ratios": {"mask_1pct": {"noise_input_deblur_over_denoise_masking": noisy,
+                                     "blur_input_denoise_over_deblur_masking": blurry}}}
+
+
+@pytest.mark.parametrize("args,answer", [
+    ((3.0, 2.0, 0.2, 0.5), "yes"),
+    ((3.0, 0.9, 0.2, 0.5), "specific, not effective"),  # the denoising interval reaches below 1
+    ((3.0, 2.0, 0.2, 1.5), "effective, not specific"),  # the denoising set disturbs blurry input more
+    ((0.5, 0.5, 2.0, 2.0), "no"),
+])
+def test_small_set_verdict_rule(args, answer):
+    v = small_set_verdict(_summary(*args))
+    assert v["answer"] == answer
+    assert v["ratios"]["deblur_low"] == args[0] and v["ratios"]["blur_input_denoise_over_deblur"] == args[3]
