@@ -170,17 +170,28 @@ show_markdown(markdown_table(["method", "forward images", "backward images", "wa
 # `faiglib.studies.l2x.cka_study` computes linear CKA (unbiased HSIC averaged over minibatches,
 # `faiglib.measures.cka`) between the activations of every layer of two networks on the same LR patches (clean,
 # blurry and noisy, seeded positions): the baseline against the target of the pair, and the target of MSRResNet
-# against the target of the same network trained without the global skip (`nogr`). The seed applies CKA to L2X
+# against the target of the same network trained without the global skip (`nogr`), and against the targets of the
+# attention networks of the attention chapter (RCAN- and SwinIR-style; their layers have other names, so only the
+# heat map and the last layers compare). The seed applies CKA to L2X
 # attribution matrices across models; here it compares the representations themselves.
 
 # %%
 batches = cka_patches(exp, patch=cka_patch, per_image=cka_per_image, seed=seed)
+# the attention networks of the profile (the attention chapter's pairs), target against MSRResNet's target
+attention = {spec.label: notebook_workspace(profile=profile, seed=seed, arch=spec.label, device=device,
+                                            train_data=train_data, out=out, results=results)
+             for spec in exp.profile.attention_networks}
 cka = cka_study({"baseline vs target": (exp.model("baseline"), exp.model("target")),
-                 "MSRResNet vs nogr (targets)": (exp.model("target"), nogr.model("target"))}, batches)
+                 "MSRResNet vs nogr (targets)": (exp.model("target"), nogr.model("target")),
+                 **{f"MSRResNet vs {label} (targets)": (exp.model("target"), ws.model("target"))
+                    for label, ws in attention.items()}}, batches)
 fig = l2x_plots.cka_heatmaps(cka, {"baseline vs target": ("baseline", "target"),
-                                   "MSRResNet vs nogr (targets)": (exp.spec.label, nogr_label)})
-show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last"],
-                             [[n, ", ".join(f"{v:.2f}" for v in r["diagonal"])] for n, r in cka.items()]))
+                                   "MSRResNet vs nogr (targets)": (exp.spec.label, nogr_label),
+                                   **{f"MSRResNet vs {label} (targets)": (exp.spec.label, label)
+                                      for label in attention}})
+show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last", "CKA of the last layers"],
+                             [[n, ", ".join(f"{v:.2f}" for v in r["diagonal"]) or "– (other layer names)",
+                               f"{r['matrix'][-1][-1]:.2f}"] for n, r in cka.items()]))
 print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch} LR pixels in "
       f"{cka['baseline vs target']['batches']} minibatches")
 

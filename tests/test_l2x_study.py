@@ -161,3 +161,29 @@ def test_paired_differences_known_answer():
         paired_differences(study, "shap")
     tiny = {"auc": {"net": {"blur": {"l2x": {"absolute": [0.5, 0.6]}, "ig": {"absolute": [0.5 - 1e-6, 0.6 - 1e-6]}}}}}
     assert not paired_differences(tiny)["net"]["ig"]["resolved"]  # consistent, but below the margin
+
+
+def test_representation_layers_of_every_architecture_and_cka_across_them():
+    import torch
+
+    from faiglib.models.networks import build_network
+    from faiglib.studies.l2x import cka_study, representation_layers
+
+    torch.manual_seed(0)
+    msr = build_network("msrresnet", num_feat=8, num_block=2, upscale=2)
+    torch.nn.init.normal_(msr.conv_last.weight, std=0.1)  # initialised to zero: a constant layer has no CKA
+    rcan = build_network("rcan", num_feat=8, num_block=1, num_group=2, squeeze_factor=4, upscale=2)
+    swin = build_network("swinir", num_feat=8, embed_dim=8, depths=(2, 2), num_heads=2, window_size=4, upscale=2)
+    assert representation_layers(rcan) == ["conv_first", "body.0", "body.1", "conv_after_body", "conv_last"]
+    assert representation_layers(swin) == ["conv_first", "layers.0", "layers.1", "conv_after_body",
+                                           "conv_before_upsample", "conv_last"]
+    assert representation_layers(msr)[:3] == ["lrelu_first", "body.0", "body.1"]
+    with pytest.raises(ValueError, match="no CKA layer list for Sequential"):
+        representation_layers(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3)))
+    batches = [torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    # untrained tiny nets: the biased HSIC (>= 0) keeps every layer's self-similarity positive on few samples
+    r = cka_study({"msr vs rcan": (msr, rcan), "rcan vs itself": (rcan, rcan), "msr vs swin": (msr, swin)}, batches,
+                  unbiased=False)
+    assert len(r["msr vs rcan"]["matrix"]) == len(representation_layers(msr))
+    assert len(r["msr vs swin"]["matrix"][0]) == 6 and r["msr vs rcan"]["diagonal"] == []
+    assert r["rcan vs itself"]["diagonal"] == pytest.approx([1.0] * 5)  # a representation with itself

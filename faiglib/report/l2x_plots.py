@@ -73,8 +73,12 @@ def cka_heatmaps(results: Mapping[str, Mapping], labels: Mapping[str, tuple[str,
     """One heat map per entry of :func:`faiglib.studies.l2x.cka_study` (rows: layers of the first network,
     columns: of the second), values printed in the cells. ``labels``: ``{name: (first, second)}`` axis titles."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.6), squeeze=False)
-    for ax, (name, r) in zip(axes[0], results.items()):
+    cols = min(2, len(results))  # two per row: four networks' maps stay readable on a page
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), squeeze=False)
+    for ax in axes.flat[len(results):]:
+        ax.set_visible(False)
+    for ax, (name, r) in zip(axes.flat, results.items()):
         m = np.asarray(r["matrix"])
         im = ax.imshow(m, vmin=0, vmax=1, cmap="magma")
         ax.set_xticks(range(len(r["layers_b"])), r["layers_b"], rotation=60, fontsize=7, ha="right")

@@ -33,7 +33,7 @@ from faiglib.studies.lam import MODELS, choose_windows, receptive_radius
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
            "paired_differences",
-           "l2x_examples", "msrresnet_layers", "cka_patches", "cka_study", "attribution_cka"]
+           "l2x_examples", "msrresnet_layers", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
 
@@ -271,6 +271,30 @@ def msrresnet_layers(model: nn.Module) -> list[str]:
     return [n for n in wanted if n in names]
 
 
+def representation_layers(model: nn.Module) -> list[str]:
+    """The representation layers of any network of the book for CKA, first to last: an MSRResNet's
+    (:func:`msrresnet_layers`); an RCAN's ``conv_first``, every residual group ``body.N``, ``conv_after_body``,
+    ``conv_last``; a SwinIR's ``conv_first``, every residual Swin group ``layers.N`` (token outputs, flattened per
+    sample by CKA), ``conv_after_body``, ``conv_before_upsample``, ``conv_last``. ValueError for other networks."""
+    from faiglib.models.networks import MSRResNet
+    from faiglib.models.rcan import RCAN
+    from faiglib.models.swinir import SwinIR
+
+    if isinstance(model, MSRResNet):
+        return msrresnet_layers(model)
+    names = dict(model.named_modules())
+
+    def numbered(prefix: str) -> list[str]:
+        return sorted((n for n in names if n.startswith(prefix) and n.count(".") == 1),
+                      key=lambda n: int(n[len(prefix):]))
+
+    if isinstance(model, RCAN):
+        return ["conv_first", *numbered("body."), "conv_after_body", "conv_last"]
+    if isinstance(model, SwinIR):
+        return ["conv_first", *numbered("layers."), "conv_after_body", "conv_before_upsample", "conv_last"]
+    raise ValueError(f"no CKA layer list for {type(model).__name__}; pass layers=<function net -> module names>")
+
+
 def cka_patches(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), patch: int = 24, per_image: int = 4,
                 batch_size: int = 8, seed: int = 0) -> list[torch.Tensor]:
     """LR patches ``patch x patch`` of the analysis inputs of ``kinds`` at seeded positions (the same positions
@@ -297,16 +321,18 @@ def cka_patches(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), patch: in
 
 
 def cka_study(pairs: Mapping[str, tuple[nn.Module, nn.Module]], batches: Sequence[torch.Tensor],
-              layers=msrresnet_layers, unbiased: bool = True) -> dict[str, dict[str, Any]]:
+              layers=representation_layers, unbiased: bool = True) -> dict[str, dict[str, Any]]:
     """:func:`~faiglib.measures.cka.layer_cka` for every named pair of networks ``{name: (net_a, net_b)}`` on the
     same input ``batches``; ``layers``: a function ``net -> [module names]``. Returns ``{name: {"matrix": nested
-    list, "layers_a", "layers_b", "diagonal": [CKA of same-named layers] (when the names match), "batches",
-    "samples"}}``."""
+    list, "layers_a", "layers_b", "diagonal": [CKA of same-named layers] (two networks of one class; else empty),
+    "batches", "samples"}}``."""
     out = {}
     for name, (a, b) in pairs.items():
         r = layer_cka(a, layers(a), b, layers(b), batches, unbiased=unbiased)
         m = r["matrix"]
-        diag = [float(m[i, r["layers_b"].index(n)]) for i, n in enumerate(r["layers_a"]) if n in r["layers_b"]]
+        # same-named layers correspond only within one architecture (RCAN's body.0 is not MSRResNet's body.0)
+        diag = [float(m[i, r["layers_b"].index(n)]) for i, n in enumerate(r["layers_a"])
+                if n in r["layers_b"]] if type(a) is type(b) else []
         out[name] = {"matrix": m.tolist(), "layers_a": r["layers_a"], "layers_b": r["layers_b"], "diagonal": diag,
                      "batches": r["batches"], "samples": r["samples"], "unbiased": unbiased}
     return out
