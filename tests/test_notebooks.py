@@ -173,7 +173,10 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
         for leaf in res["auc_summary"][which].values():
             assert set(leaf) == {"absolute", "positive", "negative"} and leaf["absolute"]["values"]
     assert set(res["costs"]) == methods and res["costs"]["l2x"]["backward"]["mean"] == 2
-    assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)"}
+    # and MSRResNet's target against each attention network's (profile.attention_networks)
+    assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)",
+                               "MSRResNet vs rcan-16x1-g1 (targets)", "MSRResNet vs swinir-8-d2-h2-w4 (targets)"}
+    assert res["cka"]["MSRResNet vs rcan-16x1-g1 (targets)"]["diagonal"] == []  # other layer names
 
 
 def test_scale_results_have_one_row_per_size_smallest_first(executed):
