@@ -32,6 +32,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from faiglib.methods.lam import channel_sum
+
 __all__ = ["ORDERS", "NORMALISATIONS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order", "replaced_inputs",
            "remove_and_replace", "random_map"]
 
@@ -61,11 +63,7 @@ class RemoveReplaceCurve:
 
 
 def _pixel_scores(attribution: torch.Tensor) -> torch.Tensor:
-    a = torch.as_tensor(attribution).detach().to(torch.float64).cpu()
-    if a.dim() == 3:
-        a = a.sum(0)
-    if a.dim() != 2:
-        raise ValueError(f"an attribution map is (C, h, w) or (h, w), got shape {tuple(a.shape)}")
+    a = channel_sum(attribution)
     if not torch.isfinite(a).all():
         raise ValueError("the attribution map has NaN or inf values")
     return a.flatten()

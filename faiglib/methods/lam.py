@@ -37,7 +37,7 @@ from torch import nn
 
 from faiglib.core.paths import blur_baseline, blur_path
 
-__all__ = ["LAMResult", "lam", "window_objective", "gini", "diffusion_index", "abs_normalized",
+__all__ = ["LAMResult", "lam", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
            "attribution_density", "CONVENTIONS"]
 
 CONVENTIONS = ("official", "sobel")
@@ -61,14 +61,20 @@ def gini(values) -> float:
     return float(((2 * i - n - 1) * a).sum() / (n * a.sum()))
 
 
-def abs_normalized(attribution: torch.Tensor) -> torch.Tensor:
-    """``|Σ_c map| / max``: ``(C, h, w)`` (or ``(h, w)``) -> ``(h, w)`` float64 in [0, 1]."""
+def channel_sum(attribution: torch.Tensor) -> torch.Tensor:
+    """``Σ_c map``: a pixel attribution ``(C, h, w)`` (or already ``(h, w)``) -> ``(h, w)`` float64 on the CPU.
+    ValueError for any other shape."""
     m = torch.as_tensor(attribution).detach().to(torch.float64).cpu()
     if m.dim() == 3:
         m = m.sum(0)
     if m.dim() != 2:
         raise ValueError(f"an attribution map is (C, h, w) or (h, w), got shape {tuple(m.shape)}")
-    a = m.abs()
+    return m
+
+
+def abs_normalized(attribution: torch.Tensor) -> torch.Tensor:
+    """``|Σ_c map| / max``: ``(C, h, w)`` (or ``(h, w)``) -> ``(h, w)`` float64 in [0, 1]."""
+    a = channel_sum(attribution).abs()
     top = float(a.max())
     if not top > 0:
         raise ValueError("the attribution map is zero everywhere: the window's objective does not depend on the "

@@ -487,12 +487,17 @@ def chi_depth_curves(table: Mapping[str, Mapping[str, Mapping[str, Mapping]]]):
                 ax.errorbar(range(len(layers)), mean, yerr=std, fmt=styles.get(which, "o-"), color=f"C{v_i}",
                             ms=4, capsize=3, label=f"{which}, {variant}")
     for ax, labelling in zip(axes, ("degradation", "image")):
-        ax.set_xticks(range(len(layers)), layers, rotation=30, fontsize=8)
-        ax.set(yscale="log", ylabel="Calinski-Harabasz index", title=f"label = {labelling}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _chi_axis(ax, layers, f"label = {labelling}")
     fig.tight_layout()
     return fig
+
+
+def _chi_axis(ax, layers: Sequence[str], title: str) -> None:
+    """The layer axis and log-scale CHI axis shared by the semantics figures."""
+    ax.set_xticks(range(len(layers)), layers, rotation=30, fontsize=8)
+    ax.set(yscale="log", ylabel="Calinski-Harabasz index", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 def diffusion_bars(summary: Mapping[str, Mapping[str, Mapping[str, float]]]):
@@ -529,10 +534,7 @@ def chi_degree_curves(degree: Mapping[str, Mapping[str, Mapping[str, float]]]):
             layers = list(per_layer)
             ax.plot(range(len(layers)), [per_layer[k] for k in layers], "o-" if subset == "all" else "s--",
                     color=f"C{s_i}", ms=4, label=subset)
-        ax.set_xticks(range(len(layers)), layers, rotation=30, fontsize=8)
-        ax.set(yscale="log", ylabel="Calinski-Harabasz index", title=f"{kind} degrees (sigma)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _chi_axis(ax, layers, f"{kind} degrees (sigma)")
     fig.tight_layout()
     return fig
 

@@ -266,9 +266,13 @@ def msrresnet_layers(model: nn.Module) -> list[str]:
     """The representation layers of an MSRResNet for CKA: the first activation, every residual block, the
     activations of the upsampling tail, and the last conv (before the global skip)."""
     names = dict(model.named_modules())
-    body = sorted((n for n in names if n.startswith("body.") and n.count(".") == 1), key=lambda n: int(n[5:]))
-    wanted = ["lrelu_first", *body, "lrelu_up1", "lrelu_up2", "lrelu_hr", "conv_last"]
+    wanted = ["lrelu_first", *_numbered_children(names, "body."), "lrelu_up1", "lrelu_up2", "lrelu_hr", "conv_last"]
     return [n for n in wanted if n in names]
+
+
+def _numbered_children(names, prefix: str) -> list[str]:
+    """The direct children ``<prefix>0``, ``<prefix>1``, … among module ``names``, in numeric order."""
+    return sorted((n for n in names if n.startswith(prefix) and n.count(".") == 1), key=lambda n: int(n[len(prefix):]))
 
 
 def representation_layers(model: nn.Module) -> list[str]:
@@ -283,15 +287,11 @@ def representation_layers(model: nn.Module) -> list[str]:
     if isinstance(model, MSRResNet):
         return msrresnet_layers(model)
     names = dict(model.named_modules())
-
-    def numbered(prefix: str) -> list[str]:
-        return sorted((n for n in names if n.startswith(prefix) and n.count(".") == 1),
-                      key=lambda n: int(n[len(prefix):]))
-
     if isinstance(model, RCAN):
-        return ["conv_first", *numbered("body."), "conv_after_body", "conv_last"]
+        return ["conv_first", *_numbered_children(names, "body."), "conv_after_body", "conv_last"]
     if isinstance(model, SwinIR):
-        return ["conv_first", *numbered("layers."), "conv_after_body", "conv_before_upsample", "conv_last"]
+        return ["conv_first", *_numbered_children(names, "layers."), "conv_after_body", "conv_before_upsample",
+                "conv_last"]
     raise ValueError(f"no CKA layer list for {type(model).__name__}; pass layers=<function net -> module names>")
 
 
