@@ -1,5 +1,6 @@
 # make test   -- create/update .venv, install faiglib[book,dev] (CPU torch), run the test suite
-# make book   -- same environment, execute every section notebook with papermill, build the HTML book
+# make book   -- same environment, execute the chapters of BOOK_SECTIONS with papermill, build the HTML book
+# make book-full -- every chapter (the studies that train more networks too)
 # make section S=masking PROFILE=paper DEVICE=cuda  -- execute one section notebook
 # PYTHON=python3 (on the command line) uses that interpreter as it is: no venv, nothing installed.
 SHELL := /bin/bash
@@ -14,6 +15,15 @@ TRAIN_DATA ?=
 OUT ?= artifacts
 RESULTS ?= results
 SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics attention l2x scale
+# `make book`: the chapters that need only the first network's seed-0 pair, and Table 1's short trainings -- the
+# 30-minute default book of a 2-core machine (measured: README). The others train more pairs (seeds 1 and 2,
+# SRCNN-style, the levels target, the networks without global residual, attention and scale networks, Table 3's 27
+# retrainings): `make book-full`, or one of them with `make section S=<name>`. Each chapter's wall time goes to
+# results/<profile>/timings/ and the book's front page.
+BOOK_SECTIONS := degradations training attribution masking control lam preliminary
+# book-full's order: the default book's chapters first (so their times are the default book's), then the cheaper
+# studies, Table 3 last
+FULL_ORDER := $(BOOK_SECTIONS) scale classification levels baselines semantics attention l2x retraining
 EXECUTED := book/sections
 
 ifeq ($(origin PYTHON),command line)
@@ -29,7 +39,7 @@ PARAMS = -p profile $(PROFILE) $(if $(shell grep -s '^seed = ' notebooks/$(S).py
 	-p out $(OUT) -p results $(RESULTS) \
 	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
 
-.PHONY: env test nbval nbval-refresh book section notebooks html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
+.PHONY: env test nbval nbval-refresh book book-full section notebooks notebooks-book html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
 
 env: $(ENV_STAMP)
 
@@ -74,10 +84,18 @@ section: env $(if $(S),build/notebooks/$(S).ipynb)
 	test -n "$(S)" || { echo "usage: make section S=<one of: $(SECTIONS)>"; exit 2; }
 	mkdir -p $(EXECUTED)
 	rm -f $(EXECUTED)/$(S).md
+	start=$$($(PY) -c 'import time; print(time.time())')
 	$(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
+	$(PY) -c 'import sys, time, faiglib.report.book as b; print(b.record_section_time(sys.argv[1], sys.argv[2], sys.argv[3], time.time() - float(sys.argv[4])))' \
+	  "$(RESULTS)" "$(PROFILE)" "$(S)" "$$start"
 
 notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
-	for s in $(SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
+	for s in $(FULL_ORDER); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
+
+notebooks-book: env $(BOOK_SECTIONS:%=build/notebooks/%.ipynb)
+	for s in $(BOOK_SECTIONS); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done
+	@# the other chapters get a page saying how to execute them (and what that cost where it was measured)
+	$(PY) -c 'import sys, faiglib.report.book as b; b.write_missing_sections("$(EXECUTED)", sys.argv[1:], None, results="$(RESULTS)", profile="$(PROFILE)")' $(SECTIONS)
 
 # MathJax is served from the book itself so that math renders offline (headless checks, air-gapped
 # readers); it comes from the npm registry. Without npm, a one-line loader falls back to the CDN.
@@ -101,7 +119,9 @@ html: env $(MATHJAX)
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . -W --keep-going --quiet
 	echo "book: $(CURDIR)/_build/html/index.html"
 
-book: notebooks html
+book: notebooks-book html
+
+book-full: notebooks html
 
 # A stored edition (e.g. executed on a GPU with PROFILE=paper into book/editions/paper, see README) is
 # rendered as it is: its notebooks are copied into place and never re-executed (execute_notebooks: off).
@@ -111,7 +131,7 @@ edition: env
 	rm -f $(EXECUTED)/*.ipynb $(EXECUTED)/*.md
 	cp $(EDITION)/*.ipynb $(EXECUTED)/
 	@# a chapter the edition did not execute gets a page saying so (the table of contents lists every chapter)
-	$(PY) -c 'import sys, faiglib.report.book as b; b.write_missing_sections("$(EXECUTED)", sys.argv[1:], "$(EDITION)")' $(SECTIONS)
+	$(PY) -c 'import sys, faiglib.report.book as b; b.write_missing_sections("$(EXECUTED)", sys.argv[1:], "$(EDITION)", results="$(RESULTS)", profile="$(PROFILE)")' $(SECTIONS)
 	$(MAKE) --no-print-directory html PROFILE=$(PROFILE) $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON))
 
 # Open every page of the built book in headless Chromium (Debian's package, installed if missing); fails on

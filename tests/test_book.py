@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from faiglib.report.book import edition_markdown, write_missing_sections
+from faiglib.report.book import edition_markdown, record_section_time, section_times, write_missing_sections
 
 
 def test_missing_sections_get_a_page_with_the_title_and_executed_ones_do_not(tmp_path):
@@ -31,3 +31,50 @@ def test_edition_table_lists_each_results_file(tmp_path):
          "commit": "0123456789abcdef"}))
     text = edition_markdown(tmp_path, "dev")
     assert "| scale | cpu | msrresnet-32x4 | 0 | Set14/HR | `0123456789ab` |" in text
+
+
+def test_section_time_is_recorded_and_shown_in_the_edition_table_and_the_missing_page(tmp_path):
+    results = tmp_path / "results"
+    path = record_section_time(results, "cpu", "baselines", 754.25)
+    assert path == results / "cpu" / "timings" / "baselines.json"
+    t = json.loads(path.read_text())
+    assert t["seconds"] == pytest.approx(754.25, abs=0.051)  # rounded to 0.1 s
+    assert t["cores"] >= 1 and t["torch_threads"] >= 1 and t["cpu"]
+    assert section_times(results, "cpu") == {"baselines": t}
+    assert section_times(results, "dev") == {}
+    with pytest.raises(ValueError, match="non-negative"):
+        record_section_time(results, "cpu", "x", -1.0)
+    # the results file of Table 2 is table2.json: its row shows the baselines chapter's time
+    (results / "cpu" / "table2.json").write_text(json.dumps({"device": "cpu", "network": "n", "seed": 0,
+                                                             "data": "embedded:analysis", "commit": "abc"}))
+    table = edition_markdown(results, "cpu")
+    assert "| table2 | cpu | n | 0 | embedded:analysis | `abc` | 12.6 min |" in table
+    assert "torch threads" in table
+    # make book's page for a chapter it leaves out: the command and the measured cost
+    executed = tmp_path / "sections"
+    executed.mkdir()
+    write_missing_sections(executed, ["baselines", "scale"], None, results=results, profile="cpu")
+    page = (executed / "baselines.md").read_text()
+    assert "`make book` does not execute this chapter" in page and "make section S=baselines`" in page
+    assert "make book-full`" in page and "took 12.6 min" in page
+    assert "Measured" not in (executed / "scale.md").read_text()  # no timing recorded for it
+    write_missing_sections(executed, ["levels"], None, results=results, profile="dev")
+    assert "make section S=levels PROFILE=dev`" in (executed / "levels.md").read_text()
+
+
+def test_full_book_order_holds_every_chapter_once_and_the_default_book_first():
+    import re
+    from pathlib import Path
+
+    make = Path(__file__).resolve().parents[1] / "Makefile"
+    text = make.read_text()
+
+    def names(var):
+        line = re.search(rf"^{var} := (.*)$", text, re.M).group(1)
+        return line.replace("$(BOOK_SECTIONS)", re.search(r"^BOOK_SECTIONS := (.*)$", text, re.M).group(1)).split()
+
+    sections, book, full = names("SECTIONS"), names("BOOK_SECTIONS"), names("FULL_ORDER")
+    assert sorted(full) == sorted(sections) and len(set(full)) == len(full)
+    assert full[:len(book)] == book
+    toc = (make.parent / "_toc.yml").read_text()
+    assert all(f"book/sections/{s}\n" in toc for s in sections)

@@ -9,7 +9,7 @@ from faiglib.core.checkpoint import atomic_write_text, git_commit
 from faiglib.studies.workspace import Workspace, workspaces
 
 __all__ = ["show_markdown", "write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown",
-           "write_missing_sections"]
+           "write_missing_sections", "record_section_time", "section_times"]
 
 
 def write_results(results: str | Path, profile: str, section: str, payload: Mapping[str, Any],
@@ -19,6 +19,47 @@ def write_results(results: str | Path, profile: str, section: str, payload: Mapp
     body = {"profile": profile, **provenance, "commit": git_commit(), **payload}
     return atomic_write_text(json.dumps(body, indent=2, sort_keys=False) + "\n",
                              Path(results) / profile / f"{section}.json")
+
+
+def record_section_time(results: str | Path, profile: str, section: str, seconds: float) -> Path:
+    """Write how long executing one chapter took to ``<results>/<profile>/timings/<section>.json`` (atomically):
+    wall seconds, the CPU, the threads torch used, the date and the commit. ``make section`` calls it after
+    papermill. The time includes whatever the artefact store did not hold yet (trainings, FAIG), so it is the
+    chapter's cost *after the chapters executed before it* -- ``make book`` runs them in the Makefile's order."""
+    import datetime
+    import os
+    import platform
+
+    import torch
+
+    if not (isinstance(seconds, (int, float)) and seconds >= 0):
+        raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
+    body = {"section": section, "profile": profile, "seconds": round(float(seconds), 1), "cpu": _cpu_name(),
+            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(), "date": datetime.date.today().isoformat(), "commit": git_commit()}
+    return atomic_write_text(json.dumps(body, indent=2) + "\n", Path(results) / profile / "timings" / f"{section}.json")
+
+
+def section_times(results: str | Path, profile: str) -> dict[str, dict[str, Any]]:
+    """``{section: timing record}`` from ``<results>/<profile>/timings/*.json`` (empty when none)."""
+    return {f.stem: json.loads(f.read_text()) for f in sorted(Path(results, profile, "timings").glob("*.json"))}
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else ``platform.processor()``."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def notebook_workspace(**parameters: Any) -> Workspace:
@@ -46,16 +87,32 @@ def edition_markdown(results: str | Path, profile: str) -> str:
     files = sorted(Path(results, profile).glob("*.json"))
     if not files:
         return f"*No results for profile `{profile}` yet: run `make book PROFILE={profile}`.*\n"
+    times = section_times(results, profile)
     lines = [f"This edition was produced with the `{profile}` profile:", "",
-             "| section | device | network | seed | analysis data | commit |", "| --- | --- | --- | --- | --- | --- |"]
+             "| section | device | network | seed | analysis data | commit | wall time |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for f in files:
         r = json.loads(f.read_text())
         path = Path(str(r.get("data", "")))
         # "Set14/HR" rather than "HR": image folders are often named after the resolution inside a data set's
         data = "/".join(path.parts[-2:]) if path.name.upper().startswith("HR") else path.name or r.get("data", "")
         lines.append(f"| {f.stem} | {r.get('device', '?')} | {r.get('network', '?')} | {r.get('seed', '?')} | "
-                     f"{data} | `{str(r.get('commit', '?'))[:12]}` |")
+                     f"{data} | `{str(r.get('commit', '?'))[:12]}` | {_wall_time(times, f.stem)} |")
+    cpus = sorted({f"{t['cpu']} ({t['cores']} cores, {t['torch_threads']} torch threads)" for t in times.values()})
+    if cpus:
+        lines += ["", "Wall time: executing the chapter's notebook (`make section`), on " + "; ".join(cpus)
+                  + ", including the trainings and attributions the store did not hold yet, so a chapter that "
+                  "comes after another that trained its pair is cheaper."]
     return "\n".join(lines) + "\n"
+
+
+# results files named otherwise than their chapter
+_RESULTS_SECTION = {"table1": "preliminary", "table2": "baselines", "table3": "retraining"}
+
+
+def _wall_time(times: Mapping[str, Mapping[str, Any]], stem: str) -> str:
+    t = times.get(_RESULTS_SECTION.get(stem, stem))
+    return _minutes(t["seconds"]) if t else "–"
 
 
 def show_markdown(text: str) -> None:
@@ -77,12 +134,14 @@ def _chapter_title(section: str, notebooks: str | Path = "notebooks") -> str:
     return section
 
 
-def write_missing_sections(executed: str | Path, sections: Sequence[str], edition: str | Path,
-                           notebooks: str | Path = "notebooks") -> list[Path]:
+def write_missing_sections(executed: str | Path, sections: Sequence[str], edition: str | Path | None,
+                           notebooks: str | Path = "notebooks", results: str | Path | None = None,
+                           profile: str | None = None) -> list[Path]:
     """For every chapter of ``sections`` that has no executed notebook in ``executed``, write
     ``<executed>/<section>.md``: the chapter's title and a line saying that the stored edition ``edition`` did
-    not execute it, with the command that would (the book's table of contents lists every chapter). Returns the
-    pages written."""
+    not execute it (``edition=None``: that ``make book`` leaves it to ``make book-full``), with the command that
+    would; when ``<results>/<profile>/timings/<section>.json`` exists, also what executing it cost there (the
+    book's table of contents lists every chapter). Returns the pages written."""
     executed = Path(executed)
     if not executed.is_dir():
         raise ValueError(f"{executed} is not a folder of executed notebooks; copy the edition's notebooks first")
@@ -91,10 +150,23 @@ def write_missing_sections(executed: str | Path, sections: Sequence[str], editio
         if (executed / f"{section}.ipynb").exists():
             continue
         page = executed / f"{section}.md"
-        atomic_write_text(
-            f"# {_chapter_title(section, notebooks)}\n\n"
-            f"*This chapter was not executed for the edition in `{edition}`: its notebooks and results hold no "
-            f"numbers for it. Execute it with `make section S={section} PROFILE=<the edition's profile>`, or read it "
-            f"in the default edition (`make book`).*\n", page)
+        if edition is None:
+            why = (f"*`make book` does not execute this chapter: it trains more networks than the 30-minute default "
+                   f"book affords. Execute it with `make section S={section}{_profile_arg(profile)}`, or every chapter "
+                   f"with `make book-full{_profile_arg(profile)}`.*")
+        else:
+            why = (f"*This chapter was not executed for the edition in `{edition}`: its notebooks and results hold no "
+                   f"numbers for it. Execute it with `make section S={section} PROFILE=<the edition's profile>`, or "
+                   f"read it in the default edition (`make book`).*")
+        t = section_times(results, profile).get(section) if results is not None and profile else None
+        if t:
+            why += (f"\n\nMeasured: executing it took {_minutes(t['seconds'])} on {t['cpu']} ({t['cores']} cores, "
+                    f"{t['torch_threads']} torch threads, {t['date']}, commit `{str(t['commit'])[:12]}`), after the "
+                    f"chapters before it in `make book-full` had trained what they share.")
+        atomic_write_text(f"# {_chapter_title(section, notebooks)}\n\n{why}\n", page)
         written.append(page)
     return written
+
+
+def _profile_arg(profile: str | None) -> str:
+    return f" PROFILE={profile}" if profile and profile != "cpu" else ""
