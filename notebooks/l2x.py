@@ -266,6 +266,7 @@ show_markdown("\n".join(
         f"({acka['samples']} windows x inputs).",
         "- Not reproduced: the seed's ten architectures (EDSR ... SwinIR) and its Urban100/Manga109 PSNR/SSIM curves "
         "under masking with the per-channel mean; its CKA between the attributions of ten different architectures. "
-        "The attention networks can be added to the CKA picture with `cka_study` once they exist in faiglib.",
+        "The attention chapter's RCAN- and SwinIR-style networks enter the layer CKA above; "
+        "their L2X maps are not compared.",
         f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
         f"`results/{exp.profile.name}/l2x.json`."]))
