@@ -85,7 +85,8 @@ section: env $(if $(S),build/notebooks/$(S).ipynb)
 	mkdir -p $(EXECUTED)
 	rm -f $(EXECUTED)/$(S).md
 	start=$$($(PY) -c 'import time; print(time.time())')
-	$(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
+	@# progress bars of trainings and FAIG go to this terminal, not into the page (faiglib/core/progress.py)
+	FAIGLIB_PROGRESS=terminal $(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
 	$(PY) -c 'import sys, time, faiglib.report.book as b; print(b.record_section_time(sys.argv[1], sys.argv[2], sys.argv[3], time.time() - float(sys.argv[4])))' \
 	  "$(RESULTS)" "$(PROFILE)" "$(S)" "$$start"
 

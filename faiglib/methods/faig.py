@@ -28,6 +28,7 @@ from torch.func import functional_call, grad, vmap
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import interpolate, path_points, quadrature
+from faiglib.core.progress import progress_bar
 from faiglib.core.ranking import ranked, top_count, top_indices  # noqa: F401 - top_count is part of this API
 from faiglib.core.validate import check_images
 
@@ -317,10 +318,8 @@ def discriminative_filters(model: nn.Module, baseline_params, target_params, ana
     per_image = {d: [] for d in degradations}
     losses = {d: [] for d in degradations}
     deltas = {d: [] for d in degradations}
-    iterator = range(len(analysis))
-    if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(iterator, desc=f"FAIG (N={n_steps}, {method})", unit="image")
+    iterator = progress_bar(range(len(analysis)), enabled=progress, desc=f"FAIG (N={n_steps}, {method})",
+                            unit="image")
     started = time.perf_counter()
     for i in iterator:
         inputs = torch.stack([analysis.lr[d][i] for d in degradations])

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from faiglib.core.checkpoint import atomic_write_text, git_commit
+from faiglib.core.progress import notebook_progress
 from faiglib.studies.workspace import Workspace, workspaces
 
 __all__ = ["show_markdown", "write_results", "notebook_workspace", "notebook_workspaces", "edition_markdown",
@@ -64,15 +65,16 @@ def _minutes(seconds: float) -> str:
 
 def notebook_workspace(**parameters: Any) -> Workspace:
     """The section notebooks' common start: figure defaults for the book, and the :class:`Workspace` of
-    the notebook's ``parameters`` cell (progress bars off: they would only clutter the rendered pages)."""
+    the notebook's ``parameters`` cell. Progress bars only under ``make section`` / ``make book``, and then on
+    the terminal, not the page (:mod:`faiglib.core.progress`)."""
     _book_figures()
-    return Workspace(progress=False, **parameters)
+    return Workspace(progress=notebook_progress(), **parameters)
 
 
 def notebook_workspaces(**parameters: Any) -> list[Workspace]:
     """:func:`notebook_workspace` for notebooks over several seeds and networks (see :func:`workspaces`)."""
     _book_figures()
-    return workspaces(progress=False, **parameters)
+    return workspaces(progress=notebook_progress(), **parameters)
 
 
 def _book_figures() -> None:

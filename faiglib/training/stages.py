@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faiglib.core.checkpoint import (CheckpointError, atomic_save, check_finite, load_file, load_state, save_model)
+from faiglib.core.progress import progress_bar
 from faiglib.data.images import PatchSampler
 from faiglib.data.degradations import Degradation, build_analysis_set, downsample, random_degrade
 from faiglib.measures.metrics import psnr
@@ -192,8 +193,7 @@ class ResumableRun:
 
     def begin(self, progress: bool, desc: str) -> None:
         if progress:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=self.total, initial=self.start, desc=desc, unit="it")
+            self.bar = progress_bar(enabled=True, total=self.total, initial=self.start, desc=desc, unit="it")
         self.tic = time.perf_counter()
 
     def step_done(self, it: int, history: dict, state, postfix: dict | None = None) -> bool:
@@ -204,7 +204,7 @@ class ResumableRun:
         if self.bar is not None:
             self.bar.update(1)
             if postfix:
-                self.bar.set_postfix(**postfix)
+                self.bar.set_postfix(refresh=False, **postfix)  # the bar's own rate limit applies
         interrupted = self.stop_after is not None and self.done_here >= self.stop_after and it + 1 < self.total
         if (it + 1) % self.checkpoint_every == 0 or interrupted:
             history["seconds"] += time.perf_counter() - self.tic
