@@ -155,7 +155,8 @@ def write_missing_sections(executed: str | Path, sections: Sequence[str], editio
         if edition is None:
             why = (f"*`make book` does not execute this chapter: it trains more networks than the 30-minute default "
                    f"book affords. Execute it with `make section S={section}{_profile_arg(profile)}`, or every chapter "
-                   f"with `make book-full{_profile_arg(profile)}`.*")
+                   f"with `make book-full{_profile_arg(profile)}`. The numbers of an earlier execution, where "
+                   f"`results/` holds them, still feed the scorecard; the front page's table names their commit.*")
         else:
             why = (f"*This chapter was not executed for the edition in `{edition}`: its notebooks and results hold no "
                    f"numbers for it. Execute it with `make section S={section} PROFILE=<the edition's profile>`, or "
