@@ -140,6 +140,22 @@ def test_attribution_cka_of_networks():
         attribution_cka(ws, {"a": ws.model("baseline"), "b": ws.model("target")}, part="both")
 
 
+def test_attribution_cka_of_images_of_different_sizes():
+    # Set14-like analysis sets mix image sizes: every sample shares the largest image's grid
+    ws = FakeWorkspace()
+    aset = ws.analysis_set()
+    g = torch.Generator().manual_seed(7)
+    aset.hr[1] = torch.rand(3, 40, 56, generator=g, dtype=torch.float64)
+    for kind in aset.lr:
+        aset.lr[kind][1] = torch.nn.functional.avg_pool2d(aset.hr[1][None], 2)[0]
+    ws.analysis_set = lambda: aset
+    r = attribution_cka(ws, {"a": ws.model("baseline"), "b": ws.model("target"), "a again": ws.model("baseline")},
+                        kinds=("blur", "noise"), n_windows=1, window_size=8)
+    m = torch.tensor(r["matrix"])
+    assert r["samples"] == 4 and m.diagonal().tolist() == pytest.approx([1.0] * 3, abs=1e-10)
+    assert float(m[0, 2]) == pytest.approx(1.0, abs=1e-10)
+
+
 def test_difference_normalisation_ends_at_one():
     r = remove_replace_study(FakeWorkspace(), kinds=("blur",), methods=("l2x", "random"), models=("target",),
                              n_windows=1, window_size=8, percents=(0, 50, 100), normalise="difference")

@@ -344,7 +344,9 @@ def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = 
     """The seed's CKA (Sec. 4.3): similarity of the L2X *attributions* of several networks, ``{name: model}``, on
     the same samples -- every (input kind, analysis image, window) of :func:`remove_replace_study`'s rule.
     A sample's features are its map's ``part`` (``"positive"`` as in the seed, ``"negative"`` or ``"map"``),
-    placed on the whole LR image's grid (zeros outside the crop), flattened. One batch of all samples
+    placed on the whole LR image's grid (zeros outside the crop), flattened; images of different sizes share the
+    largest image's grid (top-left aligned, zeros beyond an image) so that a flat index is one pixel position
+    for every sample. One batch of all samples
     (``n >= 4`` for the unbiased HSIC). Returns ``{"names", "matrix" (nested list, models x models),
     "samples", "part"}``."""
     if part not in ("positive", "negative", "map"):
@@ -356,6 +358,9 @@ def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = 
     windows = [(i, w) for i in range(count)
                for w in choose_windows(aset.hr[i], n_windows, window_size,
                                        torch.Generator().manual_seed(1000 * int(ws.seed) + i))]
+    channels = aset.lr[kinds[0]][0].shape[0]
+    height = max(aset.lr[k][i].shape[-2] for k in kinds for i, _ in windows)
+    width = max(aset.lr[k][i].shape[-1] for k in kinds for i, _ in windows)
     features = {}
     for name, model in models.items():
         context = receptive_radius(model) + 2
@@ -366,7 +371,7 @@ def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = 
                 case = window_case(model, lr, tuple(window), window_size, context, sigma)
                 r = rescale_attribution(model, case.x, case.window, window_size=window_size,
                                         reference=case.reference)
-                grid = torch.zeros(lr.shape, dtype=torch.float64)
+                grid = torch.zeros(channels, height, width, dtype=torch.float64)
                 r0, r1, c0, c1 = case.box
                 grid[:, r0:r1, c0:c1] = getattr(r, part)
                 rows.append(grid.flatten())
