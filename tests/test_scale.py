@@ -2,9 +2,9 @@
 import pytest
 
 from faiglib.profiles import NetSpec, get_profile
-from faiglib.studies.claims import masking_ratios, yardstick_table
+from faiglib.studies.claims import PAPER, masking_ratios, yardstick_table
 from faiglib.studies.masking import yardstick_masking
-from faiglib.studies.retraining import depth_summary
+from faiglib.studies.retraining import depth_summary, retraining_table
 from faiglib.studies.scale import paper_ratios, scale_archs, scale_row, scale_study
 from faiglib.studies.workspace import Workspace
 
@@ -46,6 +46,22 @@ def test_scale_row_is_the_chapters_numbers(smoke_experiment):
         assert row[f"gain_{kind}_db"] == pytest.approx(row["psnr"][kind]["target"] - row["psnr"][kind]["baseline"])
     assert row["params"] == sum(p.numel() for p in ws.architecture().parameters())
     assert row["network"] == ws.spec.label and "classification" not in row
+
+
+def test_scale_row_retraining_gain_is_table_3s(smoke_experiment):
+    # the row's Table 3 gain is FAIG − random of the very retrainings the Table 3 chapter makes (same store entries)
+    ws = smoke_experiment
+    row = scale_row(ws, retrain=True)
+    table = retraining_table(ws, methods=("faig", "random"))
+    for key, filters, inp in (("retrain_gain_blur_db", "deblur_filters", "blur_input"),
+                              ("retrain_gain_noise_db", "denoise_filters", "noise_input")):
+        expected = table[filters]["faig"][inp] - table[filters]["random"][inp]
+        assert row[key] == pytest.approx(expected, abs=1e-9)
+        gain = row["retraining_gains"][f"{filters}/{inp}"]
+        assert gain["values"] == [pytest.approx(expected, abs=1e-9)] and gain["std"] == 0
+        assert gain["paper"] == pytest.approx(PAPER[f"table3/{filters}/{inp}/faig"].value
+                                              - PAPER[f"table3/{filters}/{inp}/random"].value)
+    assert "upper_bound" not in row["retraining"] and "upper_bound" in table
 
 
 def test_scale_study_sorts_by_size_and_refuses_mixed_runs(smoke_experiment, tmp_path):

@@ -568,13 +568,15 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
     """The scale study's findings against the parameter count (log axis), one panel each: FAIG / random at the
     study's proportion (error bars: the yardstick's 95 % bootstrap interval; dashed: the paper's ratios from
     ``paper_ratios`` ``{"deblur_over_random", "denoise_over_random"}``), discriminativeness in both directions
-    (below 1: specific sets), the target's PSNR gain over the baseline, and the mean relative depth of the top
-    deblurring / denoising filters. ``study``: :func:`faiglib.studies.scale.scale_study`."""
+    (below 1: specific sets), the target's PSNR gain over the baseline, the mean relative depth of the top
+    deblurring / denoising filters and, when the rows have it (``scale_study(..., retrain=True)``), Table 3's
+    FAIG − random retraining gain (dashed: the paper's). ``study``: :func:`faiglib.studies.scale.scale_study`."""
     plt = _plt()
     rows = study["rows"]
     x = np.array([r["params"] for r in rows], dtype=float)
     names = [r["network"].removeprefix("msrresnet-") for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    retrain = all("retraining_gains" in r for r in rows)
+    fig, axes = plt.subplots(1, 5 if retrain else 4, figsize=(18.5 if retrain else 15, 3.4))
     ax = axes[0]
     for i, (key, label) in enumerate((("deblur_over_random", "deblur set, blurry input"),
                                       ("denoise_over_random", "denoise set, noisy input"))):
@@ -599,6 +601,15 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
         ax.plot(x, [r["depth"][f"{function}_filters"] for r in rows], "o-", color=f"C{i}", label=f"top {function}")
     ax.plot(x, [r["depth"]["all_filters"] for r in rows], "k:", label="all filters")
     ax.set(ylabel="mean relative depth (0 first, 1 last)", title="where the filters sit")
+    if retrain:
+        ax = axes[4]
+        for i, (cell, label) in enumerate((("deblur_filters/blur_input", "deblur set, blurry input"),
+                                           ("denoise_filters/noise_input", "denoise set, noisy input"))):
+            ax.plot(x, [r["retraining_gains"][cell]["mean"] for r in rows], "o-", color=f"C{i}", label=label)
+            ax.axhline(rows[0]["retraining_gains"][cell]["paper"], color=f"C{i}", ls="--", lw=1,
+                       label=f"paper ({rows[0]['retraining_gains'][cell]['paper']:+.2f} dB)")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(ylabel="FAIG − random (dB)", title="Table 3: retraining only the top filters")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xticks(x, [f"{n}\n{p / 1e3:.0f}k" for n, p in zip(names, x)], fontsize=7)
