@@ -72,3 +72,20 @@ def test_scorecard_on_a_synthetic_results_folder(tmp_path):
     page = scorecard_markdown(tmp_path / "r", "synthetic")
     assert page.startswith("# Scorecard") and "| FAIG / random, 1 %, blurry input | Table 2 | 95.4 | 90 [70, 120]" in page
     assert "2 not run" in page and "**opposite**" in page
+
+
+def test_scorecard_marks_values_from_one_seed(tmp_path):
+    # one seed: "± 0" would read as an exact value; the page says the verdict judges the value alone
+    net = "msrresnet-8x1"
+    results = {"table3": {"faig_minus_random": {net: {"deblur_filters/blur_input": leaf([-0.024]),
+                                                      "denoise_filters/noise_input": leaf([0.3, 0.2])}}}}
+    rows = {r["claim"]: r for r in claims.scorecard_rows(results)}
+    one = rows["retraining 1 %: FAIG − random, blurry input (dB)"]
+    assert one["ours"] == "-0.024 (1 seed, no spread)" and one["verdict"] == "opposite"
+    assert rows["retraining 1 %: FAIG − random, noisy input (dB)"]["ours"] == "0.25 ± 0.071 (2 seeds)"
+    folder = tmp_path / "r" / "one"
+    folder.mkdir(parents=True)
+    (folder / "table3.json").write_text(json.dumps(results["table3"]))
+    page = scorecard_markdown(tmp_path / "r", "one")
+    assert "1 of the values come from one seed" in page and "provisional" in page
+    assert "one seed" not in scorecard_markdown(tmp_path / "r", "none")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import VERDICTS, scorecard_rows
+from faiglib.studies.claims import ONE_SEED, VERDICTS, scorecard_rows
 
 __all__ = ["load_results", "scorecard_markdown"]
 
@@ -30,8 +30,13 @@ def scorecard_markdown(results: str | Path, profile: str) -> str:
              "is smaller, *not reproduced* when it contains 0 and *opposite* when it lies on the other side; ratios "
              "are judged the same way on a log scale (with the bootstrap interval of the random yardstick where "
              "there is one); orderings and yes/no claims are *reproduced* when they hold in every seed.", "",
-             "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".", "",
-             markdown_table(["claim", "where", "paper", "ours", "verdict", "rule"],
-                            [[r["claim"], r["where"], r["paper"], r["ours"], f"**{r['verdict']}**", r["rule"]]
-                             for r in rows])]
+             "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".", ""]
+    single = sum(ONE_SEED in r["ours"] for r in rows)
+    if single:
+        lines += [f"{single} of the values come from one seed ({ONE_SEED}): the rule then judges the value alone, "
+                  "as if it were exact, so a value near 0 (a few hundredths of a dB) can land on either side of it. "
+                  "Treat those verdicts as provisional until more seeds are run.", ""]
+    lines.append(markdown_table(["claim", "where", "paper", "ours", "verdict", "rule"],
+                                [[r["claim"], r["where"], r["paper"], r["ours"], f"**{r['verdict']}**", r["rule"]]
+                                 for r in rows]))
     return "\n".join(lines)

@@ -309,7 +309,13 @@ def consistent_verdict(values: Sequence[float], threshold: float = 0.0) -> str:
     return "weaker" if sum(values) / len(values) > threshold else "not reproduced"
 
 
+#: how :func:`scorecard_rows` marks a value from one seed: its "± 0" would be no measured spread.
+ONE_SEED = "1 seed, no spread"
+
+
 def _pm(leaf: Mapping[str, Any], digits: int = 3) -> str:
+    if len(leaf["values"]) == 1:
+        return f"{leaf['mean']:.{digits}g} ({ONE_SEED})"
     return f"{leaf['mean']:.{digits}g} ± {leaf['std']:.2g} ({len(leaf['values'])} seeds)"
 
 
