@@ -89,3 +89,40 @@ def test_scorecard_marks_values_from_one_seed(tmp_path):
     page = scorecard_markdown(tmp_path / "r", "one")
     assert "1 of the values come from one seed" in page and "provisional" in page
     assert "one seed" not in scorecard_markdown(tmp_path / "r", "none")
+
+
+def test_scale_claims_per_network_size(tmp_path):
+    def row(net, ratio, gain_blur, deblur_depth, blur_accuracy=None):
+        r = {"network": net,
+             "deblur_over_random": {"ratio": ratio, "low": ratio * 0.8, "high": ratio * 1.2},
+             "denoise_over_random": {"ratio": 1.2, "low": 0.5, "high": 3.0},
+             "retraining_gains": {"deblur_filters/blur_input": leaf([gain_blur])},
+             "depth": {"deblur_filters": deblur_depth, "denoise_filters": 0.6, "all_filters": 0.5}}
+        if blur_accuracy is not None:
+            r["classification"] = {"blur": blur_accuracy, "noise": 0.5}
+        return r
+
+    scale = {"rows": [row("msrresnet-4x1", 3.0, -0.02, 0.4), row("msrresnet-8x1", 90.0, 0.7, 0.8, 0.97)]}
+    got = {r["claim"]: r for r in claims.scale_claim_rows(scale)}
+    deblur = got["FAIG / random, 1 %, blurry input (Table 2)"]
+    assert deblur["paper"] == "95.4" and deblur["cells"]["msrresnet-4x1"][1] == "weaker"
+    assert deblur["cells"]["msrresnet-8x1"] == ("90 [72, 108]", "reproduced")
+    assert got["FAIG / random, 1 %, noisy input (Table 2)"]["cells"]["msrresnet-8x1"][1] == "not reproduced"
+    table3 = got["retraining 1 %: FAIG − random, blurry input (dB, Table 3)"]["cells"]
+    assert table3 == {"msrresnet-4x1": ("-0.020", "opposite"), "msrresnet-8x1": ("+0.700", "reproduced")}
+    assert "retraining 1 %: FAIG − random, noisy input (dB, Table 3)" not in got  # no row measured it
+    depth = got["deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)"]["cells"]
+    assert depth["msrresnet-4x1"][1] == "opposite" and depth["msrresnet-8x1"] == ("+0.200", "reproduced")
+    blur = got["degradation prediction accuracy, blur (Sec. 5.3)"]["cells"]
+    assert blur == {"msrresnet-8x1": ("0.970", "reproduced")}  # the smaller row has no classification
+    assert got["degradation prediction accuracy, noise (Sec. 5.3)"]["cells"]["msrresnet-8x1"][1] == "not reproduced"
+    assert claims.scale_claim_rows({}) == []
+
+    folder = tmp_path / "r" / "s"
+    folder.mkdir(parents=True)
+    (folder / "scale.json").write_text(json.dumps(scale))
+    page = scorecard_markdown(tmp_path / "r", "s")
+    assert "## The same claims against network size" in page
+    assert "| FAIG / random, 1 %, blurry input (Table 2) | 95.4 | 3 [2.4, 3.6] **weaker** | 90 [72, 108] **reproduced** |" in page
+    assert "| 0.970 **reproduced** |" in page and "| – |" in page
+    assert "network size" not in scorecard_markdown(tmp_path / "r", "none")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import ONE_SEED, VERDICTS, scorecard_rows
+from faiglib.studies.claims import ONE_SEED, VERDICTS, scale_claim_rows, scorecard_rows
 
 __all__ = ["load_results", "scorecard_markdown"]
 
@@ -39,4 +39,15 @@ def scorecard_markdown(results: str | Path, profile: str) -> str:
     lines.append(markdown_table(["claim", "where", "paper", "ours", "verdict", "rule"],
                                 [[r["claim"], r["where"], r["paper"], r["ours"], f"**{r['verdict']}**", r["rule"]]
                                  for r in rows]))
+    by_size = scale_claim_rows(found.get("scale", {}))
+    if by_size:
+        networks = [r["network"] for r in found["scale"]["rows"]]
+        lines += ["", "## The same claims against network size", "",
+                  "From the scale study (`scale.json`: the same recipe, data and seed for MSRResNets of several "
+                  "sizes, one seed each, so a verdict judges the value alone); the paper's network is "
+                  "MSRResNet-64x16 trained for 1M + 100k iterations.", "",
+                  markdown_table(["claim", "paper", *networks],
+                                 [[r["claim"], r["paper"], *(f"{r['cells'][n][0]} **{r['cells'][n][1]}**"
+                                                             if n in r["cells"] else "–" for n in networks)]
+                                  for r in by_size])]
     return "\n".join(lines)

@@ -26,7 +26,8 @@ from faiglib.measures.statistics import mean_std
 
 __all__ = ["PaperValue", "PAPER", "VERDICTS", "verdict", "paired_gain", "retraining_gains", "depth_claim",
            "masking_ratios", "elimination_ratios", "control_summary", "median_iqr", "ratio_to_random",
-           "yardstick_table", "ratio_verdict", "ordering_verdict", "consistent_verdict", "scorecard_rows"]
+           "yardstick_table", "ratio_verdict", "ordering_verdict", "consistent_verdict", "scorecard_rows",
+           "scale_claim_rows"]
 
 
 @dataclass(frozen=True)
@@ -431,3 +432,57 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
         else:
             missing(claim, where, "> 0", rule, "control.json")
     return rows
+
+
+def scale_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The paper's claims that the scale study measures, for each of its network sizes (one seed each), judged
+    by the scorecard's rules: FAIG / random at 1 % (:func:`ratio_verdict`, the yardstick's interval), Table 3's
+    FAIG − random retraining gain (:func:`verdict` of the value alone: one seed has no spread), Fig. 4's depth
+    (:func:`consistent_verdict` of deblur − denoise) and the Sec. 5.3 accuracies, where the rows have them.
+    ``scale``: :func:`~faiglib.studies.scale.scale_study`'s result (``results/<profile>/scale.json``).
+    Returns ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}}]``, claims no row
+    measured left out."""
+    rows = scale.get("rows", [])
+    out: list[dict[str, Any]] = []
+
+    def claim(name: str, paper: str, judge) -> None:
+        cells = {}
+        for r in rows:
+            got = judge(r)
+            if got is not None:
+                cells[r["network"]] = got
+        if cells:
+            out.append({"claim": name, "paper": paper, "cells": cells})
+
+    for key, filters, inp, label in (("deblur_over_random", "deblur_filters", "blur_input", "blurry"),
+                                     ("denoise_over_random", "denoise_filters", "noise_input", "noisy")):
+        paper = PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
+
+        def ratio(r, key=key, paper=paper):
+            x = r.get(key)
+            return None if not x else (f"{x['ratio']:.3g} [{x['low']:.3g}, {x['high']:.3g}]",
+                                       ratio_verdict(x["ratio"], x["low"], x["high"], paper))
+        claim(f"FAIG / random, 1 %, {label} input (Table 2)", f"{paper:.3g}", ratio)
+    for filters, inp, label in (("deblur_filters", "blur_input", "blurry"), ("denoise_filters", "noise_input", "noisy")):
+        paper = PAPER[f"table3/{filters}/{inp}/faig"].value - PAPER[f"table3/{filters}/{inp}/random"].value
+
+        def gain(r, cell=f"{filters}/{inp}", paper=paper):
+            g = r.get("retraining_gains", {}).get(cell)
+            return None if not g else (f"{g['mean']:+.3f}", verdict(g["mean"], 0.0, paper))
+        claim(f"retraining 1 %: FAIG − random, {label} input (dB, Table 3)", f"{paper:+.3f}", gain)
+
+    def depth(r):
+        d = r.get("depth")
+        if not d:
+            return None
+        difference = d["deblur_filters"] - d["denoise_filters"]
+        return f"{difference:+.3f}", consistent_verdict([difference])
+    claim("deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)", "> 0", depth)
+    for kind in ("blur", "noise"):
+        paper = PAPER[f"classification/accuracy/{kind}"].value
+
+        def accuracy(r, kind=kind, paper=paper):
+            a = r.get("classification", {}).get(kind)
+            return None if a is None else (f"{a:.3f}", verdict(a - 0.5, 0.0, paper - 0.5))
+        claim(f"degradation prediction accuracy, {kind} (Sec. 5.3)", f"{paper:.2f}", accuracy)
+    return out
