@@ -60,6 +60,12 @@ def test_section_time_is_recorded_and_shown_in_the_edition_table_and_the_missing
     assert "Measured" not in (executed / "scale.md").read_text()  # no timing recorded for it
     write_missing_sections(executed, ["levels"], None, results=results, profile="dev")
     assert "make section S=levels PROFILE=dev`" in (executed / "levels.md").read_text()
+    # a stored edition's page: the command for the edition's profile and for the default one
+    write_missing_sections(executed, ["attention"], "book/editions/dev", results=results, profile="dev")
+    page = (executed / "attention.md").read_text()
+    assert "not executed for the edition in `book/editions/dev`" in page
+    assert "`make section S=attention PROFILE=dev EXECUTED=book/editions/dev`" in page
+    assert "`make section S=attention`" in page and "make book-full" in page
 
 
 def test_full_book_order_holds_every_chapter_once_and_the_default_book_first():

@@ -158,9 +158,11 @@ def write_missing_sections(executed: str | Path, sections: Sequence[str], editio
                    f"with `make book-full{_profile_arg(profile)}`. The numbers of an earlier execution, where "
                    f"`results/` holds them, still feed the scorecard; the front page's table names their commit.*")
         else:
+            edition_profile = f" PROFILE={profile}" if profile else " PROFILE=<the edition's profile>"
             why = (f"*This chapter was not executed for the edition in `{edition}`: its notebooks and results hold no "
-                   f"numbers for it. Execute it with `make section S={section} PROFILE=<the edition's profile>`, or "
-                   f"read it in the default edition (`make book`).*")
+                   f"numbers for it. Execute it with `make section S={section}{edition_profile} EXECUTED={edition}` "
+                   f"(when that profile has what the chapter trains), or with the default profile: "
+                   f"`make section S={section}` (`make book-full` executes every chapter).*")
         t = section_times(results, profile).get(section) if results is not None and profile else None
         if t:
             why += (f"\n\nMeasured: executing it took {_minutes(t['seconds'])} on {t['cpu']} ({t['cores']} cores, "
