@@ -27,7 +27,7 @@ from faiglib.measures.statistics import mean_std
 __all__ = ["PaperValue", "PAPER", "VERDICTS", "verdict", "paired_gain", "retraining_gains", "depth_claim",
            "masking_ratios", "elimination_ratios", "control_summary", "median_iqr", "ratio_to_random",
            "yardstick_table", "ratio_verdict", "ordering_verdict", "consistent_verdict", "scorecard_rows",
-           "scale_claim_rows"]
+           "scale_claim_rows", "CLAIMED_CELLS", "paper_ratio", "paper_gain"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,20 @@ RETRAINING_CELLS = (("deblur_filters", "blur_input"), ("denoise_filters", "noise
                     ("denoise_filters", "blur_input"), ("deblur_filters", "noise_input"))
 
 
+#: the (filters, input) cells the paper's claims are about -- each set on its own degradation -- with a label.
+CLAIMED_CELLS = (("deblur_filters", "blur_input", "blurry"), ("denoise_filters", "noise_input", "noisy"))
+
+
+def paper_ratio(filters: str, inp: str) -> float:
+    """The paper's FAIG / random at 1 % (Table 2's printed effects divided) for ``filters`` on ``inp``."""
+    return PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
+
+
+def paper_gain(filters: str, inp: str) -> float:
+    """The paper's Table 3 FAIG − random (dB) for ``filters`` retrained, on ``inp``."""
+    return PAPER[f"table3/{filters}/{inp}/faig"].value - PAPER[f"table3/{filters}/{inp}/random"].value
+
+
 def retraining_gains(summary: Mapping[str, Any], cells=RETRAINING_CELLS) -> dict[str, dict[str, Any]]:
     """FAIG − random (dB) per Table 3 cell, paired by seed: ``{"<filters>/<input>": {"mean", "std", "values",
     "paper", "verdict"}}``. ``summary``: :func:`~faiglib.measures.statistics.mean_std` over seeds of
@@ -119,7 +133,7 @@ def retraining_gains(summary: Mapping[str, Any], cells=RETRAINING_CELLS) -> dict
         gain = paired_gain(summary[filters]["faig"][inp]["values"], summary[filters]["random"][inp]["values"])
         key = f"{filters}/{inp}"
         if f"table3/{key}/faig" in PAPER:
-            paper = PAPER[f"table3/{key}/faig"].value - PAPER[f"table3/{key}/random"].value
+            paper = paper_gain(filters, inp)
             gain.update(paper=paper, verdict=verdict(gain["mean"], gain["std"], paper))
         out[key] = gain
     return out
@@ -352,9 +366,8 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     if net is None:
         pools = [t2.get("masking", {}) if t2 else {}, (results.get("table3") or {}).get("faig_minus_random", {})]
         net = next((n for pool in pools for n in pool if n.startswith("msrresnet")), None)
-    pairs = (("deblur_filters", "blur_input", "blurry"), ("denoise_filters", "noise_input", "noisy"))
     order = ["faig", "ig", "abs_change", "random"]
-    for filters, inp, label in pairs:
+    for filters, inp, label in CLAIMED_CELLS:
         claim, where = f"FAIG > IG > |θ−θ̄| > random, 1 %, {label} input", "Table 2"
         rule = "ordering_verdict (means, every seed)"
         cells = ((t2 or {}).get("orderings_1pct", {}).get(net, {}).get("gray", {}))
@@ -365,7 +378,7 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
                 ordering_verdict(o["by_mean"], o["per_seed"], order), rule)
         else:
             missing(claim, where, " > ".join(order), rule, "table2.json")
-        paper = PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
+        paper = paper_ratio(filters, inp)
         claim = f"FAIG / random, 1 %, {label} input"
         rule = "ratio_verdict (log scale)"
         y = (t2 or {}).get("yardstick", {}).get(net, {}).get("gray", {}).get("mask_1pct", {})
@@ -383,8 +396,8 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
             missing(claim, where, f"{paper:.3g}", rule, "table2.json")
 
     t3 = results.get("table3")
-    for filters, inp, label in pairs:
-        paper = PAPER[f"table3/{filters}/{inp}/faig"].value - PAPER[f"table3/{filters}/{inp}/random"].value
+    for filters, inp, label in CLAIMED_CELLS:
+        paper = paper_gain(filters, inp)
         claim, where = f"retraining 1 %: FAIG − random, {label} input (dB)", "Table 3"
         rule = "verdict(mean ± std, paper gain)"
         g = (t3 or {}).get("faig_minus_random", {}).get(net, {}).get(f"{filters}/{inp}")
@@ -422,7 +435,7 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
         missing(claim, where, "> 1", rule, "classification.json")
 
     ctrl = (results.get("control") or {}).get("summary", {})
-    for filters, inp, label in pairs:
+    for filters, inp, label in CLAIMED_CELLS:
         claim = f"restoration strength follows λ: PSNR(λ=1) − PSNR(λ=0), {filters.split('_')[0]} set, {label} input (dB)"
         where, rule = "slides (controllable restoration)", "consistent_verdict(gain > 0)"
         c = ctrl.get(f"{filters}/{inp}")
@@ -454,21 +467,20 @@ def scale_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
         if cells:
             out.append({"claim": name, "paper": paper, "cells": cells})
 
-    for key, filters, inp, label in (("deblur_over_random", "deblur_filters", "blur_input", "blurry"),
-                                     ("denoise_over_random", "denoise_filters", "noise_input", "noisy")):
-        paper = PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
+    for (filters, inp, label), key in zip(CLAIMED_CELLS, ("deblur_over_random", "denoise_over_random")):
+        paper = paper_ratio(filters, inp)
 
         def ratio(r, key=key, paper=paper):
             x = r.get(key)
             return None if not x else (f"{x['ratio']:.3g} [{x['low']:.3g}, {x['high']:.3g}]",
                                        ratio_verdict(x["ratio"], x["low"], x["high"], paper))
         claim(f"FAIG / random, 1 %, {label} input (Table 2)", f"{paper:.3g}", ratio)
-    for filters, inp, label in (("deblur_filters", "blur_input", "blurry"), ("denoise_filters", "noise_input", "noisy")):
-        paper = PAPER[f"table3/{filters}/{inp}/faig"].value - PAPER[f"table3/{filters}/{inp}/random"].value
+    for filters, inp, label in CLAIMED_CELLS:
+        paper = paper_gain(filters, inp)
 
         def gain(r, cell=f"{filters}/{inp}", paper=paper):
             g = r.get("retraining_gains", {}).get(cell)
-            return None if not g else (f"{g['mean']:+.3f}", verdict(g["mean"], 0.0, paper))
+            return None if not g else (f"{g['mean']:+.3f}", verdict(g["mean"], g["std"], paper))
         claim(f"retraining 1 %: FAIG − random, {label} input (dB, Table 3)", f"{paper:+.3f}", gain)
 
     def depth(r):

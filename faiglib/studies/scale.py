@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from faiglib.measures.statistics import mean_std
-from faiglib.studies.claims import PAPER, RETRAINING_CELLS, masking_ratios, retraining_gains, yardstick_table
+from faiglib.studies.claims import (RETRAINING_CELLS, masking_ratios, paper_ratio, retraining_gains,
+                                    yardstick_table)
 from faiglib.studies.masking import yardstick_masking
 from faiglib.studies.retraining import depth_summary, retraining_table
 
@@ -44,11 +45,8 @@ SCALE_METRICS = (
 def paper_ratios() -> dict[str, float]:
     """The paper's FAIG / random at 1 % (Table 2, MSRResNet-64x16 on Set14), from its printed effects in
     :data:`~faiglib.studies.claims.PAPER`: ``{"deblur_over_random", "denoise_over_random"}``."""
-    def ratio(filters: str, inp: str) -> float:
-        return PAPER[f"table2/{filters}/{inp}/faig"].value / PAPER[f"table2/{filters}/{inp}/random"].value
-
-    return {"deblur_over_random": ratio("deblur_filters", "blur_input"),
-            "denoise_over_random": ratio("denoise_filters", "noise_input")}
+    return {"deblur_over_random": paper_ratio("deblur_filters", "blur_input"),
+            "denoise_over_random": paper_ratio("denoise_filters", "noise_input")}
 
 
 def scale_archs(profile) -> list[str]:
