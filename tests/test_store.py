@@ -1,4 +1,6 @@
 """The artefact store: keys follow content, never names; concurrent runs compute once and never collide."""
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import subprocess
@@ -10,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from faiglib.core.checkpoint import git_commit
-from faiglib.core.store import Store, digest, tensor_digest
+from faiglib.core.checkpoint import IntegrityError, atomic_save, file_sha256, git_commit, load_file
+from faiglib.core.store import ReadOnlyStoreError, Store, digest, tensor_digest
 from faiglib.studies.workspace import Workspace
 
 
@@ -40,19 +42,16 @@ def test_digest_ignores_field_order_and_tensor_digest_ignores_names():
         digest({"a": object()})
 
 
-def test_file_digests_are_remembered_and_recomputed_when_a_file_changes(tmp_path):
+def test_file_digest_follows_content_even_when_size_and_mtime_are_restored(tmp_path):
     store = Store(tmp_path / "store")
     f = tmp_path / "a.bin"
     f.write_bytes(b"one")
+    st = f.stat()
     first = store.file_digest(f)
-    index = (tmp_path / "store" / "file-digests.json").read_text()
-    assert first in index
-    assert store.file_digest(f) == first
-    f.write_bytes(b"two")  # a different size
-    second = store.file_digest(f)
-    f.write_bytes(b"one")
-    os.utime(f, ns=(1, 1))  # same size as the first content, other mtime: re-hashed, same digest as before
-    assert second != first and store.file_digest(f) == first
+    assert first == hashlib.sha256(b"one").hexdigest()[:20]  # the SHA-256 of the bytes, independently computed
+    f.write_bytes(b"two")  # same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old modification time: a cache by stamp is fooled
+    assert store.file_digest(f) == hashlib.sha256(b"two").hexdigest()[:20]
 
 
 def test_entry_writes_its_parts_and_removes_leftover_temporary_files(tmp_path):
@@ -198,3 +197,111 @@ def test_stored_masking_tables_follow_the_versions_of_the_rankings_and_training_
     keys = ws.pair_keys()
     monkeypatch.setattr(workspace, "DEGRADATIONS_VERSION", workspace.DEGRADATIONS_VERSION + 1)
     assert Workspace(profile="smoke", out=tmp_path, progress=False).pair_keys()[0] != keys[0]
+
+
+# ---- integrity: every stored file proves its bytes (issue 24, item 3) ---------------------------------------
+def test_a_flipped_byte_in_a_stored_faig_result_is_quarantined_and_recomputed(tmp_path, smoke_experiment):
+    out = tmp_path / "out"
+    ws = Workspace(profile="smoke", out=out, results=tmp_path / "r", progress=False)
+    # the pair from the shared session store, copied in: only the FAIG entry is computed here
+    import shutil
+    smoke_experiment.pair()
+    for kind in ("baseline", "target"):
+        shutil.copytree(smoke_experiment.store.root / kind, out / "store" / kind, dirs_exist_ok=True)
+    original = ws.scores()
+    path = next((out / "store" / "faig").glob("*/result.pt"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of the tensors
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="differ from the SHA-256 recorded"):
+        load_file(path)  # a direct read refuses it
+    fresh = Workspace(profile="smoke", out=out, results=tmp_path / "r", progress=False)
+    with pytest.warns(RuntimeWarning, match="failed the digest check"):
+        again = fresh.scores()
+    assert torch.equal(again.per_image["blur"], original.per_image["blur"])
+    assert torch.equal(again.per_image["noise"], original.per_image["noise"])
+    assert len(list((out / "store" / "quarantine" / "faig").glob("*/result.pt.*"))) == 1
+    assert file_sha256(path) == json.loads((path.parent / "digests.json").read_text())["result.pt"]
+
+
+def test_a_file_no_write_recorded_is_refused_and_quarantined(tmp_path):
+    store = Store(tmp_path)
+    with store.entry("demo", {"x": 1}) as folder:
+        atomic_save({"a": torch.ones(2)}, folder / "good.pt")
+    (folder / "dropped-in.pt").write_bytes((folder / "good.pt").read_bytes())  # same bytes, but not written by us
+    with pytest.raises(IntegrityError, match="no digest was recorded"):
+        load_file(folder / "dropped-in.pt")
+    assert torch.equal(load_file(folder / "good.pt")["a"], torch.ones(2))
+    with pytest.warns(RuntimeWarning, match="dropped-in.pt failed the digest check"):
+        with store.entry("demo", {"x": 1}) as again:
+            assert sorted(p.name for p in again.iterdir()) == ["digests.json", "good.pt", "parts.json"]
+
+
+def test_an_entry_of_an_older_faiglib_without_digests_is_recomputed(tmp_path):
+    store = Store(tmp_path)
+    folder = store.path("demo", {"x": 1})
+    folder.mkdir(parents=True)
+    (folder / "parts.json").write_text("{}\n")
+    torch.save(torch.zeros(1), folder / "result.pt")  # unsealed: nothing vouches for it
+    calls = []
+    ws = Workspace(profile="smoke", out=tmp_path / "..", progress=False)
+    ws.store.root = tmp_path
+    with pytest.warns(RuntimeWarning, match="result.pt failed the digest check"):
+        value = ws.cached("demo", {"x": 1}, lambda: calls.append(1) or torch.ones(1), lambda v, p: atomic_save(v, p),
+                          load_file)
+    assert calls == [1] and torch.equal(value, torch.ones(1))
+    assert '"x": 1' in (folder / "parts.json").read_text()  # rewritten under the seal
+
+
+# ---- a store someone else made can be read without changing it (issue 24, item 6) ----------------------------
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_a_complete_store_is_read_without_writing_anything(tmp_path):
+    out = tmp_path / "out"
+    ws = Workspace(profile="smoke", out=out, progress=False)
+    value = ws.cached("demo", {"x": 2}, lambda: torch.arange(4), lambda v, p: atomic_save(v, p), load_file)
+    before = _tree(out)
+    reader = Workspace(profile="smoke", out=out, progress=False, read_only=True)
+    got = reader.cached("demo", {"x": 2}, lambda: pytest.fail("a read-only run computed"), atomic_save, load_file)
+    assert torch.equal(got, value) and _tree(out) == before  # no lock, no parts.json, no digest index written
+    with pytest.raises(ReadOnlyStoreError, match=r"demo/[0-9a-f]{20}.*may only read"):
+        reader.cached("demo", {"x": 3}, lambda: pytest.fail("computed"), atomic_save, load_file)
+    assert _tree(out) == before
+    with pytest.raises(ReadOnlyStoreError, match="baseline checkpoint"):
+        Workspace(profile="smoke", out=tmp_path / "empty", progress=False, read_only=True).pair()  # no training
+
+
+def test_a_store_folder_this_process_may_not_write_is_read_only(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    ws = Workspace(profile="smoke", out=out, progress=False)
+    ws.cached("demo", {"x": 4}, lambda: torch.arange(2), lambda v, p: atomic_save(v, p), load_file)
+    before = _tree(out)
+    real_access = os.access
+    # (the tests run as root, for whom chmod a-w changes nothing: what the store asks the OS is stubbed)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    reader = Workspace(profile="smoke", out=out, progress=False)
+    assert reader.store.read_only("demo", {"x": 4})
+    assert torch.equal(reader.cached("demo", {"x": 4}, lambda: pytest.fail("computed"), atomic_save, load_file),
+                       torch.arange(2))
+    assert _tree(out) == before
+
+
+def test_a_read_only_store_with_a_corrupted_file_is_an_error_not_a_quarantine(tmp_path):
+    out = tmp_path / "out"
+    ws = Workspace(profile="smoke", out=out, progress=False)
+    ws.cached("demo", {"x": 5}, lambda: torch.arange(2), lambda v, p: atomic_save(v, p), load_file)
+    path = next((out / "store" / "demo").glob("*/result.pt"))
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    reader = Workspace(profile="smoke", out=out, progress=False, read_only=True)
+    with pytest.raises(IntegrityError, match="result.pt"):
+        reader.cached("demo", {"x": 5}, lambda: pytest.fail("computed"), atomic_save, load_file)
+    assert path.exists()  # left where it is: a read-only run moves nothing
+
+
+def test_workspace_refuses_a_seed_that_is_not_a_non_negative_int(tmp_path):
+    for bad in ("0", 1.0, -1, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative int"):
+            Workspace(profile="smoke", seed=bad, out=tmp_path)

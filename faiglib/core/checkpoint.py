@@ -1,4 +1,9 @@
-"""Checkpoints and artefacts: atomic writes, ``weights_only=True`` loads, BasicSR-compatible layout.
+"""Checkpoints and artefacts: atomic writes, ``weights_only=True`` loads, verified digests, BasicSR-compatible layout.
+
+Sealed folders: a folder holding a ``digests.json`` manifest (every store entry has one, see
+:mod:`faiglib.core.store`) records the SHA-256 of each file an atomic write puts there, and every read through
+:func:`load_file` / :func:`load_json` checks the file's bytes against it. A flipped byte, a truncated copy or a
+file put there by hand is an :class:`IntegrityError` naming the file, never a silently different artefact.
 
 A faiglib model checkpoint is a dict ``{"params": state_dict, "params_ema": state_dict (optional),
 "meta": {...}}`` -- the ``params``/``params_ema`` keys are BasicSR's, so official FAIG / BasicSR ``.pth``
@@ -7,6 +12,7 @@ files of the same architecture load too (``meta`` is then absent and the archite
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -18,13 +24,92 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CheckpointError", "atomic_save", "atomic_write_text", "load_file", "save_model", "load_state",
-    "load_model", "check_finite", "git_commit", "as_state_dict",
+    "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_text", "load_file", "load_json",
+    "save_model", "load_state", "load_model", "check_finite", "git_commit", "as_state_dict", "file_sha256",
+    "seal_folder", "recorded_digests", "verify_file", "record_file",
 ]
+
+#: name of a sealed folder's manifest: ``{file name: SHA-256 hex of its bytes}``.
+MANIFEST = "digests.json"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated, corrupt, of the wrong architecture or holding NaN/inf."""
+
+
+class IntegrityError(CheckpointError):
+    """A file of a sealed folder whose bytes differ from the digest recorded when it was written, or that no
+    write recorded (put there by hand, or by a write that was killed between its rename and its record)."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (64 hex characters) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def seal_folder(folder: str | os.PathLike) -> None:
+    """Give ``folder`` an empty manifest if it has none: from then on its atomic writes record digests."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.exists():
+        _atomic_replace(manifest, lambda fh: fh.write(b"{}\n"))
+
+
+def recorded_digests(folder: str | os.PathLike) -> dict[str, str] | None:
+    """The manifest of a sealed folder (``{name: sha256}``), or ``None`` for a folder that is not sealed."""
+    manifest = Path(folder) / MANIFEST
+    try:
+        text = manifest.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+    except ValueError as err:
+        raise IntegrityError(f"{manifest}: the digest manifest is unreadable ({err}); delete the folder "
+                             f"{Path(folder)} so that its artefacts are computed again") from None
+    return record
+
+
+def _sealing(path: Path) -> tuple[Path, str] | None:
+    """``(sealed folder, name of path in its manifest)`` for a file of a sealed folder or of a subfolder of one
+    (Table 1's entry keeps a folder per setting), else ``None``."""
+    for folder in (path.parent, path.parent.parent):
+        if (folder / MANIFEST).is_file():
+            return folder, path.relative_to(folder).as_posix()
+    return None
+
+
+def verify_file(path: str | os.PathLike) -> Path:
+    """Check a file of a sealed folder against its recorded SHA-256 (a file elsewhere passes as it is);
+    raises :class:`IntegrityError` naming the file and what to do."""
+    path = Path(path)
+    sealed = None if path.name == MANIFEST else _sealing(path)
+    if sealed is None:
+        return path
+    expected = recorded_digests(sealed[0]).get(sealed[1])
+    if expected is None:
+        raise IntegrityError(f"{path}: no digest was recorded for this file (not written by faiglib, or its "
+                             f"write was interrupted); delete it, or the whole folder {sealed[0]}, to recompute it")
+    if file_sha256(path) != expected:
+        raise IntegrityError(f"{path}: its bytes differ from the SHA-256 recorded when it was written (corrupted "
+                             f"or edited); delete it, or the whole folder {sealed[0]}, to recompute it")
+    return path
+
+
+def _record_digest(path: Path, sha: str) -> None:
+    """Record ``path``'s digest in its sealed folder's manifest (writers of a sealed folder hold its store lock)."""
+    sealed = None if path.name == MANIFEST else _sealing(path)
+    if sealed is None:
+        return
+    record = recorded_digests(sealed[0])
+    record[sealed[1]] = sha
+    _atomic_replace(sealed[0] / MANIFEST,
+                    lambda fh: fh.write((json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8")))
 
 
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:
@@ -39,6 +124,15 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary file name for {name} in {folder}")
 
 
+def record_file(path: str | os.PathLike) -> None:
+    """Record the digest of a file just written into a sealed folder by code other than this module's atomic
+    writes (e.g. a caller's own ``save`` in :meth:`~faiglib.studies.workspace.Workspace.cached`); under the lock."""
+    path = Path(path)
+    sealed = _sealing(path)
+    if sealed is not None and path.is_file() and recorded_digests(sealed[0]).get(sealed[1]) != file_sha256(path):
+        _record_digest(path, file_sha256(path))
+
+
 def _atomic_replace(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,10 +142,14 @@ def _atomic_replace(path: Path, write) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # the digest of the bytes as they lie on disk, before anyone can read them under the final name
+        sha = file_sha256(tmp) if path.name != MANIFEST and _sealing(path) is not None else None
         os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if sha is not None:
+        _record_digest(path, sha)
     return path
 
 
@@ -66,15 +164,26 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
 
 
 def load_file(path: str | os.PathLike) -> Any:
-    """``torch.load(..., weights_only=True)`` with errors that say what is wrong with the file."""
+    """``torch.load(..., weights_only=True)`` with errors that say what is wrong with the file; a file of a sealed
+    folder is checked against its recorded digest first (:func:`verify_file`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    verify_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError/zipfile errors
         raise CheckpointError(f"{path}: cannot load checkpoint ({type(err).__name__}: {err}); "
                               f"the file is truncated, corrupt or not a weights-only torch file") from None
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """A JSON file's value; a file of a sealed folder is checked against its recorded digest first."""
+    path = verify_file(path)
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from faiglib.core.checkpoint import atomic_write_text
+from faiglib.core.checkpoint import atomic_write_text, load_json
 from faiglib.core.edits import masked
 from faiglib.core.ranking import check_proportion
 from faiglib.methods.baselines import IG_VERSION
@@ -117,7 +117,7 @@ def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=t
 
     return ws.cached("masking", parts, lambda: yardstick_effects(ws, proportions, channels, methods, draws, batch),
                      lambda result, path: atomic_write_text(json.dumps(result) + "\n", path),
-                     lambda path: json.loads(path.read_text()), filename="result.json")
+                     load_json, filename="result.json")
 
 
 def yardstick_effects(ws, proportions, channels, methods, draws: int, batch: int | None = None) -> dict[str, dict]:

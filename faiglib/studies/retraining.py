@@ -42,7 +42,7 @@ def retrained(ws, filters: torch.Tensor | None, tag: str, task: str = "blind") -
     selected = None if filters is None else sorted({int(i) for i in torch.as_tensor(filters).flatten().tolist()})
     parts = {**ws._stage_parts("retrain", profile), "baseline": ws.pair_keys()[0], "filters": selected,
              "task": task}
-    with ws.store.entry("retrain", parts) as folder:
+    with ws._stage_entry("retrain", parts, tag) as folder:
         return train_stage("retrain", profile=profile, network=ws.spec, train_images=ws.train_images(),
                            val_images=ws._val_images(), out_dir=folder, seed=ws.seed,
                            init_state=ws.states()[0], device=ws.device, progress=ws.progress,

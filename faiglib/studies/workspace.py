@@ -16,16 +16,17 @@ The entries and what their keys hold:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters
 from faiglib.methods.baselines import IG_VERSION, FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
-from faiglib.core.checkpoint import load_model, load_state
+from faiglib.core.checkpoint import load_model, load_state, record_file
 from faiglib.core.paths import quadrature
 from faiglib.core.store import Store, digest, tensor_digest
 from faiglib.core.devices import check_device
@@ -66,6 +67,10 @@ class Workspace:
     #: recipe: ``None`` is the level the target was trained on (``profile.blur_sigma`` / ``noise_sigma``).
     analysis_blur_sigma: float | None = None
     analysis_noise_sigma: float | None = None
+    #: True: only read the store (e.g. one someone else computed, or a read-only copy): an artefact that is not
+    #: there is a :class:`~faiglib.core.store.ReadOnlyStoreError` naming the entry, never an hour of training.
+    #: A store folder this process may not write is read this way whatever this says.
+    read_only: bool = False
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +83,9 @@ class Workspace:
                 raise ValueError(f"{name} must be a sigma > 0, or None for the training level; got {value!r}")
         self.data = self.data or self.profile.analysis_data
         self.train_data = self.train_data or self.profile.train_data
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int (it seeds the training and the analysis noise); "
+                             f"got {self.seed!r}")
         if not self.train_data:
             raise ValueError(f"profile {self.profile.name!r} has no default training data: pass train_data "
                              f"(a folder of HR images, or several joined by ':')")
@@ -152,12 +160,16 @@ class Workspace:
         (loaded once per workspace), else ``compute()`` saved there. Concurrent runs compute it once."""
         path = self.store.path(kind, parts) / filename
         if str(path) not in self._cache:
-            with self.store.entry(kind, parts) as folder:
+            writable = not (self.read_only or self.store.read_only(kind, parts))
+            with self.store.entry(kind, parts, write=writable) as folder:
                 if (folder / filename).exists():
                     value = load(folder / filename)
+                elif not writable:
+                    raise self.store.missing(kind, parts, f"{kind} {filename}")
                 else:
                     value = compute()
                     save(value, folder / filename)
+                    record_file(folder / filename)  # a save that is not one of faiglib's atomic writes
             self._cache[str(path)] = value
         return self._cache[str(path)]
 
@@ -190,15 +202,26 @@ class Workspace:
             common = dict(profile=self.profile, network=self.spec, train_images=self.train_images(),
                           val_images=self._val_images(), seed=self.seed, device=self.device, progress=self.progress,
                           data_label=str(self.train_data))
-            with self.store.entry("baseline", self.baseline_parts()) as folder:
+            with self._stage_entry("baseline", self.baseline_parts()) as folder:
                 base = train_stage("baseline", out_dir=folder, **common)
             ranges = dict(blur_range=self.profile.levels_blur_range,
                           noise_range=self.profile.levels_noise_range) if self.levels else {}
-            with self.store.entry("target", self.target_parts()) as folder:
+            with self._stage_entry("target", self.target_parts()) as folder:
                 target = train_stage("target", out_dir=folder, init_state=load_state(base.checkpoint)[0],
                                      **common, **ranges)
             self._cache["pair"] = (base, target)
         return self._cache["pair"]
+
+    @contextmanager
+    def _stage_entry(self, stage: str, parts: Mapping[str, Any], tag: str | None = None) -> Iterator[Path]:
+        """The store entry of a training stage; read-only (see :attr:`read_only`), its finished checkpoint must
+        be there, or the error names the entry instead of training."""
+        writable = not (self.read_only or self.store.read_only(stage, parts))
+        with self.store.entry(stage, parts, write=writable) as folder:
+            name = f"{self.spec.label}_{stage}" + (f"-{tag}" if tag else "") + ".pth"
+            if not writable and not (folder / name).exists():
+                raise self.store.missing(stage, parts, f"the {self.spec.label} {stage} checkpoint {name}")
+            yield folder
 
     def _val_images(self) -> list[tuple[str, torch.Tensor]]:
         """Validation images for training logs (they never change the weights): 128² crops of 4 analysis images."""
