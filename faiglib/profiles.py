@@ -376,11 +376,14 @@ PROFILES: dict[str, Profile] = {
     # relative to the repository root, with the research images beside the clone in ../shared/data (never
     # committed; see its PROVENANCE.md). ``scale_networks``: the scale study's smaller and larger MSRResNets;
     # 48x6, not 64x8: 64x8 trained at 1.6 it/s alone and 1.9 s/it on the shared 2-core machine, a pair of hours.
+    # Training in fp32 on every machine: "auto" was bf16 on an AVX512-BF16 EPYC and fp32 elsewhere (emulated bf16
+    # runs MSRResNet-48x6 at 0.06 it/s on an AVX2 EPYC), so the recipe -- and every store key -- depended on the
+    # machine a session drew; the seeds of the scale study are computed over several sessions and machines.
     "dev": Profile(
         name="dev", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)),
         train_data=os.pathsep.join(["../shared/data/BSD200", "../shared/data/T91"]),
         analysis_data="../shared/data/Set14/HR", classify_validation_data="../shared/data/BSD100/HR",
-        classify_test_data="../shared/data/DIV2K_valid/HR_crop256", train_precision="auto",
+        classify_test_data="../shared/data/DIV2K_valid/HR_crop256", train_precision="fp32",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
