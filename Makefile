@@ -35,9 +35,10 @@ ENV_STAMP := .venv/.installed
 endif
 
 # `seed` only goes to notebooks of one trained pair; the multi-seed ones (Tables 1-3, classification) have `seeds`
+# (quoted: a folder with a space in its name is one parameter)
 PARAMS = -p profile $(PROFILE) $(if $(shell grep -s '^seed = ' notebooks/$(S).py),-p seed $(SEED)) -p device $(DEVICE) \
-	-p out $(OUT) -p results $(RESULTS) \
-	$(if $(DATA),-p data $(DATA)) $(if $(TRAIN_DATA),-p train_data $(TRAIN_DATA))
+	-p out "$(OUT)" -p results "$(RESULTS)" \
+	$(if $(DATA),-p data "$(DATA)") $(if $(TRAIN_DATA),-p train_data "$(TRAIN_DATA)")
 
 .PHONY: env test nbval nbval-isa nbval-refresh book book-full section notebooks notebooks-book html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
 
@@ -90,13 +91,15 @@ build/notebooks/%.ipynb: notebooks/%.py | env
 
 section: env $(if $(S),build/notebooks/$(S).ipynb)
 	test -n "$(S)" || { echo "usage: make section S=<one of: $(SECTIONS)>"; exit 2; }
-	mkdir -p $(EXECUTED)
-	rm -f $(EXECUTED)/$(S).md
+	mkdir -p "$(EXECUTED)"
+	rm -f "$(EXECUTED)/$(S).md"
 	start=$$($(PY) -c 'import time; print(time.time())')
 	@# progress bars of trainings and FAIG go to this terminal, not into the page (faiglib/core/progress.py)
-	FAIGLIB_PROGRESS=terminal $(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb $(EXECUTED)/$(S).ipynb $(PARAMS)
+	FAIGLIB_PROGRESS=terminal $(PY) -m papermill --log-level WARNING build/notebooks/$(S).ipynb "$(EXECUTED)/$(S).ipynb" $(PARAMS)
 	$(PY) -c 'import sys, time, faiglib.report.book as b; print(b.record_section_time(sys.argv[1], sys.argv[2], sys.argv[3], time.time() - float(sys.argv[4])))' \
 	  "$(RESULTS)" "$(PROFILE)" "$(S)" "$$start"
+	@# the page shows the parameters papermill injected: absolute paths of this machine become repository-relative
+	$(PY) -c 'import sys, faiglib.report.book as b; b.scrub_notebook_paths(sys.argv[1])' "$(EXECUTED)/$(S).ipynb"
 
 notebooks: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	for s in $(FULL_ORDER); do $(MAKE) --no-print-directory section S=$$s $(if $(filter command line,$(origin PYTHON)),PYTHON=$(PYTHON)); done

@@ -4,7 +4,7 @@ Same network, image, window and crop for all (the L2X chapter's setting: the win
 receptive field, reference = the blurred whole image cropped). Prints, per method, the best of ``--repeats``
 wall times, the images passed forward / backward through the network, and the ratio to L2X.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_l2x.py --out /work/artifacts-shared   # cpu profile
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_l2x.py --out ../artifacts-shared   # cpu profile
     .venv/bin/python benchmarks/bench_l2x.py --profile smoke --repeats 1
 """
 from __future__ import annotations

@@ -15,8 +15,8 @@ network to the window's receptive field (``context``; checked against the whole 
 window and settings for all; the script prints the wall time of each, the speed ratio and the maximum
 relative difference of the maps, ``max |map − map_ref| / max |map_ref|``.
 
-    .venv/bin/python benchmarks/bench_lam.py --out /work/artifacts-shared   # cpu profile, its trained target if cached
-    .venv/bin/python benchmarks/bench_lam.py --out /work/artifacts-shared --which baseline
+    .venv/bin/python benchmarks/bench_lam.py --out ../artifacts-shared   # cpu profile, its trained target if cached
+    .venv/bin/python benchmarks/bench_lam.py --out ../artifacts-shared --which baseline
     .venv/bin/python benchmarks/bench_lam.py --profile smoke --repeats 1
 """
 from __future__ import annotations

@@ -194,9 +194,14 @@ def test_dry_run_of_the_gpu_profile_fits_the_budget_and_catches_an_oversized_one
     result = gpu_run.dry_run(ws, measure_cpu=False, print_=lambda line: None)
     assert result["total_s"] <= gpu_run.BUDGET_S
     train = [s for s in result["stages"] if s["stage"] == "train baseline"][0]
-    per_px = gpu_run.flops_per_lr_pixel(ws.spec, 2)
-    assert train["flops"] == pytest.approx(3 * per_px * 16 * 64 * 64 * 30_000)
-    assert train["seconds"] == pytest.approx(train["flops"] / gpu_run.ASSUMED_BF16_FLOPS + 1.5e-3 * 30_000)
+    # MSRResNet-64x16 x2 by hand, multiply-adds per LR pixel: conv_first 3->64, 16 blocks of two 64->64 convs,
+    # upconv 64->256 (all 3x3 at LR), then conv_hr 64->64 and conv_last 64->3 at the 4 HR pixels of each LR pixel
+    macs = 9 * (3 * 64 + 32 * 64 * 64 + 64 * 256 + 4 * (64 * 64 + 64 * 3))
+    assert gpu_run.flops_per_lr_pixel(ws.spec, 2) == 2 * macs == 2_966_400
+    # training: forward + backward = 3 forwards, on 16 LR patches of 64x64, 30k iterations: 1.7497e16 FLOPs;
+    # at 10 % of 989 TFLOP/s that is 176.9 s, plus 1.5 ms of launches per iteration (45 s)
+    assert train["flops"] == pytest.approx(1.7496539e16, rel=1e-7)
+    assert train["seconds"] == pytest.approx(221.91, abs=0.01)
     big = Workspace(profile=ws.profile.with_(baseline_iters=320_000), train_data="embedded:train", progress=False)
     with pytest.raises(ValueError, match="exceeds the 480 s budget"):
         gpu_run.dry_run(big, measure_cpu=False, print_=lambda line: None)

@@ -8,6 +8,7 @@ values are written back bit for bit. Filters are flat indices of a :class:`~faig
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
 
@@ -17,7 +18,22 @@ from torch import nn
 from faiglib.core.checkpoint import as_state_dict
 from faiglib.core.units import FilterIndex
 
-__all__ = ["replaced_filters", "masked", "interpolated"]
+__all__ = ["replaced_filters", "masked", "interpolated", "evaluation_mode", "in_evaluation_mode"]
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block every submodule of ``model`` is in eval mode (batch norm uses, and does not update, its
+    running statistics; dropout is off); on exit each submodule's own ``training`` flag is put back, also after
+    an exception. Every method that explains a model (FAIG, IG, LAM, L2X, masking) runs inside it: an
+    attribution depends on the weights, not on the mode the caller left the network in."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 @contextmanager
@@ -79,3 +95,13 @@ def interpolated(model: nn.Module, baseline_params: nn.Module | Mapping[str, tor
     with replaced_filters(model, baseline_params, filters,
                           lambda baseline, original: torch.lerp(baseline, original, float(lam)), index):
         yield model
+
+
+def in_evaluation_mode(method: Callable) -> Callable:
+    """Decorator of a method whose first argument is the model it explains: the call runs inside
+    :func:`evaluation_mode` of that model."""
+    @functools.wraps(method)
+    def wrapper(model, *args, **kwargs):
+        with evaluation_mode(model):
+            return method(model, *args, **kwargs)
+    return wrapper

@@ -253,7 +253,8 @@ class FilterIndex:
 
         ``filters`` is either integer flat indices (any shape; duplicates are fine; ``IndexError`` outside
         ``[0, len(self))``) or a bool mask of exactly ``(len(self),)`` that selects its ``True`` positions. Any
-        other bool shape, and float indices (which would be truncated), are ``ValueError``.
+        other bool shape, float indices (which would be truncated), and ``len(self)`` integers that are all 0 or 1
+        (a 0/1 mask in an integer dtype, which would read as indices 0 and 1) are ``ValueError``.
         """
         t = torch.as_tensor(filters).cpu()
         if t.dtype == torch.bool:
@@ -269,6 +270,11 @@ class FilterIndex:
             raise ValueError(f"filter indices must be integers, got dtype {t.dtype} (float indices would be "
                              f"truncated); pass integer flat indices, e.g. idx.long() after checking they are whole")
         flat = t.to(torch.long).flatten()
+        if self.total > 2 and tuple(t.shape) == (self.total,) and bool(((flat == 0) | (flat == 1)).all()):
+            # indices would select at most filters 0 and 1: almost surely a 0/1 mask written as integers
+            raise ValueError(f"got {self.total} integers that are all 0 or 1, one per filter: that reads as a 0/1 "
+                             f"mask, but integers are flat indices (this would select filters 0 and 1 only); pass "
+                             f"mask.bool() for a mask, or the indices themselves (mask.nonzero().flatten())")
         if flat.min() < 0 or flat.max() >= self.total:
             raise IndexError(f"filter indices must lie in [0, {self.total})")
         selected[flat] = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["RANGE_TOLERANCE", "check_images"]
+__all__ = ["RANGE_TOLERANCE", "check_images", "check_input_channels"]
 
 #: Values may leave [0, 1] by this much (absolute): float rounding of a [0, 1] image (e.g. a resize or a
 #: colour conversion computed in float32) must not be refused; a 0-255 image is far outside.
@@ -46,3 +46,21 @@ def check_images(images: torch.Tensor, what: str = "images", *, dims: tuple[int,
             raise ValueError(f"{what} must be float in [{low:g}, {high:g}] (tolerance {tolerance:g}), got values in "
                              f"[{lo:.4g}, {hi:.4g}]{hint}")
     return images
+
+
+def check_input_channels(model, images: torch.Tensor, what: str = "images") -> None:
+    """Raise ``ValueError`` when ``images`` ``(…, C, H, W)`` do not have the channels the model's first convolution
+    takes (the first submodule with ``in_channels``), naming both and the usual remedy; a model without such a
+    layer is not checked."""
+    first = next(((name, m) for name, m in model.named_modules() if isinstance(getattr(m, "in_channels", None), int)),
+                 None)
+    if first is None or images.dim() < 3:
+        return
+    name, layer = first
+    channels = images.shape[-3]
+    if channels != layer.in_channels:
+        remedy = ("repeat a gray image to RGB (x.expand(3, -1, -1)) or convert it when loading" if channels == 1 else
+                  "drop the alpha channel (x[:3])" if channels == 4 and layer.in_channels == 3 else
+                  f"give it {layer.in_channels} channels")
+        raise ValueError(f"{what} have {channels} channel(s), but the model's first layer {name!r} takes "
+                         f"{layer.in_channels}: {remedy}")

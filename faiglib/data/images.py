@@ -167,9 +167,13 @@ def check_min_size(images: Sequence[NamedImage], min_side: int, why: str) -> Non
                              f"pixels per side; use larger images (or a larger analysis_crop / classify_crop)")
 
 
-def mod_crop(img: torch.Tensor, scale: int) -> torch.Tensor:
-    """Crop ``(…, H, W)`` at the bottom/right so that H and W are multiples of ``scale``."""
+def mod_crop(img: torch.Tensor, scale: int, name: str = "image") -> torch.Tensor:
+    """Crop ``(…, H, W)`` at the bottom/right so that H and W are multiples of ``scale``; :class:`ImageError`
+    naming ``name`` and its size when a side is shorter than ``scale`` (nothing would be left)."""
     h, w = img.shape[-2:]
+    if h < scale or w < scale:
+        raise ImageError(f"{name} is {h}x{w}: a side is shorter than the scale {scale}, so no LR pixel is left; "
+                         f"use larger images")
     return img[..., : h - h % scale, : w - w % scale]
 
 
@@ -190,7 +194,7 @@ def load_folder(folder: str | os.PathLike, scale: int = 1, recursive: bool = Fal
     (it is probably a broken download). An empty folder is an error.
     """
     folder = Path(folder)
-    return [(str(p.relative_to(folder)), mod_crop(load_image(p, raw=raw), scale))
+    return [(str(p.relative_to(folder)), mod_crop(load_image(p, raw=raw), scale, str(p)))
             for p in folder_files(folder, recursive)]
 
 

@@ -23,11 +23,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import path_points, quadrature
 from faiglib.core.ranking import ranked, top_indices
-from faiglib.core.validate import check_images
+from faiglib.core.validate import check_images, check_input_channels
 
 __all__ = ["IG_VERSION", "FilterRanking", "random_ranking", "random_filter_ranking", "abs_change_ranking", "input_ig_ranking"]
 
@@ -106,6 +107,7 @@ def abs_change_ranking(model: nn.Module, baseline_params, target_params,
 
 
 @torch.enable_grad()
+@in_evaluation_mode
 def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tensor],
                      degraded: Mapping[str, Sequence[torch.Tensor]], *, n_steps: int = 100, method: str = "left",
                      internal_batch_size: int = 8) -> FilterRanking:
@@ -125,6 +127,7 @@ def input_ig_ranking(model: nn.Module, target_params, clean: Sequence[torch.Tens
         raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
     for i, x in enumerate(clean):
         check_images(x, f"clean image {i}")
+        check_input_channels(model, x, f"clean image {i}")
     for d, images in degraded.items():
         if len(images) != len(clean):
             raise ValueError(f"{len(images)} {d} images for {len(clean)} clean ones")

@@ -25,12 +25,13 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.checkpoint import as_state_dict, atomic_save, check_finite, load_file
 from faiglib.core.units import FilterIndex
 from faiglib.core.paths import interpolate, path_points, quadrature
 from faiglib.core.progress import progress_bar
 from faiglib.core.ranking import ranked, top_count, top_indices  # noqa: F401 - top_count is part of this API
-from faiglib.core.validate import check_images
+from faiglib.core.validate import check_images, check_input_channels
 
 __all__ = ["FAIG_VERSION", "FAIGResult", "faig", "path_gradients", "DiscriminativeFilters", "discriminative_filters",
            "top_count", "check_pair"]
@@ -94,6 +95,7 @@ def _check_output_shape(out: torch.Tensor, targets: torch.Tensor, inputs: torch.
 
 
 @torch.enable_grad()  # it computes gradients by definition, also when called under torch.no_grad()
+@in_evaluation_mode
 def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
                    inputs: torch.Tensor, targets: torch.Tensor, *, n_steps: int, method: str = "left",
                    per_example: bool = False, internal_batch_size: int | None = None,
@@ -117,6 +119,7 @@ def path_gradients(model: nn.Module, baseline: Mapping[str, torch.Tensor], targe
     """
     check_images(inputs, "inputs", dims=(4,))
     check_images(targets, "targets", dims=(4,))
+    check_input_channels(model, inputs, "inputs")
     names = list(names) if names is not None else [n for n, _ in model.named_parameters()]
     alphas, weights = quadrature(n_steps, method)
     chunk = 1 if internal_batch_size is None else int(internal_batch_size)
@@ -194,6 +197,7 @@ def _losses(model, state, names, inputs, targets, per_example):
         return err.flatten(1).sum(1) if per_example else err.sum()
 
 
+@in_evaluation_mode
 def faig(model: nn.Module, baseline_params: nn.Module | Mapping[str, torch.Tensor],
          target_params: nn.Module | Mapping[str, torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor, *,
          n_steps: int = 100, method: str = "left", internal_batch_size: int | None = None,
@@ -293,6 +297,7 @@ class DiscriminativeFilters:
             raise ValueError(f"{path}: not a discriminative-filter file ({err})") from None
 
 
+@in_evaluation_mode
 def discriminative_filters(model: nn.Module, baseline_params, target_params, analysis, *,
                            degradations: Sequence[str] = ("blur", "noise"), n_steps: int = 100,
                            method: str = "left", internal_batch_size: int | None = None,

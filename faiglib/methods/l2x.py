@@ -47,11 +47,13 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline
-from faiglib.methods.lam import _check_window, _infer_scale, _safe_sqrt
+from faiglib.core.validate import check_input_channels
+from faiglib.methods.lam import _check_window, _infer_scale, _safe_sqrt, check_lr_image
 
-__all__ = ["OBJECTIVES", "Square", "SafeSqrt", "WindowObjective", "L2XResult", "rescale_rules",
-           "check_rescale_compatible", "rescale_attribution"]
+__all__ = ["OBJECTIVES", "UNSUPPORTED_NONLINEAR", "Square", "SafeSqrt", "WindowObjective", "L2XResult",
+           "rescale_rules", "check_rescale_compatible", "unsupported_nonlinearities", "rescale_attribution"]
 
 OBJECTIVES = ("gradient", "mean")
 
@@ -105,6 +107,22 @@ class WindowObjective(nn.Module):
         dv = self.square_v(patch[:, :, :-1, :-1] - patch[:, :, 1:, :-1])
         dh = self.square_h(patch[:, :, :-1, :-1] - patch[:, :, :-1, 1:])
         return self.sqrt(dv + dh).sum(dim=(1, 2, 3))
+
+
+#: Nonlinear module types captum's rescale rule has no rule for (it would differentiate through them): a
+#: network holding one is refused by :func:`rescale_attribution` before anything runs.
+UNSUPPORTED_NONLINEAR = (nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.ReLU6, nn.PReLU,
+                         nn.SELU, nn.CELU, nn.GLU, nn.Softsign, nn.Softmin, nn.LogSoftmax, nn.LogSigmoid,
+                         nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.Threshold, nn.LayerNorm, nn.GroupNorm,
+                         nn.InstanceNorm2d, nn.MultiheadAttention)
+
+
+def unsupported_nonlinearities(model: nn.Module) -> list[str]:
+    """``["name (Type)", …]`` for the modules of ``model`` whose type is in :data:`UNSUPPORTED_NONLINEAR` and not
+    in captum's rule table."""
+    table = _rule_table()
+    return [f"{name or '<model>'} ({type(m).__name__})" for name, m in model.named_modules()
+            if isinstance(m, UNSUPPORTED_NONLINEAR) and type(m) not in table]
 
 
 def _rule_table() -> dict:
@@ -215,9 +233,11 @@ class L2XResult:
                 "summation_gap": self.summation_gap, **self.meta}
 
 
+@in_evaluation_mode
 def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_size: int = 16,
                         objective: str = "gradient", reference: torch.Tensor | None = None, sigma: float = 1.2,
-                        kernel_size: int = 9, eps: float = 1e-10) -> L2XResult:
+                        kernel_size: int = 9, eps: float = 1e-10,
+                        max_summation_gap: float | None = 0.01) -> L2XResult:
     """L2X map of ``model`` for the output window at ``window = (y, x)`` (top-left, HR pixels).
 
     ``model``: image-to-image ``nn.Module`` ``(B, C, h, w)`` -> ``(B, C', s·h, s·w)`` whose nonlinearities are
@@ -229,17 +249,28 @@ def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, i
 
     Costs one forward pass of a batch of 2 (``x``, ``x̄``) and one backward pass inside captum, plus one forward
     of the same batch here for the objective values. ValueError for a window outside the output, a reference
-    of another shape, a bad objective.
+    of another shape, a bad objective, an input with NaN/inf, a nonlinear module type the rule does not cover
+    (:func:`unsupported_nonlinearities`), and a map whose sum misses the objective's change by more than
+    ``max_summation_gap`` (relative; the sign of a functional ``F.relu`` the hooks cannot see): a map that does
+    not explain the change is refused, never returned. The model runs in eval mode and is left as it was.
     """
     from captum.attr import DeepLift
 
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; known: {OBJECTIVES}")
-    if not torch.is_tensor(lr) or lr.dim() != 3 or not lr.is_floating_point():
-        raise ValueError(f"lr must be one float image (C, h, w), got "
-                         f"{tuple(lr.shape) if torch.is_tensor(lr) else type(lr).__name__}")
+    check_lr_image(lr)
+    check_input_channels(model, lr, "lr")
     if isinstance(window_size, bool) or not isinstance(window_size, numbers.Integral) or window_size < 1:
         raise ValueError(f"window_size must be an integer >= 1, got {window_size!r}")
+    if (not isinstance(window, (tuple, list)) or len(window) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in window)):
+        raise ValueError(f"window must be (y, x): the top-left corner in output (HR) pixels, got {window!r}")
+    if max_summation_gap is not None and not max_summation_gap > 0:
+        raise ValueError(f"max_summation_gap must be > 0 (relative), or None to skip the check; got {max_summation_gap!r}")
+    unsupported = unsupported_nonlinearities(model)
+    if unsupported:
+        raise ValueError(f"L2X (captum's rescale rule) has no rule for {unsupported}: their maps would not sum to "
+                         f"the objective's change; use LAM or integrated gradients for this network")
     param = next(iter(model.parameters()), None)
     if param is not None:
         lr = lr.to(device=param.device, dtype=param.dtype)
@@ -265,11 +296,22 @@ def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, i
                 attribution = DeepLift(wrapped, multiply_by_inputs=True, eps=eps).attribute(
                     lr.unsqueeze(0).clone().requires_grad_(True), baselines=reference.unsqueeze(0).clone())
     r = attribution[0].detach().to(torch.float64).cpu()
+    if not bool(torch.isfinite(r).all()):
+        raise ValueError("the L2X map has NaN or inf values: the model's output is not finite on this input or "
+                         "its reference; check the weights")
     diff = (lr - reference).detach().cpu()
     zero = torch.zeros_like(r)
-    return L2XResult(map=r, positive=r.clamp_min(0), negative=r.clamp_max(0),
+    result = L2XResult(map=r, positive=r.clamp_min(0), negative=r.clamp_max(0),
                      brighter=torch.where(diff > 0, r, zero), darker=torch.where(diff < 0, r, zero),
                      reference=reference.detach().cpu(), window=(int(window[0]), int(window[1])),
                      window_size=int(window_size), scale=scale, objective=float(values[0]),
                      reference_objective=float(values[1]),
                      meta={"objective": objective, "eps": float(eps), **ref_meta})
+    if max_summation_gap is not None and result.delta != 0 and result.relative_summation_gap > max_summation_gap:
+        raise ValueError(
+            f"the L2X map sums to {result.total:.6g} but the objective changed by {result.delta:.6g} "
+            f"({result.relative_summation_gap:.1%} apart, more than max_summation_gap={max_summation_gap:g}): some "
+            f"nonlinearity of the network is not an activation module the rescale rule hooks -- a function "
+            f"(F.relu, F.leaky_relu, torch.sigmoid, ...) in forward(), or a module it has no rule for. Make each "
+            f"activation an nn.ReLU / nn.LeakyReLU / ... module used once, or use LAM / integrated gradients")
+    return result

@@ -35,9 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline, blur_path
+from faiglib.core.validate import check_input_channels
 
-__all__ = ["LAMResult", "lam", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
+__all__ = ["LAMResult", "lam", "check_lr_image", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
            "attribution_density", "CONVENTIONS"]
 
 CONVENTIONS = ("official", "sobel")
@@ -75,6 +77,9 @@ def channel_sum(attribution: torch.Tensor) -> torch.Tensor:
 def abs_normalized(attribution: torch.Tensor) -> torch.Tensor:
     """``|Σ_c map| / max``: ``(C, h, w)`` (or ``(h, w)``) -> ``(h, w)`` float64 in [0, 1]."""
     a = channel_sum(attribution).abs()
+    if not bool(torch.isfinite(a).all()):
+        raise ValueError(f"the attribution map has NaN or inf at {int((~torch.isfinite(a)).sum())} pixels: the "
+                         f"model's output or its gradient is not finite on this input; check the input and weights")
     top = float(a.max())
     if not top > 0:
         raise ValueError("the attribution map is zero everywhere: the window's objective does not depend on the "
@@ -102,6 +107,17 @@ def _margins(convention: str) -> tuple[int, int]:
     if convention == "sobel":
         return 1, 1
     raise ValueError(f"unknown LAM convention {convention!r}; known: {CONVENTIONS}")
+
+
+def check_lr_image(lr) -> None:
+    """ValueError unless ``lr`` is one float image ``(C, h, w)`` without NaN/inf (the pixel methods' input)."""
+    if not torch.is_tensor(lr) or lr.dim() != 3 or not lr.is_floating_point():
+        raise ValueError(f"lr must be one float image (C, h, w), got "
+                         f"{tuple(lr.shape) if torch.is_tensor(lr) else type(lr).__name__}")
+    bad = int((~torch.isfinite(lr)).sum())
+    if bad:
+        raise ValueError(f"lr has {bad} NaN or inf pixel values of {lr.numel()}: a pixel map of it would be NaN "
+                         f"or meaningless; fix or drop the image")
 
 
 def _check_window(window, size: int, height: int, width: int, convention: str) -> tuple[int, int]:
@@ -227,16 +243,17 @@ def _crop_box(y: int, x: int, size: int, scale: int, before: int, after: int, co
     return r0, r1, c0, c1
 
 
+@in_evaluation_mode
 def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_size: int = 16,
         sigma: float = 1.2, fold: int = 50, kernel_size: int = 9, internal_batch_size: int | None = None,
         scale: int | None = None, convention: str = "official", context: int | None = None,
         context_tolerance: float = 1e-4) -> LAMResult:
     """Local attribution map of ``model`` for the output window at ``window = (y, x)`` (top-left, HR pixels).
 
-    ``model``: any image-to-image ``nn.Module`` mapping ``(B, C, h, w)`` to ``(B, C', s·h, s·w)``, in the mode the
-    caller wants (``eval()`` for networks with batch norm: the path steps are batched and must not interact);
-    its weights and modes are not changed. ``lr``: ``(C, h, w)`` float, in [0, 1] for the networks here; moved to
-    the model's device and dtype. ``scale``: inferred from the output size when ``None``.
+    ``model``: any image-to-image ``nn.Module`` mapping ``(B, C, h, w)`` to ``(B, C', s·h, s·w)``; it is evaluated in
+    eval mode (batch norm with its running statistics: the path steps are batched and must not interact) and its
+    weights, buffers and modes are as before afterwards (:func:`~faiglib.core.edits.evaluation_mode`). ``lr``:
+    ``(C, h, w)`` float without NaN/inf, in [0, 1] for the networks here; moved to the model's device and dtype. ``scale``: inferred from the output size when ``None``.
     ``internal_batch_size``: path steps per forward/backward (``None``: all ``fold`` at once).
     ``context``: ``None`` runs the network on the whole image (exact for any network); an integer runs it on the
     window's LR footprint plus ``context`` LR pixels (much faster; exact when that covers the receptive field).
@@ -248,9 +265,8 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown LAM convention {convention!r}; known: {CONVENTIONS}")
-    if not torch.is_tensor(lr) or lr.dim() != 3 or not lr.is_floating_point():
-        raise ValueError(f"lr must be one float image (C, h, w), got "
-                         f"{tuple(lr.shape) if torch.is_tensor(lr) else type(lr).__name__}")
+    check_lr_image(lr)
+    check_input_channels(model, lr, "lr")
     if internal_batch_size is not None and (isinstance(internal_batch_size, bool)
                                             or not isinstance(internal_batch_size, numbers.Integral)
                                             or internal_batch_size < 1):

@@ -18,6 +18,7 @@ import warnings
 import torch
 from torch import nn
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.methods.l2x import WindowObjective
 
 __all__ = ["gradient_times_input", "integrated_gradients"]
@@ -37,6 +38,7 @@ def _prepare(model: nn.Module, x: torch.Tensor, reference: torch.Tensor | None =
     return x, reference
 
 
+@in_evaluation_mode
 def gradient_times_input(model: nn.Module, x: torch.Tensor, window: tuple[int, int], window_size: int = 16,
                          objective: str = "gradient") -> torch.Tensor:
     """``∂g/∂x ⊙ x`` ``(C, h, w)`` float64 on the CPU for the window objective ``g`` of ``model`` at ``x`` ``(C, h, w)``."""
@@ -50,6 +52,7 @@ def gradient_times_input(model: nn.Module, x: torch.Tensor, window: tuple[int, i
     return a[0].detach().to(torch.float64).cpu()
 
 
+@in_evaluation_mode
 def integrated_gradients(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, window: tuple[int, int],
                          window_size: int = 16, objective: str = "gradient", n_steps: int = 50,
                          method: str = "gausslegendre",

@@ -38,11 +38,15 @@ def classification_images(source: str, scale: int, crop: int | None, count: int 
     """Named HR images ``(3, H, W)`` for classification: ``"embedded:validation"`` / ``"embedded:test"``
     (:data:`EMBEDDED_VALIDATION` / :data:`EMBEDDED_TEST`) or anything :func:`~faiglib.data.images.resolve_images`
     takes; the first ``count`` (``None``: all) in name order, central ``crop`` (``None``: whole)."""
+    for what, value in (("count", count), ("crop", crop)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{what} must be an integer >= 1, or None for {'all images' if what == 'count' else 'the whole image'}; "
+                             f"got {value!r}")
     named = {"embedded:validation": EMBEDDED_VALIDATION, "embedded:test": EMBEDDED_TEST}
     images = embedded_images(named[source], scale) if source in named else resolve_images(source, scale)
-    if count:
+    if count is not None:
         images = images[:count]
-    if crop:
+    if crop is not None:
         images = [(n, center_crop(x, crop, scale)) for n, x in images]
     return images
 

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import torch
 
 from faiglib.core.checkpoint import atomic_write_text, load_json
-from faiglib.core.edits import masked
+from faiglib.core.edits import in_evaluation_mode, masked
 from faiglib.core.ranking import check_proportion
 from faiglib.methods.baselines import IG_VERSION
 from faiglib.methods.faig import FAIG_VERSION
@@ -27,6 +27,7 @@ __all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_ef
 
 
 @torch.no_grad()
+@in_evaluation_mode
 def reference_outputs(model: torch.nn.Module, analysis, kinds=("blur", "noise")) -> dict[str, list[torch.Tensor]]:
     """The unmasked model's outputs ``{kind: [(1, 3, H, W), …]}`` on the analysis inputs of each kind."""
     device = next(model.parameters()).device
@@ -34,6 +35,7 @@ def reference_outputs(model: torch.nn.Module, analysis, kinds=("blur", "noise"))
 
 
 @torch.no_grad()
+@in_evaluation_mode
 def masking_effects(model: torch.nn.Module, baseline_state: Mapping[str, torch.Tensor], filters: torch.Tensor,
                     analysis, kinds=("blur", "noise"), channels: Sequence[str] = ("gray",),
                     index: FilterIndex | None = None,

@@ -16,6 +16,7 @@ The entries and what their keys hold:
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -79,8 +80,9 @@ class Workspace:
         check_device(self.device)  # now, not when training starts
         for name in ("analysis_blur_sigma", "analysis_noise_sigma"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ValueError(f"{name} must be a sigma > 0, or None for the training level; got {value!r}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                                      or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite sigma > 0, or None for the training level; got {value!r}")
         self.data = self.data or self.profile.analysis_data
         self.train_data = self.train_data or self.profile.train_data
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -309,6 +311,8 @@ class Workspace:
         seed: draw ``r`` uses seed ``1000 · seed + r``. The effect of masking one random set varies a lot from
         draw to draw, so statistics use several."""
         draws = self.profile.random_draws if draws is None else draws
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ValueError(f"draws must be an integer >= 1, or None for the profile's random_draws; got {draws!r}")
         return [random_filter_ranking(self.filter_index, self.seed * 1000 + r, tuple(FUNCTIONS)) for r in range(draws)]
 
     def ranking(self, method: str):
