@@ -196,6 +196,8 @@ class Profile:
     # the scale study (faiglib.studies.scale): networks of other sizes trained by the same recipe, compared with
     # ``networks[0]`` (Workspace(arch=label) finds them; other chapters iterate over ``networks`` only)
     scale_networks: tuple[NetSpec, ...] = ()
+    #: seeds of the scale study: one pair per network size and seed (a verdict needs three, studies.claims)
+    scale_seeds: tuple[int, ...] = (0,)
     semantics_seeds: tuple[int, ...] = (0,)
     semantics_patches: int = 24  # LR patches per image (each in clean / blur / noise / blur+noise)
     semantics_patch: int = 32  # LR patch side
@@ -262,6 +264,8 @@ class Profile:
             _int_at_least("seeds", v, 0)
         for v in _non_empty_tuple("semantics_seeds", self.semantics_seeds):
             _int_at_least("semantics_seeds", v, 0)
+        for v in _non_empty_tuple("scale_seeds", self.scale_seeds):
+            _int_at_least("scale_seeds", v, 0)
         _number("semantics_perplexity", self.semantics_perplexity, low=0.0, low_open=True)
         for name, low_open in (("levels_blur_range", True), ("levels_noise_range", False),
                                ("table1_blur_range", True), ("table1_noise_range", False)):
@@ -342,7 +346,7 @@ PROFILES: dict[str, Profile] = {
         table1_feat=8, table1_blocks=2, table1_iters=8, table1_batch_size=4, table1_hr_patch=32, table1_lr=1e-3,
         semantics_networks=(NetSpec("msrresnet", 8, 1, global_residual=False),), semantics_patches=4,
         semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0,
-        scale_networks=(NetSpec("msrresnet", 4, 1),),
+        scale_networks=(NetSpec("msrresnet", 4, 1),), scale_seeds=(0, 1),
         attention_networks=(NetSpec("rcan", 16, 1, num_group=1),
                             NetSpec("swinir", 8, depths=(2,), num_heads=2, window_size=4))),
     "cpu": Profile(
@@ -387,7 +391,7 @@ PROFILES: dict[str, Profile] = {
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
-        scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6))),
+        scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6)), scale_seeds=(0, 1, 2)),
     # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
     # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and

@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | dev | paper
-seed = 0  # which trained pair of every size
+seeds = None  # trained pairs of every size; None: the profile's scale_seeds
 device = "cpu"  # "cuda" on a GPU
 data = None  # folder of HR analysis images; None: the profile's default (scikit-image photos)
 train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
@@ -45,27 +45,31 @@ retrain = True  # also Table 3's FAIG − random retraining gain of every size (
 from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table
-from faiglib.studies.scale import paper_ratios, scale_archs, scale_study
+from faiglib.report.scorecard import size_claims_markdown
+from faiglib.report.tables import markdown_table, seed_summary_markdown
+from faiglib.studies.scale import SEED_LABELS, paper_ratios, scale_archs, scale_study
 
 archs = scale_archs(get_profile(profile))
-exps = [notebook_workspace(profile=profile, seed=seed, arch=a, device=device, data=data, train_data=train_data,
-                           out=out, results=results) for a in archs]
+seeds = list(get_profile(profile).scale_seeds if seeds is None else seeds)
+exps = [notebook_workspace(profile=profile, seed=s, arch=a, device=device, data=data, train_data=train_data,
+                           out=out, results=results) for a in archs for s in seeds]
 p = exps[0].profile
-print(f"{len(archs)} sizes: {', '.join(archs)}; seed {seed}; {p.baseline_iters} + {p.target_iters} iterations; "
+print(f"{len(archs)} sizes: {', '.join(archs)}; seeds {seeds}; {p.baseline_iters} + {p.target_iters} iterations; "
       f"{len(exps[0].analysis_set())} analysis images; {p.yardstick_draws} random draws")
 
 # %% [markdown]
 # ## The pairs
 #
-# `scale_study()` trains (or reads from the store) the baseline / target pair of every size, computes FAIG on
-# the analysis set, masks the top 1 % and the random draws, and measures PSNR, depth, (with `classify`)
+# `scale_study()` trains (or reads from the store) the baseline / target pair of every size and seed, computes
+# FAIG on the analysis set, masks the top 1 % and the random draws, and measures PSNR, depth, (with `classify`)
 # the classification accuracy and (with `retrain`) Table 3's retraining gain. The table lists each size's
-# numbers.
+# numbers -- over several seeds their means, and FAIG / random over the seeds with an interval that resamples
+# every seed's random draws.
 
 # %%
 study = scale_study(exps, classify=classify, retrain=retrain)
 rows = study["rows"]
+multi = len(seeds) > 1
 show_markdown(markdown_table(
     ["network", "parameters", "FAIG/random deblur [95 % CI]", "FAIG/random denoise [95 % CI]",
      "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "gain blur / noise / clean (dB)",
@@ -81,6 +85,21 @@ show_markdown(markdown_table(
      + ([f"{r['retrain_gain_blur_db']:+.3f} / {r['retrain_gain_noise_db']:+.3f}"] if retrain else [])
      for r in rows]))
 results_file = exps[0].write_results("scale", {**study, "archs": archs, "paper_ratios": paper_ratios()})
+
+# %% [markdown]
+# ## Over seeds
+#
+# Each seed is an independently trained pair of every size. A claim gets a verdict only from three seeds or
+# more (`faiglib.studies.claims.seed_verdict`, also on the scorecard): the paper's side in every seed (or the
+# 95 % t interval of the mean) and at least half its size is *reproduced*, every seed on the other side
+# *opposite*, anything else *not resolved*.
+
+# %%
+if multi:
+    show_markdown(size_claims_markdown(study))
+    show_markdown(seed_summary_markdown(rows, SEED_LABELS))
+else:
+    print(f"one seed ({seeds[0]}): no spread over seeds to show; set seeds to several to measure it")
 
 # %% [markdown]
 # ## Trends
@@ -121,5 +140,6 @@ show_markdown(
        f"{large['retrain_gain_noise_db']:+.3f} dB (paper "
        f"{large['retraining_gains']['deblur_filters/blur_input']['paper']:+.2f} / "
        f"{large['retraining_gains']['denoise_filters/noise_input']['paper']:+.2f} dB)." if retrain else "")
-    + f" One seed per size: a trend is a hint, not a measurement of its "
-    f"own spread; the intervals cover the random yardstick only.")
+    + (f" Means over seeds {seeds}; the per-seed values and their verdicts are in the table above and on the "
+       f"scorecard." if multi else f" One seed per size: a trend is a hint, not a measurement of its "
+       f"own spread; the intervals cover the random yardstick only."))

@@ -5,19 +5,39 @@ from faiglib.measures.statistics import mean_std
 from faiglib.studies import claims
 
 
-def test_verdict_rule_on_both_signs():
-    assert claims.verdict(1.0, 0.1, 1.02) == "reproduced"
-    assert claims.verdict(0.3, 0.1, 1.02) == "weaker"
-    assert claims.verdict(-0.005, 0.021, 1.02) == "not reproduced"  # Table 3 deblurring at cpu scale
-    assert claims.verdict(-0.45, 0.12, 0.42) == "opposite"
-    assert claims.verdict(0.98, 0.07, 0.27) == "reproduced"  # larger than the paper's is still the claim
-    assert claims.verdict(-2.0, 0.5, -1.5) == "reproduced"  # a claimed decrease
-    assert claims.verdict(1.0, 0.5, -1.5) == "opposite"
-    assert claims.verdict(0.5, 0.5, 1.0) == "not reproduced"  # interval touching 0
-    with pytest.raises(ValueError, match="non-zero"):
-        claims.verdict(1.0, 0.1, 0.0)
-    with pytest.raises(ValueError, match="std"):
-        claims.verdict(1.0, -0.1, 1.0)
+def test_seed_verdict_rule_on_known_values():
+    v = claims.seed_verdict
+    assert v([1.0, 1.1, 1.2], 1.02) == "reproduced"
+    assert v([0.3, 0.2, 0.25], 1.02) == "weaker"  # every seed positive, mean 0.25 < 1.02 / 2
+    assert v([-0.03, 0.01, 0.005], 1.02) == "not resolved"  # Table 3 deblurring at cpu scale: seeds disagree
+    assert v([-0.4, -0.5, -0.45], 0.42) == "opposite"
+    assert v([0.98, 0.9, 1.05], 0.27) == "reproduced"  # larger than the paper's is still the claim
+    assert v([-2.0, -1.8, -2.2], -1.5) == "reproduced"  # a claimed decrease
+    assert v([1.0, 0.8, 1.2], -1.5) == "opposite"
+    # one seed below 0, but the mean's 95 % t interval (0.8875 - 2.365 * 0.4095 / sqrt(8) = 0.545) excludes 0
+    assert v([0.9, -0.1, 1.0, 1.1, 1.2, 0.95, 1.05, 1.0], 1.0) == "reproduced"
+    # the same disagreement among three seeds: interval 0.333 - 4.303 * 0.379 / sqrt(3) < 0
+    assert v([0.5, -0.1, 0.6], 1.0) == "not resolved"
+    assert v([-0.024], 1.02) == "no verdict" and v([0.7, 0.6], 1.02) == "no verdict"  # < 3 seeds: not judged
+    assert v([0.95, 0.97, 0.96], 0.9, threshold=0.5) == "reproduced"  # accuracy above chance
+    assert v([0.4, 0.45, 0.42], 0.9, threshold=0.5) == "opposite"
+    assert v([0.1, 0.2, 0.3]) == "reproduced" and v([-0.1, -0.2, -0.3]) == "opposite"  # "> 0" claims
+    assert v([2.0, 3.0, 2.5], threshold=1.0) == "reproduced"
+    with pytest.raises(ValueError, match="paper's value"):
+        v([1.0, 1.0, 1.0], 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        v([1.0, float("nan"), 1.0], 1.0)
+
+
+def test_ratio_claims_are_judged_on_the_log_scale():
+    r = claims.ratio_seed_verdict
+    assert r([90.0, 100.0, 80.0], 95.0) == "reproduced"
+    assert r([3.0, 4.0, 3.5], 100.0) == "weaker"  # log 3.5 = 1.25 < log(100) / 2 = 2.30
+    assert r([0.2, 0.3, 0.25], 100.0) == "opposite"
+    assert r([1.5, 0.7, 2.0], 100.0) == "not resolved"
+    assert r([95.0], 95.0) == "no verdict"
+    with pytest.raises(ValueError, match="ratios must be > 0"):
+        r([0.0, 1.0, 2.0], 95.0)
 
 
 def test_paired_gain_is_per_seed_difference_with_sample_std():
@@ -40,12 +60,14 @@ def _table3(faig_deblur, random_deblur):
 
 
 def test_retraining_gains_pair_by_seed_and_carry_the_paper_and_a_verdict():
-    gains = claims.retraining_gains(_table3([28.0, 28.2], [27.0, 27.0]))
+    gains = claims.retraining_gains(_table3([28.0, 28.2, 28.1], [27.0, 27.0, 27.0]))
     deblur = gains["deblur_filters/blur_input"]
-    assert deblur["values"] == pytest.approx([1.0, 1.2]) and deblur["mean"] == pytest.approx(1.1)
+    assert deblur["values"] == pytest.approx([1.0, 1.2, 1.1]) and deblur["mean"] == pytest.approx(1.1)
     assert deblur["paper"] == pytest.approx(28.047 - 27.028) and deblur["verdict"] == "reproduced"
-    assert gains["denoise_filters/blur_input"] == {"mean": 5.0, "std": 0.0, "values": [5.0, 5.0]}  # no paper value
-    assert gains["denoise_filters/noise_input"]["verdict"] == "not reproduced"  # 20 − 20: no gain
+    assert gains["denoise_filters/blur_input"] == {"mean": 5.0, "std": 0.0, "values": [5.0, 5.0, 5.0]}  # no paper value
+    assert gains["denoise_filters/noise_input"]["verdict"] == "not resolved"  # 20 − 20: no gain
+    two = claims.retraining_gains(_table3([28.0, 28.2], [27.0, 27.0]))
+    assert two["deblur_filters/blur_input"]["verdict"] == "no verdict"  # two seeds are not judged
 
 
 def test_depth_claim_says_deeper_shallower_or_neither():

@@ -232,14 +232,25 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
     assert res["cka"]["MSRResNet vs rcan-16x1-g1 (targets)"]["diagonal"] == []  # other layer names
 
 
-def test_scale_results_have_one_row_per_size_smallest_first(executed):
+def test_scale_results_have_one_row_per_size_smallest_first_over_seeds(executed):
     res = json.loads((executed / "results" / "smoke" / "scale.json").read_text())
-    assert res["archs"] == ["msrresnet-4x1", "msrresnet-8x1"]
+    assert res["archs"] == ["msrresnet-4x1", "msrresnet-8x1"] and res["seeds"] == [0, 1]
     assert [r["network"] for r in res["rows"]] == res["archs"]
     assert res["rows"][0]["params"] < res["rows"][1]["params"]
     for row in res["rows"]:
+        assert [one["network"] for one in row["per_seed"]] == [row["network"]] * 2
         for key in ("deblur_over_random", "denoise_over_random"):
             assert row[key]["low"] <= row[key]["ratio"] <= row[key]["high"]
+            # over seeds: the mean of each seed's FAIG effect over the median of its random draws
+            per_seed = [one["faig_effect"][f] / one["random_median"][f] for one in row["per_seed"]
+                        for f in [{"deblur_over_random": "deblur_filters_blur_input",
+                                   "denoise_over_random": "denoise_filters_noise_input"}[key]]]
+            assert row[key]["ratio"] == pytest.approx(statistics.mean(per_seed))
+        gains = [one["retrain_gain_blur_db"] for one in row["per_seed"]]
+        assert row["summary"]["retrain_gain_blur_db"]["per_seed"] == gains
+        assert row["summary"]["retrain_gain_blur_db"]["std"] == pytest.approx(statistics.stdev(gains))
+        depth = [one["depth"]["deblur_filters"] - one["depth"]["denoise_filters"] for one in row["per_seed"]]
+        assert row["summary"]["depth_deblur_minus_denoise"]["mean"] == pytest.approx(statistics.mean(depth))
         assert set(row["classification"]) == {"blur", "noise", "four_way"}
     assert res["paper_ratios"]["deblur_over_random"] == pytest.approx(6.68 / 0.07)
 

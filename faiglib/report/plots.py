@@ -570,9 +570,15 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
     ``paper_ratios`` ``{"deblur_over_random", "denoise_over_random"}``), discriminativeness in both directions
     (below 1: specific sets), the target's PSNR gain over the baseline, the mean relative depth of the top
     deblurring / denoising filters and, when the rows have it (``scale_study(..., retrain=True)``), Table 3's
-    FAIG − random retraining gain (dashed: the paper's). ``study``: :func:`faiglib.studies.scale.scale_study`."""
+    FAIG − random retraining gain (dashed: the paper's). ``study``: :func:`faiglib.studies.scale.scale_study`;
+    over several seeds the lines join the means and each seed's value is a small dot."""
     plt = _plt()
     rows = study["rows"]
+
+    def seed_dots(ax, value, color):
+        for xi, row in zip(x, rows):
+            per = [value(r) for r in row.get("per_seed", [])]
+            ax.plot([xi] * len(per), per, ".", color=color, alpha=0.6, ms=5)
     x = np.array([r["params"] for r in rows], dtype=float)
     names = [r["network"].removeprefix("msrresnet-") for r in rows]
     retrain = all("retraining_gains" in r for r in rows)
@@ -583,6 +589,7 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
         r = np.array([row[key]["ratio"] for row in rows])
         err = np.array([[row[key]["ratio"] - row[key]["low"], row[key]["high"] - row[key]["ratio"]] for row in rows]).T
         ax.errorbar(x, r, yerr=err, fmt="o-", color=f"C{i}", capsize=3, label=label)
+        seed_dots(ax, lambda one, key=key: one[key]["ratio"], f"C{i}")
         if paper_ratios and key in paper_ratios:
             ax.axhline(paper_ratios[key], color=f"C{i}", ls="--", lw=1, label=f"paper ({paper_ratios[key]:.0f}×)")
     ax.set(yscale="log", ylabel="FAIG / median(random)", title=f"{study['proportion']:.0%} masking vs random")
@@ -599,6 +606,7 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
     ax = axes[3]
     for i, function in enumerate(("deblur", "denoise")):
         ax.plot(x, [r["depth"][f"{function}_filters"] for r in rows], "o-", color=f"C{i}", label=f"top {function}")
+        seed_dots(ax, lambda one, function=function: one["depth"][f"{function}_filters"], f"C{i}")
     ax.plot(x, [r["depth"]["all_filters"] for r in rows], "k:", label="all filters")
     ax.set(ylabel="mean relative depth (0 first, 1 last)", title="where the filters sit")
     if retrain:
@@ -606,6 +614,7 @@ def scale_trends(study: Mapping, paper_ratios: Mapping[str, float] | None = None
         for i, (cell, label) in enumerate((("deblur_filters/blur_input", "deblur set, blurry input"),
                                            ("denoise_filters/noise_input", "denoise set, noisy input"))):
             ax.plot(x, [r["retraining_gains"][cell]["mean"] for r in rows], "o-", color=f"C{i}", label=label)
+            seed_dots(ax, lambda one, cell=cell: one["retraining_gains"][cell]["mean"], f"C{i}")
             ax.axhline(rows[0]["retraining_gains"][cell]["paper"], color=f"C{i}", ls="--", lw=1,
                        label=f"paper ({rows[0]['retraining_gains'][cell]['paper']:+.2f} dB)")
         ax.axhline(0, color="0.5", lw=0.8)

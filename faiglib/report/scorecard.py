@@ -9,7 +9,7 @@ from typing import Any
 from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import ONE_SEED, VERDICTS, scale_claim_rows, scorecard_rows
 
-__all__ = ["load_results", "scorecard_markdown"]
+__all__ = ["load_results", "scorecard_markdown", "size_claims_markdown"]
 
 
 def load_results(results: str | Path, profile: str) -> dict[str, dict[str, Any]]:
@@ -25,29 +25,40 @@ def scorecard_markdown(results: str | Path, profile: str) -> str:
     lines = ["# Scorecard: the paper's claims against this edition", "",
              f"Every quantitative claim of the paper, the paper's value, ours (profile `{profile}`, from "
              f"`{Path(results, profile)}`) with its spread, and a verdict by a stated rule "
-             "(`faiglib.studies.claims`): for a signed effect, our mean ± std over seeds is *reproduced* when it "
-             "excludes 0 on the paper's side and is at least half the paper's size, *weaker* when it excludes 0 but "
-             "is smaller, *not reproduced* when it contains 0 and *opposite* when it lies on the other side; ratios "
-             "are judged the same way on a log scale (with the bootstrap interval of the random yardstick where "
-             "there is one); orderings and yes/no claims are *reproduced* when they hold in every seed.", "",
+             "(`faiglib.studies.claims.seed_verdict`), judged on the values of independently trained pairs "
+             "(seeds), each oriented by the paper's side of \"no effect\" (0 for a difference, 1 for a ratio, judged "
+             "on a log scale, 0.5 for an accuracy): *reproduced* when every seed, or the whole 95 % t interval of "
+             "the mean, lies on the paper's side and the mean is at least half the paper's effect; *weaker* when so "
+             "but smaller; *opposite* when every seed lies on the other side; *not resolved* otherwise; orderings "
+             "are *reproduced* when every seed has the paper's order. A value from fewer than three seeds gets "
+             "*no verdict*: one trained pair cannot tell its training's noise from an effect (the same recipe and "
+             "seed on two CPUs gave FAIG / random 74.7x and 41.8x).", "",
              "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".", ""]
     single = sum(ONE_SEED in r["ours"] for r in rows)
     if single:
-        lines += [f"{single} of the values come from one seed ({ONE_SEED}): the rule then judges the value alone, "
-                  "as if it were exact, so a value near 0 (a few hundredths of a dB) can land on either side of it. "
-                  "Treat those verdicts as provisional until more seeds are run.", ""]
+        lines += [f"{single} of the values come from one seed ({ONE_SEED}): they are reported, and not judged.", ""]
     lines.append(markdown_table(["claim", "where", "paper", "ours", "verdict", "rule"],
                                 [[r["claim"], r["where"], r["paper"], r["ours"], f"**{r['verdict']}**", r["rule"]]
                                  for r in rows]))
-    by_size = scale_claim_rows(found.get("scale", {}))
+    by_size = size_claims_markdown(found.get("scale", {}))
     if by_size:
-        networks = [r["network"] for r in found["scale"]["rows"]]
         lines += ["", "## The same claims against network size", "",
-                  "From the scale study (`scale.json`: the same recipe, data and seed for MSRResNets of several "
-                  "sizes, one seed each, so a verdict judges the value alone); the paper's network is "
-                  "MSRResNet-64x16 trained for 1M + 100k iterations.", "",
-                  markdown_table(["claim", "paper", *networks],
-                                 [[r["claim"], r["paper"], *(f"{r['cells'][n][0]} **{r['cells'][n][1]}**"
-                                                             if n in r["cells"] else "–" for n in networks)]
-                                  for r in by_size])]
+                  "From the scale study (`scale.json`: the same recipe and data for MSRResNets of several sizes; "
+                  "mean ± std over the seeds it holds, judged by the same rule, so a size with fewer than three "
+                  "seeds gets no verdict); the paper's network is MSRResNet-64x16 trained for 1M + 100k "
+                  "iterations.", "", by_size]
     return "\n".join(lines)
+
+
+def size_claims_markdown(scale: dict[str, Any]) -> str:
+    """The claims the scale study measures, one column per network size: our value (mean ± std over its seeds)
+    and the verdict of :func:`~faiglib.studies.claims.scale_claim_rows`; ``""`` when it measured none.
+    ``scale``: ``results/<profile>/scale.json`` (or :func:`~faiglib.studies.scale.scale_study`'s result)."""
+    by_size = scale_claim_rows(scale)
+    if not by_size:
+        return ""
+    networks = [r["network"] for r in scale["rows"]]
+    return markdown_table(["claim", "paper", *networks],
+                          [[r["claim"], r["paper"], *(f"{r['cells'][n][0]} **{r['cells'][n][1]}**"
+                                                      if n in r["cells"] else "–" for n in networks)]
+                           for r in by_size])

@@ -5,7 +5,8 @@ import math
 from typing import Any, Mapping, Sequence
 
 __all__ = ["markdown_table", "format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown",
-           "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown"]
+           "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
+           "seed_summary_markdown"]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -149,3 +150,17 @@ def diffusion_comparison_markdown(comparison: Mapping[str, Mapping[str, Any]], f
         rows.append([kind, f"{c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g}",
                      "–" if se is None else f"{2 * se:.2g}", c["n"], c["verdict"]])
     return markdown_table(["input", f"DI {second} − {first}", "2 × s.e.", "pairs", "verdict"], rows)
+
+
+def seed_summary_markdown(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
+    """One line per measure of ``labels`` (``{summary key: label}``) and network: mean ± std and the per-seed
+    values, from rows holding a ``"summary"`` (``{key: {"mean", "std", "per_seed"}}``, the scale study over
+    seeds); measures a row lacks are left out."""
+    lines = []
+    for key, label in labels.items():
+        for r in rows:
+            leaf = r.get("summary", {}).get(key)
+            if leaf:
+                lines.append([label, r["network"], f"{leaf['mean']:.3g} ± {leaf['std']:.2g}",
+                              ", ".join(f"{v:.3g}" for v in leaf["per_seed"])])
+    return markdown_table(["measure", "network", "mean ± std", "per seed"], lines)

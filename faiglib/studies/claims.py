@@ -24,9 +24,9 @@ import torch
 
 from faiglib.measures.statistics import mean_std
 
-__all__ = ["PaperValue", "PAPER", "VERDICTS", "verdict", "paired_gain", "retraining_gains", "depth_claim",
+__all__ = ["PaperValue", "PAPER", "VERDICTS", "paired_gain", "retraining_gains", "depth_claim",
            "masking_ratios", "elimination_ratios", "control_summary", "median_iqr", "ratio_to_random",
-           "yardstick_table", "ratio_verdict", "ordering_verdict", "consistent_verdict", "scorecard_rows",
+           "yardstick_table", "seed_verdict", "ratio_seed_verdict", "ordering_verdict", "MIN_SEEDS", "scorecard_rows",
            "scale_claim_rows", "CLAIMED_CELLS", "paper_ratio", "paper_gain"]
 
 
@@ -69,31 +69,54 @@ PAPER: dict[str, PaperValue] = {
     "table2/denoise_filters/noise_input/abs_change": PaperValue(0.49, "×1e-3", "Table 2, 1 %, noisy input"),
 }
 
-#: The verdicts of :func:`verdict`, strongest first.
-VERDICTS = ("reproduced", "weaker", "not reproduced", "opposite")
+#: The verdicts of :func:`seed_verdict`, strongest first; "no verdict" for fewer than :data:`MIN_SEEDS` seeds.
+VERDICTS = ("reproduced", "weaker", "not resolved", "opposite", "no verdict")
+
+#: A verdict needs at least this many independently trained pairs (seeds): one or two values cannot tell the
+#: training's own noise from an effect (the same recipe and seed on two CPUs gave FAIG / random 74.7x vs 41.8x).
+MIN_SEEDS = 3
+
+#: the level of the t interval of the mean over seeds that :func:`seed_verdict` reads.
+LEVEL = 0.95
 
 
-def verdict(mean: float, std: float, paper: float) -> str:
-    """Our effect (``mean`` ± ``std`` over seeds) against the paper's ``paper`` (a signed effect, not 0).
+def seed_verdict(values: Sequence[float], paper: float | None = None, threshold: float = 0.0) -> str:
+    """A claim judged on its per-seed values (one per independently trained pair), knowing their spread.
 
-    The rule: with the interval ``mean ± std`` oriented by the sign of ``paper``, it is
+    ``values``: our measurement per seed; ``threshold``: the value of "no effect" (0 for a difference, 0.5 for
+    an accuracy; pass logs and 0 for a ratio); ``paper``: the paper's value on the same scale, or ``None`` for a
+    claim that only says "above ``threshold``". Oriented by the paper's side of ``threshold`` (above when
+    ``paper`` is ``None``), with ``m`` the mean and ``[lo, hi]`` its ``LEVEL`` Student-t interval:
 
-    * ``"opposite"`` if the whole interval has the other sign (``mean + std < 0`` for a positive claim);
-    * ``"not reproduced"`` if the interval contains 0;
-    * ``"weaker"`` if it excludes 0 but ``mean`` is below half of ``paper``;
-    * ``"reproduced"`` otherwise (same sign, at least half the paper's size).
+    * fewer than :data:`MIN_SEEDS` values: ``"no verdict"`` (the value is reported, its sign is not read);
+    * ``"opposite"``: every seed on the other side;
+    * ``"reproduced"``: every seed, or the whole interval, on the paper's side, and ``m`` at least half the
+      paper's effect (any size for a claim without a paper value);
+    * ``"weaker"``: on the paper's side so, but ``m`` below half the paper's effect;
+    * ``"not resolved"`` otherwise: the seeds disagree and the interval covers "no effect".
     """
-    if not paper or not math.isfinite(paper):
-        raise ValueError(f"the paper's effect must be a finite non-zero number, got {paper!r}")
-    if std < 0 or not math.isfinite(mean) or not math.isfinite(std):
-        raise ValueError(f"need a finite mean and a std >= 0, got {mean!r} ± {std!r}")
-    sign = 1.0 if paper > 0 else -1.0
-    m, p = sign * mean, sign * paper
-    if m + std < 0:
+    import scipy.stats
+
+    v = [float(x) for x in values]
+    if not all(math.isfinite(x) for x in v):
+        raise ValueError(f"per-seed values must be finite, got {values!r}")
+    if paper is not None and (not math.isfinite(paper) or paper == threshold):
+        raise ValueError(f"the paper's value must be finite and differ from the threshold {threshold}, got {paper!r}")
+    if len(v) < MIN_SEEDS:
+        return "no verdict"
+    sign = 1.0 if paper is None or paper > threshold else -1.0
+    effect = [sign * (x - threshold) for x in v]
+    n = len(effect)
+    mean = sum(effect) / n
+    sd = math.sqrt(sum((e - mean) ** 2 for e in effect) / (n - 1))
+    low = mean - float(scipy.stats.t.ppf((1 + LEVEL) / 2, n - 1)) * sd / math.sqrt(n)
+    if all(e < 0 for e in effect):
         return "opposite"
-    if m - std <= 0:
-        return "not reproduced"
-    return "weaker" if m < p / 2 else "reproduced"
+    if not (all(e > 0 for e in effect) or low > 0):
+        return "not resolved"
+    if paper is not None and mean < abs(paper - threshold) / 2:
+        return "weaker"
+    return "reproduced"
 
 
 def paired_gain(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
@@ -134,7 +157,7 @@ def retraining_gains(summary: Mapping[str, Any], cells=RETRAINING_CELLS) -> dict
         key = f"{filters}/{inp}"
         if f"table3/{key}/faig" in PAPER:
             paper = paper_gain(filters, inp)
-            gain.update(paper=paper, verdict=verdict(gain["mean"], gain["std"], paper))
+            gain.update(paper=paper, verdict=seed_verdict(gain["values"], paper))
         out[key] = gain
     return out
 
@@ -292,46 +315,40 @@ def yardstick_table(table: Mapping[str, Any], draws: Mapping[str, Any], methods:
     return out
 
 
-def ratio_verdict(ratio: float, low: float | None, high: float | None, paper: float) -> str:
-    """:func:`verdict` for a ratio (1 = no effect), on the log scale: ``log(ratio)`` ± the wider side of the
-    interval ``[low, high]`` in logs (0 without an interval) against ``log(paper)``."""
-    if ratio <= 0 or paper <= 0 or paper == 1:
-        raise ValueError(f"ratios must be > 0 and the paper's != 1, got {ratio!r} and {paper!r}")
-    m = math.log(ratio)
-    half = 0.0 if low is None or high is None else max(m - math.log(max(low, 1e-300)), math.log(high) - m, 0.0)
-    return verdict(m, half, math.log(paper))
-
-
 def ordering_verdict(by_mean: Sequence[str], per_seed: Sequence[Sequence[str]], paper: Sequence[str]) -> str:
-    """An ordering claim: ``"reproduced"`` if the order of the means and every seed's order are the paper's,
-    ``"weaker"`` if the means' order is but some seed's is not, ``"opposite"`` if the means' order is the paper's
-    reversed, ``"not reproduced"`` otherwise."""
-    if list(by_mean) == list(paper):
-        return "reproduced" if all(list(o) == list(paper) for o in per_seed) else "weaker"
-    return "opposite" if list(by_mean) == list(paper)[::-1] else "not reproduced"
-
-
-def consistent_verdict(values: Sequence[float], threshold: float = 0.0) -> str:
-    """A yes/no claim "the value exceeds ``threshold``" checked in every seed (``values``): ``"reproduced"`` if
-    every value does, ``"opposite"`` if every value is below it, ``"weaker"`` if only the mean does,
-    ``"not reproduced"`` otherwise."""
-    if not values:
-        raise ValueError("no values")
-    if all(v > threshold for v in values):
+    """An ordering claim over seeds: ``"no verdict"`` for fewer than :data:`MIN_SEEDS` seeds; ``"reproduced"``
+    if every seed's order is the paper's, ``"opposite"`` if every seed's is the paper's reversed, ``"weaker"``
+    if the means' order is the paper's but some seed's is not, ``"not resolved"`` otherwise."""
+    orders = [list(o) for o in per_seed]
+    if len(orders) < MIN_SEEDS:
+        return "no verdict"
+    if all(o == list(paper) for o in orders):
         return "reproduced"
-    if all(v < threshold for v in values):
+    if all(o == list(paper)[::-1] for o in orders):
         return "opposite"
-    return "weaker" if sum(values) / len(values) > threshold else "not reproduced"
+    return "weaker" if list(by_mean) == list(paper) else "not resolved"
 
 
 #: how :func:`scorecard_rows` marks a value from one seed: its "± 0" would be no measured spread.
 ONE_SEED = "1 seed, no spread"
 
 
+def _seeds(values: Sequence[float]) -> str:
+    return ONE_SEED if len(values) == 1 else f"{len(values)} seeds"
+
+
 def _pm(leaf: Mapping[str, Any], digits: int = 3) -> str:
     if len(leaf["values"]) == 1:
         return f"{leaf['mean']:.{digits}g} ({ONE_SEED})"
-    return f"{leaf['mean']:.{digits}g} ± {leaf['std']:.2g} ({len(leaf['values'])} seeds)"
+    return f"{leaf['mean']:.{digits}g} ± {leaf['std']:.2g} ({_seeds(leaf['values'])})"
+
+
+def ratio_seed_verdict(ratios: Sequence[float], paper: float) -> str:
+    """:func:`seed_verdict` of a ratio claim (1 = no effect) on the log scale: per-seed ``log(ratio)`` against
+    ``log(paper)``."""
+    if any(r <= 0 for r in ratios) or paper <= 0 or paper == 1:
+        raise ValueError(f"ratios must be > 0 and the paper's != 1, got {list(ratios)!r} and {paper!r}")
+    return seed_verdict([math.log(r) for r in ratios], math.log(paper))
 
 
 def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None = None) -> list[dict[str, str]]:
@@ -340,8 +357,8 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     per claim ``{"claim", "where", "paper", "ours", "verdict", "rule"}``; a claim whose results are missing
     gets the verdict ``"not run"``. ``network``: the SRResNet-style network of Tables 2-3 (default: the first
     ``msrresnet`` one found). Rules: :func:`verdict` (signed effects, ours mean ± std over seeds),
-    :func:`ratio_verdict` (ratios, ours with their bootstrap interval where there is one),
-    :func:`ordering_verdict` and :func:`consistent_verdict` (per-seed yes/no claims)."""
+    all over seeds: :func:`seed_verdict` (signed effects and yes/no claims), :func:`ratio_seed_verdict` (ratios,
+    on a log scale) and :func:`ordering_verdict`; fewer than :data:`MIN_SEEDS` seeds give ``"no verdict"``."""
     rows: list[dict[str, str]] = []
 
     def add(claim, where, paper, ours, result, rule):
@@ -354,10 +371,10 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     for setting in ("blur", "blur+noise"):
         paper = PAPER[f"table1/dasr/{setting}/one_branch"].value - PAPER[f"table1/dasr/{setting}/two_branch"].value
         claim, where = f"one-branch ≈ two-branch at equal compute, {setting} (one − two, dB)", "Table 1 (DASR)"
-        rule = "verdict(mean ± std, paper gap)"
+        rule = "seed_verdict(per-seed gaps, paper gap)"
         if t1 and setting in t1.get("gap_db", {}):
             g = t1["gap_db"][setting]
-            add(claim, where, f"{paper:+.3f}", _pm(g), verdict(g["mean"], g["std"], paper), rule)
+            add(claim, where, f"{paper:+.3f}", _pm(g), seed_verdict(g["values"], paper), rule)
         else:
             missing(claim, where, f"{paper:+.3f}", rule, "table1.json")
 
@@ -369,7 +386,7 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     order = ["faig", "ig", "abs_change", "random"]
     for filters, inp, label in CLAIMED_CELLS:
         claim, where = f"FAIG > IG > |θ−θ̄| > random, 1 %, {label} input", "Table 2"
-        rule = "ordering_verdict (means, every seed)"
+        rule = "ordering_verdict (every seed)"
         cells = ((t2 or {}).get("orderings_1pct", {}).get(net, {}).get("gray", {}))
         o = cells.get(f"{filters}/{inp}")
         if o:
@@ -380,18 +397,19 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
             missing(claim, where, " > ".join(order), rule, "table2.json")
         paper = paper_ratio(filters, inp)
         claim = f"FAIG / random, 1 %, {label} input"
-        rule = "ratio_verdict (log scale)"
+        rule = "seed_verdict(log per-seed ratios, log paper)"
         y = (t2 or {}).get("yardstick", {}).get(net, {}).get("gray", {}).get("mask_1pct", {})
         cell = (t2 or {}).get("masking", {}).get(net, {}).get("gray", {}).get("mask_1pct", {})
         if y:
             r = y[filters][inp]["faig_over_random"]
-            add(claim, where, f"{paper:.3g}", f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}] (median yardstick)",
-                ratio_verdict(r["ratio"], r["low"], r["high"], paper), rule)
+            values = r.get("values", [r["ratio"]])
+            add(claim, where, f"{paper:.3g}", f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}] (median yardstick; "
+                f"{_seeds(values)})", ratio_seed_verdict(values, paper), rule)
         elif cell:
             c = cell[filters][inp]
-            ratio = c["faig"]["mean"] / c["random"]["mean"]
-            add(claim, where, f"{paper:.3g}", f"{ratio:.3g} (mean of few draws, no interval)",
-                ratio_verdict(ratio, None, None, paper), rule)
+            values = [f / r for f, r in zip(c["faig"]["values"], c["random"]["values"])]
+            add(claim, where, f"{paper:.3g}", f"{sum(values) / len(values):.3g} (mean of few draws, no interval; "
+                f"{_seeds(values)})", ratio_seed_verdict(values, paper), rule)
         else:
             missing(claim, where, f"{paper:.3g}", rule, "table2.json")
 
@@ -399,19 +417,19 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     for filters, inp, label in CLAIMED_CELLS:
         paper = paper_gain(filters, inp)
         claim, where = f"retraining 1 %: FAIG − random, {label} input (dB)", "Table 3"
-        rule = "verdict(mean ± std, paper gain)"
+        rule = "seed_verdict(per-seed gains, paper gain)"
         g = (t3 or {}).get("faig_minus_random", {}).get(net, {}).get(f"{filters}/{inp}")
         if g:
-            add(claim, where, f"{paper:+.3f}", _pm(g), verdict(g["mean"], g["std"], paper), rule)
+            add(claim, where, f"{paper:+.3f}", _pm(g), seed_verdict(g["values"], paper), rule)
         else:
             missing(claim, where, f"{paper:+.3f}", rule, "table3.json")
 
     claim, where = "deblurring filters sit deeper than denoising ones (relative depth, deblur − denoise)", "Fig. 4"
-    rule = "consistent_verdict(per-seed differences > 0)"
+    rule = "seed_verdict(per-seed differences, > 0)"
     d = (t3 or {}).get("relative_depth_1pct", {}).get(net)
     if d:
         diffs = [a - b for a, b in zip(d["deblur_filters"]["values"], d["denoise_filters"]["values"])]
-        add(claim, where, "> 0 (\"more in the back part\")", _pm(mean_std(diffs)), consistent_verdict(diffs), rule)
+        add(claim, where, "> 0 (\"more in the back part\")", _pm(mean_std(diffs)), seed_verdict(diffs), rule)
     else:
         missing(claim, where, "> 0", rule, "table3.json")
 
@@ -419,82 +437,73 @@ def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None
     for kind in ("blur", "noise"):
         paper = PAPER[f"classification/accuracy/{kind}"].value
         claim, where = f"degradation prediction accuracy, {kind} (above chance 0.5)", "Sec. 5.3"
-        rule = "verdict(accuracy − 0.5 ± std, paper − 0.5)"
+        rule = "seed_verdict(per-seed accuracies, paper; chance 0.5)"
         a = (cls or {}).get("accuracy", {}).get(kind)
         if a:
-            add(claim, where, f"{paper:.2f}", _pm(a), verdict(a["mean"] - 0.5, a["std"], paper - 0.5), rule)
+            add(claim, where, f"{paper:.2f}", _pm(a), seed_verdict(a["values"], paper, threshold=0.5), rule)
         else:
             missing(claim, where, f"{paper:.2f}", rule, "classification.json")
 
     claim, where = "without gradient elimination, the deblurring set hurts noisy input more (ratio)", "Sec. 5.4, Fig. 5"
-    rule = "consistent_verdict(per-seed ratios > 1)"
+    rule = "seed_verdict(per-seed ratios, > 1)"
     ratios = (cls or {}).get("ablation_noise_input_without_over_with")
     if ratios:
-        add(claim, where, "> 1", _pm(mean_std(ratios)), consistent_verdict(ratios, 1.0), rule)
+        add(claim, where, "> 1", _pm(mean_std(ratios)), seed_verdict(ratios, threshold=1.0), rule)
     else:
         missing(claim, where, "> 1", rule, "classification.json")
 
     ctrl = (results.get("control") or {}).get("summary", {})
     for filters, inp, label in CLAIMED_CELLS:
         claim = f"restoration strength follows λ: PSNR(λ=1) − PSNR(λ=0), {filters.split('_')[0]} set, {label} input (dB)"
-        where, rule = "slides (controllable restoration)", "consistent_verdict(gain > 0)"
+        where, rule = "slides (controllable restoration)", "seed_verdict(gain, > 0)"
         c = ctrl.get(f"{filters}/{inp}")
         if c:
             gain = c["psnr_lambda1"] - c["psnr_lambda0"]
-            add(claim, where, "> 0", f"{gain:+.3f} (best λ {c['best_lambda']:g})", consistent_verdict([gain]), rule)
+            add(claim, where, "> 0", f"{gain:+.3f} (best λ {c['best_lambda']:g}; {ONE_SEED})", seed_verdict([gain]),
+                rule)
         else:
             missing(claim, where, "> 0", rule, "control.json")
     return rows
 
 
 def scale_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The paper's claims that the scale study measures, for each of its network sizes (one seed each), judged
-    by the scorecard's rules: FAIG / random at 1 % (:func:`ratio_verdict`, the yardstick's interval), Table 3's
-    FAIG − random retraining gain (:func:`verdict` of the value alone: one seed has no spread), Fig. 4's depth
-    (:func:`consistent_verdict` of deblur − denoise) and the Sec. 5.3 accuracies, where the rows have them.
-    ``scale``: :func:`~faiglib.studies.scale.scale_study`'s result (``results/<profile>/scale.json``).
-    Returns ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}}]``, claims no row
-    measured left out."""
+    """The paper's claims that the scale study measures, for each of its network sizes, judged over seeds by
+    :func:`seed_verdict`: FAIG / random at 1 % (log scale), Table 3's FAIG − random retraining gain, Fig. 4's
+    depth (deblur − denoise > 0) and the Sec. 5.3 accuracies, where the rows have them. ``scale``:
+    ``results/<profile>/scale.json`` -- rows of one seed each (:func:`~faiglib.studies.scale.scale_study`) or,
+    over seeds, rows holding their seeds' rows in ``"per_seed"`` (:func:`~faiglib.studies.scale.scale_study` over several seeds).
+    Returns ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}}]``, claims no row measured
+    left out; a value from fewer than :data:`MIN_SEEDS` seeds gets ``"no verdict"``."""
     rows = scale.get("rows", [])
     out: list[dict[str, Any]] = []
 
-    def claim(name: str, paper: str, judge) -> None:
+    def claim(name: str, paper: str, value, judge, digits: str) -> None:
         cells = {}
         for r in rows:
-            got = judge(r)
-            if got is not None:
-                cells[r["network"]] = got
+            values = [value(one) for one in r.get("per_seed", [r])]
+            if values and all(v is not None for v in values):
+                mean = sum(values) / len(values)
+                text = f"{mean:{digits}}" + ("" if len(values) == 1 else f" ± {mean_std(values)['std']:.2g} ({len(values)} seeds)")
+                cells[r["network"]] = (text, judge(values))
         if cells:
             out.append({"claim": name, "paper": paper, "cells": cells})
 
     for (filters, inp, label), key in zip(CLAIMED_CELLS, ("deblur_over_random", "denoise_over_random")):
         paper = paper_ratio(filters, inp)
-
-        def ratio(r, key=key, paper=paper):
-            x = r.get(key)
-            return None if not x else (f"{x['ratio']:.3g} [{x['low']:.3g}, {x['high']:.3g}]",
-                                       ratio_verdict(x["ratio"], x["low"], x["high"], paper))
-        claim(f"FAIG / random, 1 %, {label} input (Table 2)", f"{paper:.3g}", ratio)
+        claim(f"FAIG / random, 1 %, {label} input (Table 2)", f"{paper:.3g}",
+              lambda r, key=key: (r.get(key) or {}).get("ratio"),
+              lambda v, paper=paper: ratio_seed_verdict(v, paper), ".3g")
     for filters, inp, label in CLAIMED_CELLS:
         paper = paper_gain(filters, inp)
-
-        def gain(r, cell=f"{filters}/{inp}", paper=paper):
-            g = r.get("retraining_gains", {}).get(cell)
-            return None if not g else (f"{g['mean']:+.3f}", verdict(g["mean"], g["std"], paper))
-        claim(f"retraining 1 %: FAIG − random, {label} input (dB, Table 3)", f"{paper:+.3f}", gain)
-
-    def depth(r):
-        d = r.get("depth")
-        if not d:
-            return None
-        difference = d["deblur_filters"] - d["denoise_filters"]
-        return f"{difference:+.3f}", consistent_verdict([difference])
-    claim("deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)", "> 0", depth)
+        claim(f"retraining 1 %: FAIG − random, {label} input (dB, Table 3)", f"{paper:+.3f}",
+              lambda r, cell=f"{filters}/{inp}": (r.get("retraining_gains", {}).get(cell) or {}).get("mean"),
+              lambda v, paper=paper: seed_verdict(v, paper), "+.3f")
+    claim("deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)", "> 0",
+          lambda r: None if not r.get("depth") else r["depth"]["deblur_filters"] - r["depth"]["denoise_filters"],
+          seed_verdict, "+.3f")
     for kind in ("blur", "noise"):
         paper = PAPER[f"classification/accuracy/{kind}"].value
-
-        def accuracy(r, kind=kind, paper=paper):
-            a = r.get("classification", {}).get(kind)
-            return None if a is None else (f"{a:.3f}", verdict(a - 0.5, 0.0, paper - 0.5))
-        claim(f"degradation prediction accuracy, {kind} (Sec. 5.3)", f"{paper:.2f}", accuracy)
+        claim(f"degradation prediction accuracy, {kind} (Sec. 5.3)", f"{paper:.2f}",
+              lambda r, kind=kind: r.get("classification", {}).get(kind),
+              lambda v, paper=paper: seed_verdict(v, paper, threshold=0.5), ".3f")
     return out

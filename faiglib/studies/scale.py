@@ -27,7 +27,8 @@ from faiglib.studies.claims import (RETRAINING_CELLS, masking_ratios, paper_rati
 from faiglib.studies.masking import yardstick_masking
 from faiglib.studies.retraining import depth_summary, retraining_table
 
-__all__ = ["scale_archs", "scale_row", "scale_study", "paper_ratios", "SCALE_METRICS"]
+__all__ = ["scale_archs", "scale_row", "scale_study", "seed_summary", "paper_ratios", "SCALE_METRICS", "SEED_MEASURES",
+           "SEED_LABELS"]
 
 #: the metrics of a row that the chapter plots against the parameter count: (key, label).
 SCALE_METRICS = (
@@ -112,18 +113,110 @@ def scale_row(ws, proportion: float = 0.01, classify: bool = False, retrain: boo
     return row
 
 
+#: numbers of a row that :func:`scale_study` summarises over seeds: ``name -> row -> value`` (None: not measured).
+SEED_MEASURES = {
+    "deblur_over_random": lambda r: r["deblur_over_random"]["ratio"],
+    "denoise_over_random": lambda r: r["denoise_over_random"]["ratio"],
+    "noise_input_deblur_over_denoise": lambda r: r["noise_input_deblur_over_denoise"],
+    "blur_input_denoise_over_deblur": lambda r: r["blur_input_denoise_over_deblur"],
+    "gain_blur_db": lambda r: r.get("gain_blur_db"),
+    "gain_noise_db": lambda r: r.get("gain_noise_db"),
+    "gain_clean_db": lambda r: r.get("gain_clean_db"),
+    "depth_deblur": lambda r: r["depth"]["deblur_filters"],
+    "depth_denoise": lambda r: r["depth"]["denoise_filters"],
+    "depth_deblur_minus_denoise": lambda r: r["depth"]["deblur_filters"] - r["depth"]["denoise_filters"],
+    "accuracy_blur": lambda r: r.get("classification", {}).get("blur"),
+    "accuracy_noise": lambda r: r.get("classification", {}).get("noise"),
+    "retrain_gain_blur_db": lambda r: r.get("retrain_gain_blur_db"),
+    "retrain_gain_noise_db": lambda r: r.get("retrain_gain_noise_db"),
+}
+
+
+#: labels of the :data:`SEED_MEASURES` a reader compares across seeds (the scale chapter's table).
+SEED_LABELS = {
+    "deblur_over_random": "FAIG / random, deblur set, blurry input (1 %)",
+    "denoise_over_random": "FAIG / random, denoise set, noisy input (1 %)",
+    "gain_blur_db": "target − baseline, blurry input (dB)",
+    "gain_noise_db": "target − baseline, noisy input (dB)",
+    "retrain_gain_blur_db": "Table 3: FAIG − random, blurry input (dB)",
+    "retrain_gain_noise_db": "Table 3: FAIG − random, noisy input (dB)",
+    "depth_deblur_minus_denoise": "Fig. 4: depth deblur − denoise",
+    "accuracy_blur": "accuracy, blur",
+    "accuracy_noise": "accuracy, noise",
+}
+
+
+def seed_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{measure: {"mean", "std", "per_seed"}}`` of one network's per-seed rows (:func:`scale_row`, seeds in
+    order) for every measure of :data:`SEED_MEASURES` that each row has; std: sample std, 0 for one seed."""
+    out = {}
+    for name, value in SEED_MEASURES.items():
+        values = [value(r) for r in rows]
+        if all(v is not None for v in values):
+            leaf = mean_std(values)
+            out[name] = {"mean": leaf["mean"], "std": leaf["std"], "per_seed": leaf["values"]}
+    return out
+
+
+def _combined_row(ws_list, rows: Sequence[Mapping[str, Any]], proportion: float) -> dict[str, Any]:
+    """One network over seeds: the first seed's row with the measures replaced by their means over seeds, the
+    FAIG / random ratios recomputed over seeds (:func:`~faiglib.studies.claims.ratio_to_random`: mean of the
+    per-seed ratios, the interval resampling every seed's draws), Table 3's gains paired by seed, and
+    ``"seeds"``, ``"per_seed"`` (the seeds' rows) and ``"summary"`` (:func:`seed_summary`)."""
+    mask = f"mask_{proportion * 100:g}pct"
+    stored = [yardstick_masking(ws, proportions=(proportion,), channels=("gray",), methods=("faig", "random"))
+              for ws in ws_list]  # read back from the store: scale_row computed them
+    yard = yardstick_table(mean_std([m["table"]["gray"] for m in stored]), [m["draws"]["gray"] for m in stored])[mask]
+    summary = seed_summary(rows)
+    row: dict[str, Any] = {**rows[0], "seeds": [ws.seed for ws in ws_list], "per_seed": list(rows), "summary": summary,
+                           "deblur_over_random": yard["deblur_filters"]["blur_input"]["faig_over_random"],
+                           "denoise_over_random": yard["denoise_filters"]["noise_input"]["faig_over_random"]}
+    for key in ("noise_input_deblur_over_denoise", "blur_input_denoise_over_deblur", "gain_blur_db", "gain_noise_db",
+                "gain_clean_db"):
+        if key in summary:
+            row[key] = summary[key]["mean"]
+    row["depth"] = {k: mean_std([r["depth"][k] for r in rows])["mean"] for k in rows[0]["depth"]}
+    if "classification" in rows[0]:
+        row["classification"] = {k: mean_std([r["classification"][k] for r in rows])["mean"]
+                                 for k in rows[0]["classification"]}
+    if "retraining" in rows[0]:
+        gains = retraining_gains(mean_std([r["retraining"] for r in rows]), cells=RETRAINING_CELLS[:2])
+        row.update(retraining_gains=gains, retrain_gain_blur_db=gains["deblur_filters/blur_input"]["mean"],
+                   retrain_gain_noise_db=gains["denoise_filters/noise_input"]["mean"])
+        del row["retraining"]  # one table per seed is in per_seed
+    for key in ("psnr", "random_median", "faig_effect"):
+        row.pop(key, None)  # per seed only
+    return row
+
+
 def scale_study(workspaces: Sequence, proportion: float = 0.01, classify: bool = False,
                 retrain: bool = False) -> dict[str, Any]:
-    """:func:`scale_row` for each workspace (one per network size, same profile and seed), smallest first:
-    ``{"rows": [row, …], "proportion", "seed", "iterations": {"baseline", "target"}}``."""
+    """:func:`scale_row` for each workspace (one per network size and seed, one profile), smallest network
+    first: ``{"rows": [row, …], "seeds", "proportion", "iterations": {"baseline", "target"}}``. With one seed
+    (and ``"seed"``) a row is that seed's :func:`scale_row`; with several, one row per network holds the mean
+    over seeds of each measure and ``"per_seed"`` / ``"summary"`` (see :func:`_combined_row`); every network
+    needs every seed."""
     if not workspaces:
         raise ValueError("the scale study needs at least one workspace (network size)")
     profiles = {ws.profile.name for ws in workspaces}
-    seeds = {ws.seed for ws in workspaces}
-    if len(profiles) != 1 or len(seeds) != 1:
-        raise ValueError(f"compare sizes under one profile and seed; got profiles {sorted(profiles)}, "
-                         f"seeds {sorted(seeds)}")
-    rows = sorted((scale_row(ws, proportion, classify, retrain) for ws in workspaces), key=lambda r: r["params"])
+    if len(profiles) != 1:
+        raise ValueError(f"compare sizes under one profile; got profiles {sorted(profiles)}")
+    seeds = sorted({ws.seed for ws in workspaces})
+    by_net: dict[str, dict[int, Any]] = {}
+    for ws in workspaces:
+        by_net.setdefault(ws.spec.label, {})[ws.seed] = ws
+    missing = {net: sorted(set(seeds) - set(per)) for net, per in by_net.items() if set(per) != set(seeds)}
+    if missing:
+        raise ValueError(f"every network needs every seed {seeds}; missing {missing}")
+    rows = []
+    for per in by_net.values():
+        ws_list = [per[s] for s in seeds]
+        seed_rows = [scale_row(ws, proportion, classify, retrain) for ws in ws_list]
+        rows.append(seed_rows[0] if len(seeds) == 1 else _combined_row(ws_list, seed_rows, proportion))
+    rows.sort(key=lambda r: r["params"])
     p = workspaces[0].profile
-    return {"rows": rows, "proportion": proportion, "seed": workspaces[0].seed,
-            "iterations": {"baseline": p.baseline_iters, "target": p.target_iters}}
+    out = {"rows": rows, "seeds": seeds, "proportion": proportion,
+           "iterations": {"baseline": p.baseline_iters, "target": p.target_iters}}
+    if len(seeds) == 1:
+        out["seed"] = seeds[0]
+    return out
