@@ -157,9 +157,12 @@ browser-check: html
 #            make gpu-dry-run       (estimated H200 seconds per stage; fails if over 8 minutes)
 # 2. device: the device tool's run with carry=["build/gpu-data"] and the command
 #            make gpu-run PYTHON=python3
-#            (the machine's own python3: no venv, no papermill; $$OUT is the folder that comes back: <= 6 parts of
-#            the packed store (<= 15 MiB each), gpu_run.json and timing.log -- at most 8 files)
-# 3. here:   make gpu-unpack FROM=<the returned $$OUT folder>   (store into $(OUT)/store, JSON into $(RESULTS)/gpu/),
+#            (the machine's own python3: no venv, no papermill; $$OUT is the folder that comes back: <= 4 parts of
+#            the packed store (<= 15 MiB each), store.manifest.json, gpu_run.json and timing.log -- at most 7 files,
+#            under 64 MiB)
+# 3. here:   make gpu-unpack FROM=<the returned $$OUT folder> [GPU_ARGS=<the run's --set overrides>]
+#            (verifies every part against the manifest before writing anything; store into $(OUT)/store, JSON
+#            into $(RESULTS)/gpu/),
 #            then e.g. make section S=masking PROFILE=gpu DATA=build/gpu-data/Set14 TRAIN_DATA=build/gpu-data/train
 #            reads the pair, FAIG and IG from the store. Data paths are relative to the repository root on both
 #            machines: the training checkpoint's key holds the training-data string.
@@ -182,7 +185,7 @@ gpu-run: $(ENV_STAMP)
 
 gpu-unpack: $(ENV_STAMP)
 	test -n "$(FROM)" || { echo "usage: make gpu-unpack FROM=<folder with store.tar.gz.partNN and gpu_run.json>"; exit 2; }
-	$(PY) -m faiglib.studies.gpu_run --unpack $(FROM) --into $(OUT) --results $(RESULTS)
+	$(PY) -m faiglib.studies.gpu_run --unpack "$(FROM)" --into "$(OUT)" --results "$(RESULTS)" $(GPU_ARGS)
 
 clean-book:
 	rm -rf _build build $(EXECUTED)

@@ -133,7 +133,7 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
             "--out", str(out), "--device", "cpu"] + [a for s in TINY for a in ("--set", s)]
     assert gpu_run.main(args) == 0
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["gpu_run.json", "store.tar.gz.part00", "timing.log"]
+    assert files == ["gpu_run.json", "store.manifest.json", "store.tar.gz.part00", "timing.log"]
     assert all((out / f).stat().st_size <= 16 * 2 ** 20 for f in files)
     payload = json.loads((out / "gpu_run.json").read_text())
     assert payload["iterations"] == {"baseline": 6, "target": 4}
@@ -166,19 +166,88 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
     assert set(masking.masking_table(ws)) == {f"mask_{q * 100:g}pct" for q in ws.profile.mask_proportions}
 
 
+def _small_store(root):
+    from faiglib.core.store import Store
+    from faiglib.core.checkpoint import atomic_write_bytes
+
+    store = Store(root)
+    for key, seed in (("a", 0), ("b", 1)):
+        with store.entry("faig", {"k": key}) as folder:
+            atomic_write_bytes(np.random.default_rng(seed).bytes(2500), folder / "result.pt")
+    (root / "faig" / "x.lock").write_text("")
+    return store
+
+
 def test_pack_refuses_more_parts_than_come_back(tmp_path):
-    (tmp_path / "store" / "faig" / "k").mkdir(parents=True)
-    (tmp_path / "store" / "faig" / "k" / "result.pt").write_bytes(np.random.default_rng(0).bytes(5000))
-    (tmp_path / "store" / "faig" / "k.lock").write_text("")
+    _small_store(tmp_path / "store")
     with pytest.raises(ValueError, match="more than the 1 allowed"):
         gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=1, part_bytes=1000)
     assert not (tmp_path / "out").exists()
     parts = gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
-    assert len(parts) == 6 and all(p.stat().st_size <= 1000 for p in parts)
+    assert len(parts) >= 3 and all(p.stat().st_size <= 1000 for p in parts)
+    manifest = json.loads((tmp_path / "out" / gpu_run.MANIFEST_NAME).read_text())
+    assert [q["name"] for q in manifest["parts"]] == [p.name for p in parts]
+    assert gpu_run.MAX_PARTS * gpu_run.PART_BYTES + 2 ** 20 <= 64 * 2 ** 20  # what comes back: 64 MiB in all
     gpu_run.unpack(tmp_path / "out", tmp_path / "back")
-    assert (tmp_path / "back/store/faig/k/result.pt").read_bytes() == \
-        (tmp_path / "store/faig/k/result.pt").read_bytes()
-    assert not (tmp_path / "back/store/faig/k.lock").exists()
+    for result in (tmp_path / "store" / "faig").glob("*/result.pt"):
+        assert (tmp_path / "back/store/faig" / result.parent.name / "result.pt").read_bytes() == result.read_bytes()
+    assert not (tmp_path / "back/store/faig/x.lock").exists()
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.mark.parametrize("damage", ["missing middle part", "truncated part", "flipped byte", "no manifest",
+                                    "foreign part"])
+def test_a_damaged_pack_is_refused_and_nothing_is_written(tmp_path, damage):
+    _small_store(tmp_path / "store")
+    parts = gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    assert len(parts) >= 3
+    middle = parts[len(parts) // 2]
+    if damage == "missing middle part":
+        middle.unlink()
+        match = f"{middle.name}: missing"
+    elif damage == "truncated part":
+        middle.write_bytes(middle.read_bytes()[:-10])
+        match = f"{middle.name}: 990 bytes, the manifest says 1000"
+    elif damage == "flipped byte":
+        data = bytearray(middle.read_bytes())
+        data[17] ^= 0x20
+        middle.write_bytes(bytes(data))
+        match = f"{middle.name}: its SHA-256 differs"
+    elif damage == "no manifest":
+        (tmp_path / "out" / gpu_run.MANIFEST_NAME).unlink()
+        match = "no store.manifest.json beside .* part\\(s\\): the run stopped before its packing finished"
+    else:
+        (tmp_path / "out" / f"{gpu_run.PACK_NAME}.part99").write_bytes(b"x")
+        match = "part99.*not in the manifest"
+    with pytest.raises(gpu_run.PackError, match=match):
+        gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    assert _tree(tmp_path / "back") == []
+    # the command line: one line on stderr, exit code 2, nothing written
+    assert gpu_run.main(["--unpack", str(tmp_path / "out"), "--into", str(tmp_path / "back2")]) == 2
+    assert _tree(tmp_path / "back2") == []
+
+
+def test_an_intact_pack_repairs_a_file_an_earlier_unpack_left_broken(tmp_path):
+    _small_store(tmp_path / "store")
+    gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    broken = next((tmp_path / "back/store/faig").glob("*/result.pt"))
+    good = broken.read_bytes()
+    broken.write_bytes(good[:100])  # what the old unpack could leave: a short file that later unpacks kept
+    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    assert broken.read_bytes() == good
+    from faiglib.core.checkpoint import verify_file
+    verify_file(broken)  # and its entry's digest manifest vouches for it
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    assert gpu_run.main(["--dry-run", "--profile", "gpu"]) == 2
+    assert "pass --train-data" in capsys.readouterr().err
+    assert gpu_run.main(["--dry-run", "--train-data", "x", "--set", "baseline_iters=abc"]) == 2
+    assert "the value of baseline_iters must be JSON" in capsys.readouterr().err
 
 
 #: LR sizes (x2) of the 14 Set14 images (PROVENANCE.md's sizes, mod-cropped): what the gpu profile analyses.

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_text", "load_file", "load_json",
+    "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_bytes", "atomic_write_text", "load_file", "load_json",
     "save_model", "load_state", "load_model", "check_finite", "git_commit", "as_state_dict", "file_sha256",
     "seal_folder", "recorded_digests", "verify_file", "record_file",
 ]
@@ -156,6 +156,11 @@ def _atomic_replace(path: Path, write) -> Path:
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     return _atomic_replace(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write bytes atomically."""
+    return _atomic_replace(Path(path), lambda fh: fh.write(data))
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:

@@ -1,10 +1,12 @@
 """The paper's scale on one GPU in one command (``make gpu-run``): train the MSRResNet pair with the resident
 bf16 loop, then FAIG (N = 100) and IG on the analysis images, Table 2 (FAIG / IG / |θ−θ̄| / random) and the
 Fig. 3 curves by batched masking, all into a :class:`~faiglib.studies.workspace.Workspace`'s store; then pack
-the store into at most :data:`MAX_PARTS` files of at most :data:`PART_BYTES` under ``--out`` with the results
-JSON and a timing log. ``--unpack`` (back on the CPU, ``make gpu-unpack``) puts the store entries into
-``artifacts/`` and checks that a Workspace with the same data finds them, so the notebooks run with
-``PROFILE=gpu`` from the store without recomputing.
+the store into at most :data:`MAX_PARTS` files of at most :data:`PART_BYTES` under ``--out`` with a manifest of
+their SHA-256 digests, the results JSON and a timing log. ``--unpack`` (back on the CPU, ``make gpu-unpack``)
+verifies every part and file against the manifest before writing anything (a missing, truncated or altered part
+is a one-line error), moves the store entries into ``artifacts/`` with atomic renames, and checks that a
+Workspace with the same data finds them, so the notebooks run with ``PROFILE=gpu`` from the store without
+recomputing.
 
 Plain Python with the machine's own interpreter: torch, numpy, scikit-image, tqdm (no papermill, no venv).
 
@@ -20,6 +22,7 @@ reaches, so that the GPU assumption can be read as a multiple of a measured numb
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -27,14 +30,18 @@ import platform
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from faiglib.core.checkpoint import MANIFEST, atomic_write_bytes, atomic_write_text, file_sha256
+
 __all__ = ["ASSUMED_BF16_FLOPS", "ASSUMED_FP32_FLOPS", "ASSUMED_STEP_OVERHEAD_S", "BUDGET_S", "MAX_PARTS",
-           "PART_BYTES", "estimate", "pack_store", "unpack", "run", "main"]
+           "PART_BYTES", "MANIFEST_NAME", "PackError", "estimate", "pack_store", "verify_pack", "unpack", "run", "main"]
 
 #: H200 (SXM) dense bf16 tensor-core peak is ~989 TFLOP/s; 3x3 convs with 64 channels at small batches reach a
 #: fraction of it. Assumed sustained: 10 % of the peak (conservative; measured numbers belong in
@@ -47,10 +54,17 @@ ASSUMED_FP32_FLOPS = ASSUMED_BF16_FLOPS / 2
 ASSUMED_STEP_OVERHEAD_S = 1.5e-3
 #: One command may run 10 minutes; the run must fit in 8 (start-up, packing and slack take the rest).
 BUDGET_S = 8 * 60
-#: What comes back from the device: at most 8 files of at most 16 MiB; 2 are the results JSON and the log.
-MAX_PARTS = 6
+#: What comes back from the device: at most 8 files of at most 16 MiB and 64 MiB together; 3 are the results
+#: JSON, the log and the pack's manifest, so the store gets 4 parts of 15 MiB (60 MiB).
+MAX_PARTS = 4
 PART_BYTES = 15 * 2 ** 20
 PACK_NAME = "store.tar.gz"
+#: the pack's manifest: every part's size and SHA-256, and every packed file's SHA-256, written after the parts.
+MANIFEST_NAME = "store.manifest.json"
+
+
+class PackError(ValueError):
+    """A returned pack that is incomplete or altered: nothing of it is unpacked."""
 
 
 # ---- the plan: FLOPs of each stage and the estimate ---------------------------------------------------------
@@ -192,21 +206,25 @@ def dry_run(ws, classify: bool = False, budget_s: float = BUDGET_S,
 def _skip(name: str) -> bool:
     base = os.path.basename(name)
     return base.endswith(".lock") or base.endswith(".resume.pth") or base == "file-digests.json" \
-        or (base.startswith(".") and base.endswith(".tmp"))
+        or (base.startswith(".") and base.endswith(".tmp")) or name.startswith("quarantine")
 
 
 def pack_store(store_root: str | Path, out: str | Path, max_parts: int = MAX_PARTS,
                part_bytes: int = PART_BYTES) -> list[Path]:
-    """Pack ``store_root`` (its entries; no locks, resume states or the machine's file-digest index) into a
-    gzipped tar split into ``out/store.tar.gz.partNN`` files of at most ``part_bytes``. Raises ``ValueError``
-    (before writing any part) if it needs more than ``max_parts``."""
+    """Pack ``store_root`` (its entries; no locks, resume states or quarantined files) into a gzipped tar split
+    into ``out/store.tar.gz.partNN`` files of at most ``part_bytes``, then ``out/store.manifest.json`` (each
+    part's size and SHA-256, the whole pack's, and each packed file's). Raises ``ValueError`` (before writing
+    any part) if it needs more than ``max_parts``."""
     store_root, out = Path(store_root), Path(out)
     buffer = io.BytesIO()
+    files: dict[str, str] = {}
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
         for path in sorted(store_root.rglob("*")):
             rel = path.relative_to(store_root)
             if path.is_file() and not _skip(str(rel)):
-                tar.add(path, arcname=str(Path("store") / rel))
+                name = (Path("store") / rel).as_posix()
+                files[name] = file_sha256(path)
+                tar.add(path, arcname=name)
     data = buffer.getvalue()
     n = max(1, -(-len(data) // part_bytes))
     if n > max_parts:
@@ -217,33 +235,98 @@ def pack_store(store_root: str | Path, out: str | Path, max_parts: int = MAX_PAR
     parts = []
     for i in range(n):
         path = out / f"{PACK_NAME}.part{i:02d}"
-        path.write_bytes(data[i * part_bytes: (i + 1) * part_bytes])
+        atomic_write_bytes(data[i * part_bytes: (i + 1) * part_bytes], path)
         parts.append(path)
+    manifest = {"pack": PACK_NAME, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "parts": [{"name": q.name, "bytes": q.stat().st_size, "sha256": file_sha256(q)} for q in parts],
+                "files": files}
+    # written last: a pack without its manifest is one whose packing did not finish
+    atomic_write_text(json.dumps(manifest, indent=1) + "\n", out / MANIFEST_NAME)
     return parts
 
 
+def verify_pack(source: str | Path) -> tuple[dict[str, Any], bytes]:
+    """``(manifest, the joined pack)`` of a returned folder, after checking every part named in its manifest
+    (present, size, SHA-256), that no other part is there, the whole pack's SHA-256, and that the archive holds
+    exactly the manifest's files with their SHA-256 under ``store/``. Raises :class:`PackError` with one line
+    naming what is wrong; reads only."""
+    source = Path(source)
+    manifest_path = source / MANIFEST_NAME
+    if not manifest_path.is_file():
+        found = sorted(q.name for q in source.glob(f"{PACK_NAME}.part*"))
+        raise PackError(f"{source}: no {MANIFEST_NAME}" + (f" beside {len(found)} part(s): the run stopped before "
+                        f"its packing finished" if found else f": pass the folder the GPU run's $OUT came back to"))
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        listed = [(q["name"], int(q["bytes"]), str(q["sha256"])) for q in manifest["parts"]]
+        files = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise PackError(f"{manifest_path}: not a pack manifest ({type(err).__name__}: {err})") from None
+    extra = sorted({q.name for q in source.glob(f"{PACK_NAME}.part*")} - {name for name, _, _ in listed})
+    if extra:
+        raise PackError(f"{source}: part(s) {extra} are not in the manifest (from another run?)")
+    chunks = []
+    for name, size, sha in listed:
+        part = source / name
+        if not part.is_file():
+            raise PackError(f"{part}: missing ({len(listed)} parts listed); copy back every part of the run")
+        data = part.read_bytes()
+        if len(data) != size:
+            raise PackError(f"{part}: {len(data)} bytes, the manifest says {size} (truncated or replaced)")
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise PackError(f"{part}: its SHA-256 differs from the manifest's (altered in transfer)")
+        chunks.append(data)
+    data = b"".join(chunks)
+    if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+        raise PackError(f"{source}: the joined parts differ from the pack the run wrote (parts out of order?)")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            bad = [n for n, m in members.items() if not n.startswith("store/") or ".." in Path(n).parts
+                   or not (m.isfile() or m.isdir())]
+            if bad:
+                raise PackError(f"{source}: unexpected archive members {bad[:3]}; not a packed faiglib store")
+            held = {n for n, m in members.items() if m.isfile()}
+            if held != set(files):
+                raise PackError(f"{source}: the archive holds {len(held)} files, the manifest {len(files)}")
+            for name in sorted(held):
+                with tar.extractfile(members[name]) as fh:
+                    if hashlib.sha256(fh.read()).hexdigest() != files[name]:
+                        raise PackError(f"{source}: {name} differs from its SHA-256 in the manifest")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise PackError(f"{source}: the pack does not decompress ({type(err).__name__}: {err})") from None
+    return manifest, data
+
+
 def unpack(source: str | Path, into: str | Path, results: str | Path | None = None) -> dict[str, Any]:
-    """Join ``source/store.tar.gz.partNN`` and extract the store into ``into/store`` (existing entries are
-    kept); copy ``gpu_run.json`` (if there) to ``results/<profile>/gpu_run.json``. Returns the results JSON
-    (``{}`` if none)."""
+    """Verify ``source`` (:func:`verify_pack`: nothing is written unless every part and file checks out), then
+    extract the store into a temporary folder beside ``into/store`` and move each file into place with an atomic
+    rename: a file already there with the same bytes is kept, one with other bytes (an earlier broken unpack)
+    replaced, and each entry's digest manifest merged. Copies ``gpu_run.json`` (if there) to
+    ``results/<profile>/gpu_run.json``. Returns the results JSON (``{}`` if none)."""
     source, into = Path(source), Path(into)
-    parts = sorted(source.glob(f"{PACK_NAME}.part*"))
-    if not parts:
-        raise ValueError(f"{source}: no {PACK_NAME}.partNN files; pass the folder the GPU run's $OUT came back to")
-    data = b"".join(p.read_bytes() for p in parts)
+    manifest, data = verify_pack(source)
     into.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        members = tar.getmembers()
-        bad = [m.name for m in members if not m.name.startswith("store/") or ".." in Path(m.name).parts
-               or not (m.isfile() or m.isdir())]
-        if bad:
-            raise ValueError(f"{parts[0]}: unexpected members {bad[:3]}; not a packed faiglib store")
-        for m in members:
-            target = into / m.name
-            if m.isfile() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(m) as fh, open(target, "wb") as dst:
-                    shutil.copyfileobj(fh, dst)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=into))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    target = staging / m.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(m) as fh, open(target, "wb") as dst:
+                        shutil.copyfileobj(fh, dst)
+        names = sorted(manifest["files"], key=lambda n: (Path(n).name == MANIFEST, n))  # manifests last
+        for name in names:
+            target, staged = into / name, staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if Path(name).name == MANIFEST and target.exists():
+                merged = {**json.loads(target.read_text()), **json.loads(staged.read_text())}
+                atomic_write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", target)
+            elif not (target.exists() and file_sha256(target) == manifest["files"][name]):
+                os.replace(staged, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     payload: dict[str, Any] = {}
     found = source / "gpu_run.json"
     if found.exists():
@@ -354,7 +437,11 @@ def _profile(name: str, overrides: list[str]):
         key, sep, value = item.partition("=")
         if not sep or not hasattr(profile, key):
             raise ValueError(f"--set takes FIELD=VALUE with a field of Profile, got {item!r}")
-        parsed = json.loads(value)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ValueError(f"--set {item}: the value of {key} must be JSON (e.g. 100, 0.5, \"bf16\", [1, 2]), "
+                             f"got {value!r}") from None
         changes[key] = tuple(parsed) if isinstance(parsed, list) else parsed
     return profile.with_(**changes) if changes else profile
 
@@ -381,7 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--into", default="artifacts")
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
+    try:
+        return _main(ap, args)
+    except ValueError as err:  # bad overrides, data, a broken pack: one line, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
+
+def _main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from faiglib.studies.workspace import Workspace
 
     if args.unpack:
@@ -401,14 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     profile = _profile(args.profile, args.set)
+    if args.train_data is None and profile.train_data is None:
+        raise ValueError(f"profile {profile.name!r} has no default training data: pass --train-data (e.g. "
+                         f"build/gpu-data/train, made here by `make gpu-data`)")
     ws = Workspace(profile=profile, seed=args.seed, device=args.device, data=args.data, train_data=args.train_data,
                    out=args.work, results=Path(args.work) / "results", progress=False)
     if args.dry_run:
-        try:
-            dry_run(ws, args.classify)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        dry_run(ws, args.classify)
         return 0
     if not args.out:
         ap.error("--out (or $OUT) is required: the folder whose files come back")
