@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from numeric_compare import RTOL, numbers_close, reconcile, split_numbers, texts_agree
+from numeric_compare import numbers_close, reconcile, split_numbers, texts_agree
 
 HERE = Path(__file__).parent
 

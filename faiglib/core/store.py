@@ -37,7 +37,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from filelock import FileLock
 
-from faiglib.core.checkpoint import (MANIFEST, IntegrityError, atomic_write_text, file_sha256, recorded_digests,
+from faiglib.core.checkpoint import (MANIFEST, atomic_write_text, file_sha256, recorded_digests,
                                      seal_folder, verify_file)
 
 __all__ = ["Store", "ReadOnlyStoreError", "digest", "tensor_digest"]

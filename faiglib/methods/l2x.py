@@ -39,7 +39,6 @@ That split is kept as well (``brighter = R where x > x̄``, ``darker = R where x
 from __future__ import annotations
 
 import contextlib
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -50,7 +49,7 @@ from torch import nn
 from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline
 from faiglib.core.validate import check_input_channels
-from faiglib.methods.lam import _check_window, _infer_scale, _safe_sqrt, check_lr_image
+from faiglib.methods.lam import _check_window, _infer_scale, _safe_sqrt, check_lr_image, check_window_arguments
 
 __all__ = ["OBJECTIVES", "UNSUPPORTED_NONLINEAR", "Square", "SafeSqrt", "WindowObjective", "L2XResult",
            "rescale_rules", "check_rescale_compatible", "unsupported_nonlinearities", "rescale_attribution"]
@@ -260,11 +259,7 @@ def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, i
         raise ValueError(f"unknown objective {objective!r}; known: {OBJECTIVES}")
     check_lr_image(lr)
     check_input_channels(model, lr, "lr")
-    if isinstance(window_size, bool) or not isinstance(window_size, numbers.Integral) or window_size < 1:
-        raise ValueError(f"window_size must be an integer >= 1, got {window_size!r}")
-    if (not isinstance(window, (tuple, list)) or len(window) != 2
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in window)):
-        raise ValueError(f"window must be (y, x): the top-left corner in output (HR) pixels, got {window!r}")
+    check_window_arguments(window, window_size)
     if max_summation_gap is not None and not max_summation_gap > 0:
         raise ValueError(f"max_summation_gap must be > 0 (relative), or None to skip the check; got {max_summation_gap!r}")
     unsupported = unsupported_nonlinearities(model)

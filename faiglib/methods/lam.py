@@ -39,7 +39,7 @@ from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline, blur_path
 from faiglib.core.validate import check_input_channels
 
-__all__ = ["LAMResult", "lam", "check_lr_image", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
+__all__ = ["LAMResult", "lam", "check_lr_image", "check_window_arguments", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
            "attribution_density", "CONVENTIONS"]
 
 CONVENTIONS = ("official", "sobel")
@@ -120,12 +120,17 @@ def check_lr_image(lr) -> None:
                          f"or meaningless; fix or drop the image")
 
 
-def _check_window(window, size: int, height: int, width: int, convention: str) -> tuple[int, int]:
+def check_window_arguments(window, size: int) -> None:
+    """ValueError unless ``window`` is ``(y, x)`` integers and ``size`` an integer >= 1 (before any network runs)."""
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
         raise ValueError(f"window_size must be an integer >= 1, got {size!r}")
     if (not isinstance(window, (tuple, list)) or len(window) != 2
             or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in window)):
         raise ValueError(f"window must be (y, x): the top-left corner in output (HR) pixels, got {window!r}")
+
+
+def _check_window(window, size: int, height: int, width: int, convention: str) -> tuple[int, int]:
+    check_window_arguments(window, size)
     before, after = _margins(convention)
     y, x = int(window[0]), int(window[1])
     if size + before + after > min(height, width):

@@ -59,7 +59,6 @@ def scrub_notebook_paths(path: str | Path, root: str | Path | None = None) -> Pa
     """Rewrite the parameters papermill injected into an executed notebook with absolute paths relative to the
     repository (:func:`portable_paths`), so that a published page never shows a folder of the machine that ran
     it (``make section`` calls this after papermill)."""
-    import os
     import re
 
     base = Path(root) if root is not None else _repository_root()

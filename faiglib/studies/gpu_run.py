@@ -255,7 +255,7 @@ def verify_pack(source: str | Path) -> tuple[dict[str, Any], bytes]:
     if not manifest_path.is_file():
         found = sorted(q.name for q in source.glob(f"{PACK_NAME}.part*"))
         raise PackError(f"{source}: no {MANIFEST_NAME}" + (f" beside {len(found)} part(s): the run stopped before "
-                        f"its packing finished" if found else f": pass the folder the GPU run's $OUT came back to"))
+                        "its packing finished" if found else ": pass the folder the GPU run's $OUT came back to"))
     try:
         manifest = json.loads(manifest_path.read_text())
         listed = [(q["name"], int(q["bytes"]), str(q["sha256"])) for q in manifest["parts"]]

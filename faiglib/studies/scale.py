@@ -19,7 +19,7 @@ on each pair, with the library functions the chapters use:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from faiglib.measures.statistics import mean_std
 from faiglib.studies.claims import (RETRAINING_CELLS, masking_ratios, paper_ratio, retraining_gains,
