@@ -73,5 +73,29 @@ def test_scale_study_sorts_by_size_and_refuses_mixed_runs(smoke_experiment, tmp_
     with pytest.raises(ValueError, match="at least one workspace"):
         scale_study([])
     other_seed = Workspace(profile="smoke", seed=1, arch="msrresnet-4x1", out=tmp_path, progress=False)
-    with pytest.raises(ValueError, match="one profile and seed"):
+    with pytest.raises(ValueError, match=r"every network needs every seed \[0, 1\]; missing .*msrresnet-4x1': \[0\]"):
         scale_study([smoke_experiment, other_seed])
+    other_profile = Workspace(profile="cpu", arch="msrresnet-32x4", out=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="one profile"):
+        scale_study([smoke_experiment, other_profile])
+
+
+def test_scale_study_over_seeds_averages_each_seeds_row(smoke_experiment):
+    """Two seeds of both sizes: each row's means are the means of its seeds' own rows (scale_row run alone),
+    FAIG / random the mean of the per-seed ratios, and Table 3's gains paired by seed."""
+    kw = dict(out=smoke_experiment.out, results=smoke_experiment.results, progress=False)
+    wss = [Workspace(profile="smoke", seed=s, arch=a, **kw) for a in ("msrresnet-8x1", "msrresnet-4x1") for s in (0, 1)]
+    study = scale_study(wss, retrain=True)
+    assert study["seeds"] == [0, 1] and "seed" not in study
+    for row in study["rows"]:
+        alone = [scale_row(Workspace(profile="smoke", seed=s, arch=row["network"], **kw), retrain=True) for s in (0, 1)]
+        assert row["per_seed"] == alone
+        ratios = [a["faig_effect"]["deblur_filters_blur_input"] / a["random_median"]["deblur_filters_blur_input"]["median"]
+                  for a in alone]
+        assert row["deblur_over_random"]["ratio"] == pytest.approx((ratios[0] + ratios[1]) / 2)
+        assert row["deblur_over_random"]["values"] == pytest.approx(ratios)
+        assert row["gain_blur_db"] == pytest.approx((alone[0]["gain_blur_db"] + alone[1]["gain_blur_db"]) / 2)
+        gains = [a["retrain_gain_blur_db"] for a in alone]
+        assert row["retraining_gains"]["deblur_filters/blur_input"]["values"] == pytest.approx(gains)
+        assert row["retraining_gains"]["deblur_filters/blur_input"]["verdict"] == "no verdict"  # two seeds
+        assert row["summary"]["depth_deblur"]["per_seed"] == [a["depth"]["deblur_filters"] for a in alone]
