@@ -122,12 +122,12 @@ def test_sections_reuse_cached_artefacts(executed):
     # the attention section adds the RCAN and SwinIR pairs of seed 0 (profile.attention_networks)
     attention = [(stage, f"{net}_{stage}.pth") for net in ("rcan-16x1-g1", "swinir-8-d2-h2-w4")
                  for stage in ("baseline", "target")]
-    # the scale section adds the smaller MSRResNet's pair of seed 0 (profile.scale_networks)
-    scale = [(stage, f"msrresnet-4x1_{stage}.pth") for stage in ("baseline", "target")]
+    # the scale section adds the smaller MSRResNet's pairs of seeds 0 and 1 (profile.scale_networks, scale_seeds)
+    scale = [(stage, f"msrresnet-4x1_{stage}.pth") for _ in (0, 1) for stage in ("baseline", "target")]
     assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr + attention + scale)
-    # FAIG scores: one per (network, seed) pair, two for the levels targets, two for the attention pairs, one for
-    # the scale study's smaller net; IG: one per pair
-    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 2 + 1
+    # FAIG scores: one per (network, seed) pair, two for the levels targets, two for the attention pairs, two for
+    # the scale study's smaller net (seeds 0 and 1); IG: one per pair
+    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 2 + 2
     assert len(list(root.glob("ig/*/result.pt"))) == 4
 
 

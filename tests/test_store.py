@@ -107,7 +107,7 @@ def test_the_analysis_degradation_is_a_parameter_of_the_analysis_set_not_of_the_
     assert ws.degradation.blur_sigma == ws.profile.blur_sigma
     assert other.analysis_digest() != ws.analysis_digest()
     assert torch.equal(other.analysis_set().lr["clean"][0], ws.analysis_set().lr["clean"][0])
-    with pytest.raises(ValueError, match="analysis_blur_sigma must be a sigma > 0"):
+    with pytest.raises(ValueError, match="analysis_blur_sigma must be a finite sigma > 0"):
         Workspace(profile="smoke", out=tmp_path, analysis_blur_sigma=0)
 
 
