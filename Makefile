@@ -40,7 +40,7 @@ PARAMS = -p profile $(PROFILE) $(if $(shell grep -s '^seed = ' notebooks/$(S).py
 	-p out "$(OUT)" -p results "$(RESULTS)" \
 	$(if $(DATA),-p data "$(DATA)") $(if $(TRAIN_DATA),-p train_data "$(TRAIN_DATA)")
 
-.PHONY: env test nbval nbval-isa nbval-refresh book book-full section notebooks notebooks-book html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
+.PHONY: gpu-check env test nbval nbval-isa nbval-refresh book book-full section notebooks notebooks-book html edition browser-check clean-book gpu-data gpu-dry-run gpu-run gpu-unpack
 
 env: $(ENV_STAMP)
 
@@ -170,6 +170,8 @@ GPU_PROFILE ?= gpu
 GPU_DATA ?= build/gpu-data
 GPU_OUT ?= $(OUT)
 GPU_ARGS ?=
+# seconds after which no stage starts and training pauses with its resume state (the pack is always written)
+GPU_TIME_LIMIT ?= 480
 
 gpu-data: env
 	$(PY) tools/gpu_data.py --shared ../shared/data --out $(GPU_DATA)
@@ -181,7 +183,14 @@ gpu-dry-run: $(ENV_STAMP)
 gpu-run: $(ENV_STAMP)
 	test -d $(GPU_DATA)/Set14 -a -d $(GPU_DATA)/train || { echo "no $(GPU_DATA): run make gpu-data here and carry it"; exit 2; }
 	$(PY) -m faiglib.studies.gpu_run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
-	  --train-data $(GPU_DATA)/train --work build/gpu-work --out $(GPU_OUT) $(GPU_ARGS)
+	  --train-data $(GPU_DATA)/train --work build/gpu-work --out "$(GPU_OUT)" --time-limit $(GPU_TIME_LIMIT) $(GPU_ARGS)
+
+# about a minute on the device: CUDA, bf16 autocast and channels-last checked, the training step and FAIG measured,
+# the estimate corrected, go / no-go and the iterations that fit
+gpu-check: $(ENV_STAMP)
+	test -d $(GPU_DATA)/Set14 -a -d $(GPU_DATA)/train || { echo "no $(GPU_DATA): run make gpu-data here and carry it"; exit 2; }
+	$(PY) -m faiglib.studies.gpu_run --preflight --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	  --train-data $(GPU_DATA)/train --work build/gpu-work --time-limit $(GPU_TIME_LIMIT) $(GPU_ARGS)
 
 gpu-unpack: $(ENV_STAMP)
 	test -n "$(FROM)" || { echo "usage: make gpu-unpack FROM=<folder with store.tar.gz.partNN and gpu_run.json>"; exit 2; }

@@ -284,3 +284,68 @@ def test_resident_patches_pack_uint8_uint16_and_float_images_alike():
     packs = [ResidentPatches([("a", img)], 16, 2, torch.Generator().manual_seed(1)).packed
              for img in (u8, as_float, as_u16)]
     assert all(torch.equal(p[0], u8) for p in packs)
+
+
+def _tiny_args():
+    return ["--profile", "smoke", "--data", "data/analysis", "--train-data", "data/train", "--device", "cpu"] + \
+        [a for s in TINY for a in ("--set", s)]
+
+
+def _stage_weights(work, ws_args):
+    from faiglib.core.checkpoint import load_state
+    from faiglib.studies.workspace import Workspace
+
+    ws = Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train",
+                   out=work, progress=False, read_only=True)
+    return [load_state(r.checkpoint)[0] for r in ws.pair()]
+
+
+def test_a_run_stopped_by_its_clock_packs_what_finished_and_a_second_call_ends_as_one_run(tmp_path, monkeypatch):
+    _png_folders(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert gpu_run.main(_tiny_args() + ["--work", "whole", "--out", "OUT_whole"]) == 0
+    whole = json.loads((tmp_path / "OUT_whole/gpu_run.json").read_text())
+    assert whole["finished"] and whole["remaining_iterations"] == {"baseline": 0, "target": 0}
+
+    real_clock = gpu_run.Clock
+
+    class StopsAfterThreeIterations(real_clock):
+        calls = 0
+
+        def expired(self):  # asked before 'data', before 'train pair', then after every training iteration
+            StopsAfterThreeIterations.calls += 1
+            return StopsAfterThreeIterations.calls > 4
+
+    monkeypatch.setattr(gpu_run, "Clock", StopsAfterThreeIterations)
+    assert gpu_run.main(_tiny_args() + ["--work", "first", "--out", "OUT1"]) == 0
+    first = json.loads((tmp_path / "OUT1/gpu_run.json").read_text())
+    assert first["finished"] is False and first["stages_done"] == ["data"]
+    assert first["stages_skipped"][:3] == ["train pair", "PSNR table", "FAIG"]
+    assert first["remaining_iterations"] == {"baseline": 6 - 3, "target": 4}
+    assert (tmp_path / "OUT1" / gpu_run.MANIFEST_NAME).exists()  # the pack is written all the same
+    assert "NOT finished" in (tmp_path / "OUT1/timing.log").read_text()
+
+    monkeypatch.setattr(gpu_run, "Clock", real_clock)
+    assert gpu_run.main(_tiny_args() + ["--work", "second", "--out", "OUT2", "--resume-from", "OUT1"]) == 0
+    second = json.loads((tmp_path / "OUT2/gpu_run.json").read_text())
+    assert second["finished"] and second["remaining_iterations"] == {"baseline": 0, "target": 0}
+    assert second["pair_keys"] == whole["pair_keys"] and second["table2"] == whole["table2"]
+    for got, want in zip(_stage_weights("second", None), _stage_weights("whole", None)):
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)  # bit for bit
+
+
+def test_preflight_runs_on_the_cpu_and_says_no_go_when_nothing_fits(tmp_path, monkeypatch, capsys):
+    _png_folders(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert gpu_run.main(_tiny_args() + ["--preflight", "--time-limit", "3600", "--work", "w"]) == 0
+    printed = capsys.readouterr().out
+    assert "checks: {'device': 'cpu', 'bf16_autocast': True, 'channels_last': True}" in printed
+    assert "training it/s" in printed and ": GO;" in printed
+    from faiglib.studies.workspace import Workspace
+
+    ws = Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train", out="w",
+                   progress=False)
+    # 1 s cannot hold the 30 s of start-up the plan assumes: no-go, and no training iteration fits
+    result = gpu_run.preflight(ws, time_limit_s=1.0, steps=3, print_=lambda line: None)
+    assert result["go"] is False and result["iterations_that_fit"] == {"baseline": 0, "target": 0}
+    assert result["it_per_s"] > 0 and result["faig_flops_per_s"] > 0

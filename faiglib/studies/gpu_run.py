@@ -41,7 +41,8 @@ import torch
 from faiglib.core.checkpoint import MANIFEST, atomic_write_bytes, atomic_write_text, file_sha256
 
 __all__ = ["ASSUMED_BF16_FLOPS", "ASSUMED_FP32_FLOPS", "ASSUMED_STEP_OVERHEAD_S", "BUDGET_S", "MAX_PARTS",
-           "PART_BYTES", "MANIFEST_NAME", "PackError", "estimate", "pack_store", "verify_pack", "unpack", "run", "main"]
+           "PART_BYTES", "MANIFEST_NAME", "DEFAULT_TIME_LIMIT_S", "Clock", "PackError", "estimate", "pack_store",
+           "verify_pack", "unpack", "remaining_iterations", "run", "preflight", "main"]
 
 #: H200 (SXM) dense bf16 tensor-core peak is ~989 TFLOP/s; 3x3 convs with 64 channels at small batches reach a
 #: fraction of it. Assumed sustained: 10 % of the peak (conservative; measured numbers belong in
@@ -205,13 +206,14 @@ def dry_run(ws, classify: bool = False, budget_s: float = BUDGET_S,
 
 def _skip(name: str) -> bool:
     base = os.path.basename(name)
-    return base.endswith(".lock") or base.endswith(".resume.pth") or base == "file-digests.json" \
+    # resume states travel: a second call continues an unfinished training from them
+    return base.endswith(".lock") or base == "file-digests.json" \
         or (base.startswith(".") and base.endswith(".tmp")) or name.startswith("quarantine")
 
 
 def pack_store(store_root: str | Path, out: str | Path, max_parts: int = MAX_PARTS,
                part_bytes: int = PART_BYTES) -> list[Path]:
-    """Pack ``store_root`` (its entries; no locks, resume states or quarantined files) into a gzipped tar split
+    """Pack ``store_root`` (its entries and resume states; no locks or quarantined files) into a gzipped tar split
     into ``out/store.tar.gz.partNN`` files of at most ``part_bytes``, then ``out/store.manifest.json`` (each
     part's size and SHA-256, the whole pack's, and each packed file's). Raises ``ValueError`` (before writing
     any part) if it needs more than ``max_parts``."""
@@ -367,46 +369,109 @@ class _Log:
         return value
 
 
+#: Of one 10-minute command: the stages stop starting (and training pauses) after this many seconds, leaving
+#: about 2 minutes for the interpreter's start, data upload before and packing after.
+DEFAULT_TIME_LIMIT_S = 480.0
+
+
+class Clock:
+    """The run's deadline: ``limit_s`` seconds after it was made (``None``: never)."""
+
+    def __init__(self, limit_s: float | None) -> None:
+        if limit_s is not None and not limit_s > 0:
+            raise ValueError(f"the time limit must be > 0 seconds, got {limit_s!r}")
+        self.limit_s, self.t0 = limit_s, time.monotonic()
+
+    def left(self) -> float:
+        return float("inf") if self.limit_s is None else self.limit_s - (time.monotonic() - self.t0)
+
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+
+def remaining_iterations(ws) -> dict[str, int]:
+    """Training iterations still to run per stage: 0 when the stage's checkpoint is in the store, the total
+    minus the resume state's iteration when one is there, else the total."""
+    from faiglib.core.checkpoint import load_file
+
+    out = {}
+    for stage, parts, total in (("baseline", ws.baseline_parts(), ws.profile.baseline_iters),
+                                ("target", ws.target_parts(), ws.profile.target_iters)):
+        folder = ws.store.path(stage, parts)
+        if (folder / f"{ws.spec.label}_{stage}.pth").exists():
+            out[stage] = 0
+        elif (folder / f"{ws.spec.label}_{stage}.resume.pth").exists():
+            out[stage] = total - int(load_file(folder / f"{ws.spec.label}_{stage}.resume.pth")["iteration"])
+        else:
+            out[stage] = total
+    return out
+
+
 def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "bf16",
-        classify: bool = False, chunk: int = 8) -> dict[str, Any]:
+        classify: bool = False, chunk: int = 8, clock: Clock | None = None) -> dict[str, Any]:
     """Everything of the GPU run for one :class:`Workspace` (see the module docstring); returns the results
-    payload (also written to ``out/gpu_run.json``, with ``out/timing.log`` and the store parts)."""
+    payload (also written to ``out/gpu_run.json``, with ``out/timing.log`` and the store parts).
+
+    ``clock`` (default: no limit): no stage starts after its deadline, and training stops there with its resume
+    state saved. The pack is written whatever finished -- resume states included -- and ``gpu_run.json`` says
+    ``"finished"``, the stages done and skipped, and the training iterations left; a second call with the
+    returned folder (``--resume-from``) continues where this one stopped."""
     from faiglib.studies.masking import yardstick_masking
     from faiglib.training.resident import train_resident_pair
 
     out = Path(out)
+    clock = clock or Clock(None)
     log = _Log(out / "timing.log")
     p = ws.profile
     log(f"device {ws.device} ({torch.cuda.get_device_name() if ws.device.startswith('cuda') else platform.processor()}),"
-        f" torch {torch.__version__}, profile {p.name}, {ws.spec.label}, seed {ws.seed}")
+        f" torch {torch.__version__}, profile {p.name}, {ws.spec.label}, seed {ws.seed}, time limit "
+        f"{'none' if clock.limit_s is None else f'{clock.limit_s:.0f} s'}")
     if ws.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
-    log.stage("data", lambda: (ws.train_images(), ws.analysis_set(), ws.analysis_digest()))
-    log(f"{len(ws.train_images())} training images, {len(ws.analysis_set())} analysis images")
-    base, target = log.stage("train pair", lambda: train_resident_pair(ws, precision=train_precision,
-                                                                       compile=compile, log=log))
-    psnr = log.stage("PSNR table", ws.psnr_table)
-    log.stage("FAIG", ws.scores)
-    log.stage("IG", ws.ig_ranking)
+    done: list[str] = []
+    skipped: list[str] = []
+
+    def stage(name: str, fn: Callable[[], Any], needs: bool = True) -> Any:
+        if not needs or clock.expired():
+            skipped.append(name)
+            log(f"{name}: skipped ({'its inputs are not finished' if not needs else 'time limit reached'})")
+            return None
+        value = log.stage(name, fn)
+        done.append(name)
+        return value
+
+    stage("data", lambda: (ws.train_images(), ws.analysis_set(), ws.analysis_digest()))
+    pair = stage("train pair", lambda: train_resident_pair(ws, precision=train_precision, compile=compile, log=log,
+                                                           should_stop=clock.expired))
+    if pair is None and "train pair" in done:  # it paused: a stage that returned no pair did not finish
+        done.remove("train pair")
+        skipped.append("train pair")
+    trained = pair is not None
+    psnr = stage("PSNR table", ws.psnr_table, trained)
+    stage("FAIG", ws.scores, trained)
+    stage("IG", ws.ig_ranking, trained)
     # exactly what the baselines chapter (method_masking) and the masking chapter (masking_table, gray) ask
     # for, so that back on a CPU they read these tables from the store instead of recomputing them
-    table2 = log.stage("Table 2 / Fig. 3 masking", lambda: yardstick_masking(
-        ws, p.curve_proportions, ("gray", "blue"), batch=chunk)["table"])
-    log.stage("masking chapter", lambda: yardstick_masking(ws, p.mask_proportions, ("gray",), ("faig", "random"),
-                                                           batch=chunk))
+    table2 = stage("Table 2 / Fig. 3 masking", lambda: yardstick_masking(
+        ws, p.curve_proportions, ("gray", "blue"), batch=chunk)["table"], trained)
+    stage("masking chapter", lambda: yardstick_masking(ws, p.mask_proportions, ("gray",), ("faig", "random"),
+                                                       batch=chunk), trained)
     classification = None
     if classify:
         from faiglib.studies.classification import classify as classify_fn
 
-        classification = log.stage("classification", lambda: classify_fn(ws))
+        classification = stage("classification", lambda: classify_fn(ws), trained)
+    history = {k: r.history for k, r in zip(("baseline", "target"), pair)} if trained else {}
     payload = {
         "profile": p.name, "seed": ws.seed, "network": ws.spec.label, "device": ws.device,
         "device_name": torch.cuda.get_device_name() if ws.device.startswith("cuda") else platform.processor(),
         "torch": torch.__version__, "data": str(ws.data), "train_data": str(ws.train_data),
         "pair_keys": ws.pair_keys(), "analysis_digest": ws.analysis_digest(),
+        "finished": not skipped, "stages_done": done, "stages_skipped": skipped,
+        "remaining_iterations": remaining_iterations(ws), "time_limit_s": clock.limit_s,
         "iterations": {"baseline": p.baseline_iters, "target": p.target_iters},
-        "train_it_per_s": {"baseline": base.history.get("it_per_s"), "target": target.history.get("it_per_s")},
-        "train_seconds": {"baseline": base.history.get("seconds"), "target": target.history.get("seconds")},
+        "train_it_per_s": {k: h.get("it_per_s") for k, h in history.items()},
+        "train_seconds": {k: h.get("seconds") for k, h in history.items()},
         "psnr": psnr, "table2": table2, "stage_seconds": log.stages, "compiled": compile,
         "train_precision": train_precision, "profile_fields": p.as_dict(),
     }
@@ -416,8 +481,74 @@ def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "b
     shutil.copyfile(Path(ws.results) / p.name / "gpu_run.json", out / "gpu_run.json")
     parts = log.stage("pack", lambda: pack_store(ws.store.root, out))
     log(f"packed {sum(q.stat().st_size for q in parts) / 2 ** 20:.1f} MiB into {len(parts)} part(s); "
-        f"total {time.perf_counter() - log.t0:.1f} s")
+        f"{'finished' if not skipped else 'NOT finished: ' + ', '.join(skipped) + ' left; run again with --resume-from'}"
+        f"; total {time.perf_counter() - log.t0:.1f} s")
     return payload
+
+
+def preflight(ws, time_limit_s: float = DEFAULT_TIME_LIMIT_S, classify: bool = False, steps: int = 20,
+              print_: Callable[[str], None] = print) -> dict[str, Any]:
+    """About a minute on the device before the run: CUDA visible (for a ``cuda`` workspace), bf16 autocast and
+    channels-last layout working, then the profile's training step (``steps`` iterations of the resident loop,
+    nothing saved) and a FAIG call on the first analysis image (N = 2) measured. The plan of :func:`plan` is
+    re-estimated with these rates; prints the corrected seconds per stage, go / no-go against ``time_limit_s``
+    and the training iterations that fit. Returns ``{"checks", "it_per_s", "faig_flops_per_s", "stages",
+    "total_s", "go", "iterations_that_fit"}``."""
+    from faiglib.methods.faig import faig
+    from faiglib.training.resident import ResidentPatches, train_resident_stage
+    from faiglib.training.stages import build_seeded
+
+    p, device = ws.profile, torch.device(ws.device)
+    checks = {"device": str(device)}
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("CUDA is not visible here: run the preflight on the GPU machine (or --device cpu)")
+        checks["cuda"] = torch.cuda.get_device_name(device)
+    net = build_seeded(ws.spec, p.scale, 0).to(device).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 16, 16, device=device).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
+        y = net(x)
+    checks["bf16_autocast"] = bool(torch.isfinite(y.float()).all())
+    checks["channels_last"] = tuple(y.shape) == (1, 3, 16 * p.scale, 16 * p.scale)
+    print_(f"checks: {checks}")
+    gen = torch.Generator(device=device).manual_seed(0)
+    patches = ResidentPatches(ws.train_images(), p.hr_patch, p.batch_size, gen)
+    val = [(n, x) for n, x in ws.analysis_images()[:1]]
+    common = dict(profile=p, network=ws.spec, patches=patches, val_images=val, out_dir=".", save=False,
+                  precision="bf16" if device.type == "cuda" else "fp32")
+    train_resident_stage("baseline", iterations=2, **common)  # warm-up (cuDNN autotuning)
+    rate = train_resident_stage("baseline", iterations=steps, **common).history["it_per_s"]
+    aset = ws.analysis_set()
+    model = ws.architecture()
+    base = {k: v + 0.01 for k, v in model.state_dict().items()}
+    lr, hr = aset.lr["blur"][0][None].to(device), aset.hr[0][None].to(device)
+    faig(model, base, model.state_dict(), lr, hr, n_steps=1)
+    tic = time.perf_counter()
+    faig(model, base, model.state_dict(), lr, hr, n_steps=2)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    faig_rate = 3 * flops_per_lr_pixel(ws.spec, p.scale) * lr.shape[-2] * lr.shape[-1] * 2 / (time.perf_counter() - tic)
+    stages = []
+    for s in plan(ws, classify):
+        if s["stage"].startswith("train "):
+            iters = p.baseline_iters if s["stage"] == "train baseline" else p.target_iters
+            seconds = iters / rate
+        else:
+            seconds = s["flops"] / faig_rate + s["fixed_s"]
+        stages.append({**s, "seconds": seconds})
+    total = sum(s["seconds"] for s in stages)
+    other = sum(s["seconds"] for s in stages if not s["stage"].startswith("train "))
+    fit = max(0, int((time_limit_s - other) * rate))
+    share = p.baseline_iters / max(p.baseline_iters + p.target_iters, 1)
+    iterations = {"baseline": int(fit * share), "target": fit - int(fit * share)}
+    for s in stages:
+        print_(f"  {s['stage']:<24s} {s['seconds']:8.1f} s   ({s['what']})")
+    go = total <= time_limit_s
+    print_(f"measured: {rate:.1f} training it/s, FAIG {faig_rate / 1e12:.2f} TFLOP/s; estimated {total:.0f} s of the "
+           f"{time_limit_s:.0f} s limit: {'GO' if go else 'NO-GO'}; iterations that fit beside the other stages: "
+           f"{iterations['baseline']} + {iterations['target']} (profile: {p.baseline_iters} + {p.target_iters})")
+    return {"checks": checks, "it_per_s": rate, "faig_flops_per_s": faig_rate, "stages": stages, "total_s": total,
+            "go": go, "iterations_that_fit": iterations}
 
 
 def _plain(obj: Any) -> Any:
@@ -464,6 +595,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classify", action="store_true", help="also per-image FAIG classification (Sec. 5.3)")
     ap.add_argument("--chunk", type=int, default=16, help="masked selections per vectorised forward pass")
     ap.add_argument("--dry-run", action="store_true", help="print the estimated GPU time and exit")
+    ap.add_argument("--preflight", action="store_true",
+                    help="about a minute on the device: checks, measured rates, corrected estimate, go / no-go")
+    ap.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S,
+                    help="seconds after which no stage starts and training pauses (the pack is always written)")
+    ap.add_argument("--resume-from", metavar="DIR",
+                    help="a returned $OUT folder of an unfinished run: unpacked into --work first, then continued")
     ap.add_argument("--unpack", metavar="DIR", help="unpack a returned $OUT folder into --into and exit")
     ap.add_argument("--into", default="artifacts")
     ap.add_argument("--results", default="results")
@@ -503,11 +640,18 @@ def _main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.dry_run:
         dry_run(ws, args.classify)
         return 0
+    if args.preflight:
+        preflight(ws, args.time_limit, args.classify)
+        return 0
     if not args.out:
         ap.error("--out (or $OUT) is required: the folder whose files come back")
+    clock = Clock(args.time_limit)  # from here: the data, training and analysis stages count
+    if args.resume_from:
+        unpack(args.resume_from, args.work)  # verified before anything is written
+        print(f"resuming from {args.resume_from}: remaining iterations {remaining_iterations(ws)}", flush=True)
     compile_ = bool(args.compile)
     run(ws, args.out, compile=compile_, train_precision=args.train_precision, classify=args.classify,
-        chunk=args.chunk)
+        chunk=args.chunk, clock=clock)
     return 0
 
 

@@ -20,6 +20,7 @@ weights are another sample of the same recipe, not the same bits; ``meta["traine
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -158,12 +159,19 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
                          train_names: Sequence[str] = (), init_state: Mapping[str, torch.Tensor] | None = None,
                          precision: str = "bf16", compile: bool = False, log_every: int = 100,
                          iterations: int | None = None, save: bool = True,
-                         log: Callable[[str], None] | None = None) -> TrainResult:
+                         log: Callable[[str], None] | None = None,
+                         should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train one stage on the device of ``patches`` and save it as ``train_stage`` would (see the module
     docstring). ``patches.generator`` drives the patches, a second generator on the same device (seeded from
     ``seed`` and the stage) the degradations. ``iterations`` (benchmarks): run that many steps of the stage's
     schedule and do not save (``save=False`` also skips saving). Returns a :class:`TrainResult`;
-    ``history["seconds"]`` is the wall time of the loop (synchronised), ``history["it_per_s"]`` its rate."""
+    ``history["seconds"]`` is the wall time of the loop (synchronised), ``history["it_per_s"]`` its rate.
+
+    Resumable: every ``profile.checkpoint_every`` iterations, and when ``should_stop()`` (asked after every
+    iteration; e.g. a deadline) says so, the resume state -- model, EMA, Adam, the patch and degradation
+    generators -- is written; the call then returns with ``history["paused_at"]`` and ``checkpoint`` the resume
+    file. A later call with the same configuration continues from it and ends with the weights of an
+    uninterrupted run (same draws, same order)."""
     if stage == "target" and init_state is None:
         raise ValueError("the target stage is fine-tuned from the baseline: pass init_state")
     device = patches.packed.device
@@ -193,6 +201,7 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
         ema.requires_grad_(False)
     fused = device.type == "cuda"
     optimizer = torch.optim.Adam(model.parameters(), lr=base_lr, betas=(0.9, 0.99), fused=fused)
+    start = 0
     forward = torch.compile(model) if compile else model
     degradation = degradation_of(profile)
     stage_offset = 0 if stage == "baseline" else 1
@@ -201,10 +210,35 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
     params, ema_params = list(model.parameters()), list(ema.parameters()) if ema is not None else []
     history: dict = {"loss": [], "val_psnr": [], "val_kinds": ["clean"] if stage == "baseline" else ["blur", "noise"],
                      "seconds": 0.0, "trainer": TRAINER, "precision": precision, "compiled": bool(compile)}
+    resumed = run.resumed() if save else None
+    if resumed is not None:
+        start = int(resumed["iteration"])
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(resumed["ema"])
+        patches.generator.set_state(resumed["patch_generator"])
+        degrade_gen.set_state(resumed["degrade_generator"])
+        history = {**history, **json.loads(resumed["history"])}
+        history.pop("paused_at", None)
+        if log is not None:
+            log(f"{network.label} {stage}: resumed at iteration {start}/{total}")
+
+    def resume_state() -> dict:
+        return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "ema": None if ema is None else {k: v.detach().cpu() for k, v in ema.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "patch_generator": patches.generator.get_state(),
+                "degrade_generator": degrade_gen.get_state(),
+                # the loss summed since the last logged iteration, so that a resumed log averages the same steps
+                "running_loss": running.detach().cpu()}
+
+    previous_seconds = float(history["seconds"])
     running = torch.zeros((), device=device)
+    if resumed is not None:
+        running += resumed["running_loss"].to(device)
     _sync(device)
     tic = time.perf_counter()
-    for it in range(steps):
+    for it in range(start, steps):
         hr = patches.sample()
         if stage == "baseline":
             lr = downsample(hr, profile.scale, profile.resize)
@@ -230,9 +264,21 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
             if log is not None:
                 log(f"{network.label} {stage} {it + 1}/{steps} loss {history['loss'][-1][1]:.4f} "
                     f"({time.perf_counter() - tic:.1f} s)")
+        if save and it + 1 < steps:
+            stop = should_stop is not None and should_stop()
+            if stop or (it + 1) % profile.checkpoint_every == 0:
+                _sync(device)
+                history["seconds"] = round(previous_seconds + time.perf_counter() - tic, 3)
+                run.save_state(it, history, resume_state())
+            if stop:
+                history["paused_at"] = it + 1
+                if log is not None:
+                    log(f"{network.label} {stage}: stopped at iteration {it + 1}/{total} (resume state saved)")
+                return run.paused(history)
     _sync(device)
-    history["seconds"] = round(time.perf_counter() - tic, 3)
-    history["it_per_s"] = round(steps / max(history["seconds"], 1e-9), 2)
+    loop_seconds = time.perf_counter() - tic
+    history["seconds"] = round(previous_seconds + loop_seconds, 3)
+    history["it_per_s"] = round((steps - start) / max(loop_seconds, 1e-9), 2)
     if not save:
         return TrainResult(final, history, 0)
     model = model.to(memory_format=torch.contiguous_format)
@@ -252,10 +298,12 @@ def _sync(device: torch.device) -> None:
 
 
 def train_resident_pair(ws, *, precision: str = "bf16", compile: bool = False, log_every: int = 100,
-                        log: Callable[[str], None] | None = None) -> tuple[TrainResult, TrainResult]:
+                        log: Callable[[str], None] | None = None,
+                        should_stop: Callable[[], bool] | None = None) -> tuple[TrainResult, TrainResult] | None:
     """Baseline then target of a :class:`~faiglib.studies.workspace.Workspace` (fixed-level target only) with the
     resident loop, written into the workspace's store entries; then ``ws.pair()`` (which finds them) is
-    returned. A pair already in the store is not retrained."""
+    returned. A pair already in the store is not retrained; a stage stopped by ``should_stop`` (see
+    :func:`train_resident_stage`) leaves its resume state in the store and the call returns ``None``."""
     if getattr(ws, "levels", False):
         raise ValueError("the resident trainer does fixed-level targets only; use Workspace.pair() for levels=True")
     spec, profile = ws.spec, ws.profile
@@ -275,6 +323,9 @@ def train_resident_pair(ws, *, precision: str = "bf16", compile: bool = False, l
                 init = load_state(base_path)[0]  # as Workspace.pair() loads it (EMA weights if any)
             gen = torch.Generator(device=device).manual_seed(ws.seed * 4 + (0 if stage == "baseline" else 2))
             patches = ResidentPatches(train, profile.hr_patch, profile.batch_size, gen)
-            train_resident_stage(stage, patches=patches, out_dir=folder, init_state=init, **common)
+            result = train_resident_stage(stage, patches=patches, out_dir=folder, init_state=init,
+                                          should_stop=should_stop, **common)
             del patches
+        if "paused_at" in result.history:
+            return None
     return ws.pair()

@@ -209,13 +209,17 @@ class ResumableRun:
         if (it + 1) % self.checkpoint_every == 0 or interrupted:
             history["seconds"] += time.perf_counter() - self.tic
             self.tic = time.perf_counter()
-            saved = state()
-            check_finite(saved["model"], f"{self.label} at iteration {it + 1}")
-            atomic_save({"config_key": self.key, "iteration": it + 1, **saved, "history": json.dumps(history)},
-                        self.resume)
+            self.save_state(it, history, state())
         if interrupted and self.bar is not None:
             self.bar.close()
         return interrupted
+
+    def save_state(self, it: int, history: dict, saved: dict) -> None:
+        """Write the resume state after iteration ``it`` (``saved``: model, optimiser, generators, ...; its
+        ``"model"`` is checked finite; this configuration's key and ``history`` are added)."""
+        check_finite(saved["model"], f"{self.label} at iteration {it + 1}")
+        atomic_save({"config_key": self.key, "iteration": it + 1, **saved, "history": json.dumps(history)},
+                    self.resume)
 
     def paused(self, history: dict) -> TrainResult:
         """The result of a call interrupted by ``stop_after``: the resume state it left."""
