@@ -349,3 +349,19 @@ def test_preflight_runs_on_the_cpu_and_says_no_go_when_nothing_fits(tmp_path, mo
     result = gpu_run.preflight(ws, time_limit_s=1.0, steps=3, print_=lambda line: None)
     assert result["go"] is False and result["iterations_that_fit"] == {"baseline": 0, "target": 0}
     assert result["it_per_s"] > 0 and result["faig_flops_per_s"] > 0
+
+
+def test_a_stage_that_fails_still_leaves_the_pack_of_what_finished(tmp_path, monkeypatch):
+    _png_folders(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    import faiglib.studies.workspace as wsm
+
+    def broken(self, *a, **k):
+        raise RuntimeError("CUDA error: an illegal memory access (simulated)")
+
+    monkeypatch.setattr(wsm.Workspace, "ig_ranking", broken)
+    assert gpu_run.main(_tiny_args() + ["--work", "w", "--out", "OUT"]) == 1
+    payload = json.loads((tmp_path / "OUT/gpu_run.json").read_text())
+    assert payload["errors"] == {"IG": "RuntimeError: CUDA error: an illegal memory access (simulated)"}
+    assert payload["stages_done"] == ["data", "train pair", "PSNR table", "FAIG"] and not payload["finished"]
+    gpu_run.verify_pack(tmp_path / "OUT")  # the pair and FAIG came back

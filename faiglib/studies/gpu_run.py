@@ -430,13 +430,22 @@ def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "b
         torch.backends.cudnn.benchmark = True
     done: list[str] = []
     skipped: list[str] = []
+    errors: dict[str, str] = {}
 
     def stage(name: str, fn: Callable[[], Any], needs: bool = True) -> Any:
-        if not needs or clock.expired():
+        if not needs or clock.expired() or errors:
             skipped.append(name)
-            log(f"{name}: skipped ({'its inputs are not finished' if not needs else 'time limit reached'})")
+            why = "an earlier stage failed" if errors else "its inputs are not finished" if not needs else \
+                "time limit reached"
+            log(f"{name}: skipped ({why})")
             return None
-        value = log.stage(name, fn)
+        try:
+            value = log.stage(name, fn)
+        except Exception as err:  # the pack is still written, with what finished before
+            errors[name] = f"{type(err).__name__}: {err}"
+            skipped.append(name)
+            log(f"{name}: FAILED ({errors[name]})")
+            return None
         done.append(name)
         return value
 
@@ -467,7 +476,7 @@ def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "b
         "device_name": torch.cuda.get_device_name() if ws.device.startswith("cuda") else platform.processor(),
         "torch": torch.__version__, "data": str(ws.data), "train_data": str(ws.train_data),
         "pair_keys": ws.pair_keys(), "analysis_digest": ws.analysis_digest(),
-        "finished": not skipped, "stages_done": done, "stages_skipped": skipped,
+        "finished": not skipped, "stages_done": done, "stages_skipped": skipped, "errors": errors,
         "remaining_iterations": remaining_iterations(ws), "time_limit_s": clock.limit_s,
         "iterations": {"baseline": p.baseline_iters, "target": p.target_iters},
         "train_it_per_s": {k: h.get("it_per_s") for k, h in history.items()},
@@ -650,9 +659,9 @@ def _main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         unpack(args.resume_from, args.work)  # verified before anything is written
         print(f"resuming from {args.resume_from}: remaining iterations {remaining_iterations(ws)}", flush=True)
     compile_ = bool(args.compile)
-    run(ws, args.out, compile=compile_, train_precision=args.train_precision, classify=args.classify,
-        chunk=args.chunk, clock=clock)
-    return 0
+    payload = run(ws, args.out, compile=compile_, train_precision=args.train_precision, classify=args.classify,
+                  chunk=args.chunk, clock=clock)
+    return 1 if payload["errors"] else 0
 
 
 if __name__ == "__main__":
