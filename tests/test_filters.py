@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from faiglib.core.units import FilterIndex
+from faiglib.core.units import CONV_RULES, FilterIndex
 from faiglib.models.networks import MSRResNet, SRCNNStyle
 
 
@@ -38,7 +38,7 @@ MODELS = {
 @pytest.mark.parametrize("name", list(MODELS))
 def test_len_and_round_trip_every_index(name):
     model = MODELS[name]()
-    index = FilterIndex(model)
+    index = FilterIndex(model, CONV_RULES)  # the paper's filters: convs only
     assert len(index) == _expected_len(model)
     assert [layer.name for layer in index.layers] == [n for n, _ in _convs(model)]
     seen = set()
@@ -57,7 +57,7 @@ def test_len_and_round_trip_every_index(name):
 
 
 def test_custom_counts():
-    index = FilterIndex(Custom())
+    index = FilterIndex(Custom(), CONV_RULES)
     assert len(index) == 4 * 3 + 6 * 2 + 2 * 6 + 2 * 1
     assert index.param_names == ["head.weight", "grouped.weight", "nobias.weight", "block.1.weight"]
     assert index.layer("grouped").in_per_group == 2
@@ -102,7 +102,7 @@ def test_out_of_range_indices():
 @pytest.mark.parametrize("name", ["custom", "srcnn_style"])
 def test_reduce_equals_manual_sum(name):
     model = MODELS[name]()
-    index = FilterIndex(model)
+    index = FilterIndex(model, CONV_RULES)  # the paper's filters: convs only
     g = torch.Generator().manual_seed(0)
     per_param = {n: torch.randn(p.shape, generator=g, dtype=torch.float64) for n, p in model.named_parameters()}
     manual, manual_signed = [], []
@@ -127,7 +127,7 @@ def test_reduce_equals_manual_sum(name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_masks_select_exactly(name):
     model = MODELS[name]()
-    index = FilterIndex(model)
+    index = FilterIndex(model, CONV_RULES)  # the paper's filters: convs only
     g = torch.Generator().manual_seed(1)
     chosen = torch.randperm(len(index), generator=g)[:7]
     masks = index.masks(torch.cat([chosen, chosen[:2]]))  # duplicates are fine
@@ -147,7 +147,7 @@ def test_masks_select_exactly(name):
 
 def test_masks_shape_matches_weight():
     model = Custom()
-    index = FilterIndex(model)
+    index = FilterIndex(model, CONV_RULES)  # the paper's filters: convs only
     masks = index.masks(torch.arange(len(index)))
     for n, p in model.named_parameters():
         if n in masks:
@@ -155,8 +155,59 @@ def test_masks_shape_matches_weight():
 
 
 def test_module_without_convs():
-    with pytest.raises(ValueError):
-        FilterIndex(nn.Sequential(nn.Linear(3, 3), nn.ReLU()))
+    with pytest.raises(ValueError, match="no module with attribution units"):
+        FilterIndex(nn.Sequential(nn.Linear(3, 3), nn.ReLU()), CONV_RULES)
+    assert len(FilterIndex(nn.Sequential(nn.Linear(3, 3), nn.ReLU()))) == 3  # the default: Linear rows
+
+
+def test_default_rules_give_every_layer_units_and_keep_the_papers_cnns():
+    # Custom: convs 4*3 + 6*2 + 2*6 + 2*1 = 38 filters, and the Linear(2, 2)'s 2 rows, in module order
+    index = FilterIndex(Custom())
+    assert len(index) == 40 and [layer.name for layer in index.layers] == ["head", "grouped", "nobias", "block.0",
+                                                                         "block.1"]
+    assert index.layer("block.0").kind == "linear" and index.layer("block.0").offset == 36
+    for make in (MODELS["msrresnet"], MODELS["srcnn_style"]):  # 3x3 convs only: the same units, the same order
+        a, b = FilterIndex(make()), FilterIndex(make(), CONV_RULES)
+        assert a.layers == b.layers and len(a) == len(b)
+
+
+class _Transformerish(nn.Module):
+    """A transformer block and the layers the audit found dropped: ConvTranspose2d, MultiheadAttention, PReLU,
+    LayerNorm, Embedding, GELU (no parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(5, 4)
+        self.conv = nn.Conv2d(3, 4, 3)                            # 4 x 3 = 12
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)           # weight (4, 2, 2, 2): 4 x 2 = 8
+        self.act = nn.PReLU()
+        self.norm = nn.LayerNorm(4)
+        self.attn = nn.MultiheadAttention(4, 2)                   # in_proj 12 rows; out_proj Linear 4 rows
+        self.mlp = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4))  # 8 + 4 rows
+
+
+def test_default_units_of_a_transformer_block_by_hand():
+    index = FilterIndex(_Transformerish())
+    counts = {layer.name: layer.count for layer in index.layers}
+    assert counts == {"conv": 12, "up": 8, "attn": 12, "attn.out_proj": 4, "mlp.0": 8, "mlp.2": 4}
+    assert len(index) == 48
+    assert index.layer("up").kind == "conv_transpose" and index.layer("attn").param == "attn.in_proj_weight"
+    masks = index.masks(torch.tensor([12 + 3]))  # the 4th transposed-conv unit: weight[1, 1]
+    assert masks["up.weight"].shape == (4, 2) and masks["up.weight"].nonzero().tolist() == [[1, 1]]
+
+
+def test_a_parameter_holding_type_without_a_rule_is_named():
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+
+    net = nn.Sequential(nn.Conv2d(3, 3, 3), Gate())
+    with pytest.raises(ValueError, match=r"type Gate holds parameters \['scale'\].*FilterIndex\(model, rules="):
+        FilterIndex(net)
+    from faiglib.core.units import UNIT_RULES
+    assert len(FilterIndex(net, {**UNIT_RULES, Gate: None})) == 9
+    assert len(FilterIndex(net, CONV_RULES)) == 9  # the convs-only map leaves it out, as asked
 
 
 def test_top_level_conv():
@@ -172,9 +223,10 @@ def test_unit_rules_are_keyed_by_module_type():
         pass
 
     net = nn.Sequential(nn.Linear(3, 3), MyConv(3, 2, 3))
-    index = FilterIndex(net)
+    index = FilterIndex(net, CONV_RULES)
     assert len(index) == 6 and index.layers[0].name == "1" and UNIT_RULES[nn.Conv2d] is conv_units
+    assert len(FilterIndex(net)) == 3 + 6  # the default also gives the Linear its rows
     with pytest.raises(ValueError, match="no module with attribution units"):
-        FilterIndex(nn.Sequential(nn.Linear(3, 3)))
+        FilterIndex(nn.Sequential(nn.Linear(3, 3)), CONV_RULES)
     with pytest.raises(ValueError, match="no module with attribution units"):
-        FilterIndex(net, rules={})
+        FilterIndex(net, rules={}, strict=False)

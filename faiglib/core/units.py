@@ -13,11 +13,16 @@ weight; beyond the paper, rows of Linear layers and attention heads.
 * :func:`attention_head_units` -- optional, per head instead of per row: the table's column, the ``q``/``k``/``v``
   rows of a head in ``qkv`` (units ``(3, heads)``) and the input columns of a head in ``proj`` (units ``heads``).
 
-:data:`UNIT_RULES` (convs only) is the default, and modules of other types silently hold no units: the paper's
-CNNs. A network class may declare its own map as the class attribute ``unit_rules`` (the attention networks
-do): then every module that holds parameters must have an entry (``None``: its parameters are no units, as
-biases are not), and a module type without one is a ``ValueError`` naming the type -- a new kind of layer is
-never silently left out of the attribution.
+:data:`UNIT_RULES` is the default, and it is strict: it gives units to ``Conv2d`` of any kernel,
+``ConvTranspose2d`` (:func:`conv_transpose_units`), ``Linear`` rows, ``MultiheadAttention``'s input projection
+rows (:func:`in_projection_rows`; its output projection is a ``Linear``) and, on any module that holds one, each
+head of a ``relative_position_bias_table``; it lists the parameter-holding types that carry no units (norms,
+``PReLU``, embeddings: :data:`NO_UNITS`, mapped to ``None``, as biases are not units either). Every other module
+that holds parameters is a ``ValueError`` naming its type and how to declare a rule -- a new kind of layer is
+never silently left out of the attribution (before, FAIG on a network with Linear, attention or transposed-conv
+layers silently attributed its convs only). The paper's CNNs hold 3x3 convs only, so their units, order and
+scores are those of the convs-only map. A network class may declare its own map as the class attribute
+``unit_rules`` (the attention networks do), applied just as strictly.
 """
 from __future__ import annotations
 
@@ -28,8 +33,9 @@ from typing import Callable, Mapping, Optional, Union
 import torch
 from torch import nn
 
-__all__ = ["UnitLayer", "ConvLayer", "FilterIndex", "UNIT_RULES", "ATTENTION_RULES", "conv_units", "linear_rows",
-           "head_table", "attention_head_units", "expand_mask"]
+__all__ = ["UnitLayer", "ConvLayer", "FilterIndex", "UNIT_RULES", "CONV_RULES", "ATTENTION_RULES", "NO_UNITS",
+           "conv_units", "conv_transpose_units", "linear_rows", "in_projection_rows", "head_table",
+           "attention_head_units", "expand_mask"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,28 @@ def conv_units(name: str, module: nn.Conv2d, offset: int) -> UnitLayer:
     return UnitLayer(name, _param_name(name, "weight"), out_ch, in_per_group, (kh, kw), offset)
 
 
+def conv_transpose_units(name: str, module: nn.ConvTranspose2d, offset: int) -> UnitLayer:
+    """A transposed conv's units: one ``K×K`` slice per (input, output-of-its-group) channel pair, in the weight's
+    own ``(in, out / groups, kh, kw)`` order (the slice that carries one input channel to one output channel)."""
+    in_ch, out_per_group, kh, kw = module.weight.shape
+    return UnitLayer(name, _param_name(name, "weight"), in_ch, out_per_group, (kh, kw), offset,
+                     kind="conv_transpose")
+
+
+def in_projection_rows(name: str, module: nn.MultiheadAttention, offset: int) -> UnitLayer | None:
+    """``nn.MultiheadAttention``'s packed input projection ``in_proj_weight`` ``(3E, E)``: one unit per row (the
+    q, k and v rows of every head, in that order); ``None`` when q, k and v have separate projections
+    (``kdim``/``vdim`` != ``embed_dim``: those are ``q_proj_weight``… and not indexed here). Its output
+    projection is an ``nn.Linear`` with its own rule."""
+    weight = module.in_proj_weight
+    if weight is None:
+        raise ValueError(f"module {name!r}: MultiheadAttention with separate q/k/v projections (kdim/vdim) has no "
+                         f"default units; declare a rule for it in the model's unit_rules")
+    rows, cols = weight.shape
+    return UnitLayer(name, _param_name(name, "in_proj_weight"), rows, 1, (1, 1), offset, kind="linear",
+                     shape=(rows, cols), view=(rows, cols), unit_axes=(0,))
+
+
 def linear_rows(name: str, module: nn.Linear, offset: int) -> UnitLayer:
     """A Linear layer's units: one output row ``W[out, :]`` (``in_features`` weights) per output feature."""
     out_f, in_f = module.weight.shape
@@ -138,10 +166,21 @@ def attention_head_units(name: str, module: nn.Module, offset: int) -> tuple[Uni
     return table, qkv, proj
 
 
+#: Parameter-holding module types whose parameters are no attribution units (like biases): affine parameters of
+#: norms, PReLU slopes, embeddings (a table of inputs, not a map of them).
+NO_UNITS: tuple[type, ...] = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+                              nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm,
+                              nn.PReLU, nn.Embedding, nn.EmbeddingBag)
+
 #: How a module's weight splits into attribution units, keyed by module type (the first ``isinstance`` match
-#: wins). FAIG, masking and retraining only see flat unit indices, so a new unit type (a ``Linear`` row, an
-#: attention head) is a new rule here, not a change to them. Modules of other types hold no units.
-UNIT_RULES: dict[type, Callable[[str, nn.Module, int], ConvLayer]] = {nn.Conv2d: conv_units}
+#: wins), applied strictly (see the module docstring). FAIG, masking and retraining only see flat unit
+#: indices, so a new unit type (a ``Linear`` row, an attention head) is a new rule here, not a change to them.
+UNIT_RULES: dict[type, Optional[Rule]] = {nn.Conv2d: conv_units, nn.ConvTranspose2d: conv_transpose_units,
+                                          nn.Linear: linear_rows, nn.MultiheadAttention: in_projection_rows,
+                                          **{t: None for t in NO_UNITS}}
+
+#: The paper's map, convs only, not strict (other modules hold no units): to attribute a network's convs alone.
+CONV_RULES: dict[type, Optional[Rule]] = {nn.Conv2d: conv_units}
 
 #: The strict map of the attention networks (extended by :mod:`faiglib.models.swinir` with its window
 #: attention): convs, Linear rows, and no units in LayerNorm's affine parameters (as in biases).
@@ -158,32 +197,37 @@ class FilterIndex:
     """Bijection between units ``(layer name, out, in)`` and flat indices, plus per-unit reductions.
 
     ``rules``: the unit rules by module type; ``None`` uses the model's ``unit_rules`` class attribute if it
-    has one, else :data:`UNIT_RULES`. A model that declares ``unit_rules`` is indexed strictly (with its own
-    or any other map): every module holding parameters needs an entry. Other models are not: modules of types
-    without a rule hold no units. ``strict`` overrides that choice. The name stays ``FilterIndex``: for CNNs
-    the units are the paper's filters."""
+    has one, else :data:`UNIT_RULES`. Strict by default: every module holding parameters needs an entry (a
+    module holding a ``relative_position_bias_table`` and no entry gets :func:`head_table`); only
+    ``rules=CONV_RULES`` (the convs-only map) leaves other modules out silently. ``strict`` overrides that
+    choice. The name stays ``FilterIndex``: for CNNs the units are the paper's filters."""
 
     def __init__(self, model: nn.Module, rules: Mapping[type, Optional[Rule]] | None = None,
                  strict: bool | None = None):
         declared = getattr(model, "unit_rules", None)
         if rules is None:
             rules = declared if declared is not None else UNIT_RULES
-        strict = declared is not None if strict is None else strict
+        strict = rules is not CONV_RULES if strict is None else strict
         layers, offset, claimed = [], 0, set()
         for name, module in model.named_modules():
             kind = next((k for k in rules if isinstance(module, k)), None)
+            rule = rules[kind] if kind is not None else None
             if kind is None:
                 own = [n for n, _ in module.named_parameters(recurse=False)]
-                if strict and own:
+                if own == ["relative_position_bias_table"] and rules is not CONV_RULES:
+                    rule = head_table  # a window attention of any class: one unit per head of its table
+                elif strict and own:
                     raise ValueError(
                         f"module {name!r} of type {type(module).__name__} holds parameters {own} but the unit "
                         f"rules have no entry for {type(module).__name__} (types with rules: "
-                        f"{[k.__name__ for k in rules]}); add a rule for it to the model's unit_rules, or map "
-                        f"the type to None to leave its parameters out of the units")
+                        f"{[k.__name__ for k in rules]}); declare one: FilterIndex(model, rules={{**UNIT_RULES, "
+                        f"{type(module).__name__}: <rule or None>}}) or a unit_rules class attribute on the "
+                        f"model, with None to leave its parameters out of the units")
+                else:
+                    continue
+            if rule is None:
                 continue
-            if rules[kind] is None:
-                continue
-            made = rules[kind](name, module, offset)
+            made = rule(name, module, offset)
             for layer in (made if isinstance(made, tuple) else (made,) if made is not None else ()):
                 if layer.param in claimed:  # a parent's rule (e.g. per-head attention) already indexed it
                     continue
