@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_bytes", "atomic_write_text", "load_file", "load_json",
+    "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_bytes", "atomic_write_text",
+    "load_file", "load_json",
     "save_model", "load_state", "load_model", "check_finite", "git_commit", "as_state_dict", "file_sha256",
     "seal_folder", "recorded_digests", "verify_file", "record_file",
 ]

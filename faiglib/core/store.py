@@ -151,9 +151,10 @@ class Store:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             for f in bad:
                 os.replace(f, place / f"{f.relative_to(folder).as_posix().replace('/', '__')}.{stamp}")
-            warnings.warn(f"store entry {kind}/{folder.name}: {', '.join(f.relative_to(folder).as_posix() for f in bad)} failed the digest "
-                          f"check (corrupted, edited, from an interrupted write or an older faiglib); moved to "
-                          f"{place} and computed again", RuntimeWarning, stacklevel=4)
+            names = ", ".join(f.relative_to(folder).as_posix() for f in bad)
+            warnings.warn(f"store entry {kind}/{folder.name}: {names} failed the digest check (corrupted, edited, "
+                          f"from an interrupted write or an older faiglib); moved to {place} and computed again",
+                          RuntimeWarning, stacklevel=4)
         if record is not None:
             keep = {n: d for n, d in record.items() if (folder / n).exists()}
             if keep != record:

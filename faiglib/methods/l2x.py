@@ -261,7 +261,8 @@ def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, i
     check_input_channels(model, lr, "lr")
     check_window_arguments(window, window_size)
     if max_summation_gap is not None and not max_summation_gap > 0:
-        raise ValueError(f"max_summation_gap must be > 0 (relative), or None to skip the check; got {max_summation_gap!r}")
+        raise ValueError(f"max_summation_gap must be > 0 (relative), or None to skip the check; "
+                         f"got {max_summation_gap!r}")
     unsupported = unsupported_nonlinearities(model)
     if unsupported:
         raise ValueError(f"L2X (captum's rescale rule) has no rule for {unsupported}: their maps would not sum to "

@@ -483,7 +483,8 @@ def scale_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
             values = [value(one) for one in r.get("per_seed", [r])]
             if values and all(v is not None for v in values):
                 mean = sum(values) / len(values)
-                text = f"{mean:{digits}}" + ("" if len(values) == 1 else f" ± {mean_std(values)['std']:.2g} ({len(values)} seeds)")
+                spread = "" if len(values) == 1 else f" ± {mean_std(values)['std']:.2g} ({len(values)} seeds)"
+                text = f"{mean:{digits}}{spread}"
                 cells[r["network"]] = (text, judge(values))
         if cells:
             out.append({"claim": name, "paper": paper, "cells": cells})

@@ -40,8 +40,8 @@ def classification_images(source: str, scale: int, crop: int | None, count: int 
     takes; the first ``count`` (``None``: all) in name order, central ``crop`` (``None``: whole)."""
     for what, value in (("count", count), ("crop", crop)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{what} must be an integer >= 1, or None for {'all images' if what == 'count' else 'the whole image'}; "
-                             f"got {value!r}")
+            default = "all images" if what == "count" else "the whole image"
+            raise ValueError(f"{what} must be an integer >= 1, or None for {default}; got {value!r}")
     named = {"embedded:validation": EMBEDDED_VALIDATION, "embedded:test": EMBEDDED_TEST}
     images = embedded_images(named[source], scale) if source in named else resolve_images(source, scale)
     if count is not None:

@@ -489,9 +489,9 @@ def run(ws, out: str | Path, *, compile: bool = False, train_precision: str = "b
     ws.write_results("gpu_run", payload)
     shutil.copyfile(Path(ws.results) / p.name / "gpu_run.json", out / "gpu_run.json")
     parts = log.stage("pack", lambda: pack_store(ws.store.root, out))
-    log(f"packed {sum(q.stat().st_size for q in parts) / 2 ** 20:.1f} MiB into {len(parts)} part(s); "
-        f"{'finished' if not skipped else 'NOT finished: ' + ', '.join(skipped) + ' left; run again with --resume-from'}"
-        f"; total {time.perf_counter() - log.t0:.1f} s")
+    state = "finished" if not skipped else f"NOT finished: {', '.join(skipped)} left; run again with --resume-from"
+    log(f"packed {sum(q.stat().st_size for q in parts) / 2 ** 20:.1f} MiB into {len(parts)} part(s); {state}; "
+        f"total {time.perf_counter() - log.t0:.1f} s")
     return payload
 
 
