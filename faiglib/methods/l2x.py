@@ -49,7 +49,7 @@ from torch import nn
 from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline
 from faiglib.core.validate import check_input_channels
-from faiglib.methods.lam import _check_window, _infer_scale, _safe_sqrt, check_lr_image, check_window_arguments
+from faiglib.methods.lam import check_window, infer_scale, safe_sqrt, check_lr_image, check_window_arguments
 
 __all__ = ["OBJECTIVES", "UNSUPPORTED_NONLINEAR", "Square", "SafeSqrt", "WindowObjective", "L2XResult",
            "rescale_rules", "check_rescale_compatible", "unsupported_nonlinearities", "rescale_attribution"]
@@ -68,7 +68,7 @@ class SafeSqrt(nn.Module):
     """``t ↦ √t`` elementwise for ``t >= 0``, with derivative 0 (not ∞) at ``t = 0`` (as LAM's objective)."""
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return _safe_sqrt(t)
+        return safe_sqrt(t)
 
 
 class WindowObjective(nn.Module):
@@ -98,7 +98,7 @@ class WindowObjective(nn.Module):
         if not torch.is_tensor(sr) or sr.dim() != 4:
             raise ValueError(f"the model must return a batch of images (B, C, H, W), got "
                              f"{tuple(sr.shape) if torch.is_tensor(sr) else type(sr).__name__}")
-        y, x0 = _check_window(self.window, self.size, sr.shape[-2], sr.shape[-1], "official")
+        y, x0 = check_window(self.window, self.size, sr.shape[-2], sr.shape[-1], "official")
         s = self.size
         if self.objective == "mean":
             return sr[:, :, y: y + s, x0: x0 + s].mean(dim=(1, 2, 3))
@@ -284,7 +284,7 @@ def rescale_attribution(model: nn.Module, lr: torch.Tensor, window: tuple[int, i
     pair = torch.stack([lr, reference])
     with rescale_rules():
         full, _ = _counted_forward(model, pair)  # also the reuse / in-place check
-        scale = _infer_scale(full, pair, None)
+        scale = infer_scale(full, pair, None)
         values = wrapped.objective_of(full)  # checks the window
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Setting forward, backward hooks")

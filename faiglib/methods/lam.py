@@ -39,7 +39,8 @@ from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline, blur_path
 from faiglib.core.validate import check_input_channels
 
-__all__ = ["LAMResult", "lam", "check_lr_image", "check_window_arguments", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
+__all__ = ["LAMResult", "lam", "check_lr_image", "check_window_arguments", "check_window", "infer_scale", "crop_box",
+           "safe_sqrt", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
            "attribution_density", "CONVENTIONS"]
 
 CONVENTIONS = ("official", "sobel")
@@ -94,7 +95,8 @@ def diffusion_index(attribution: torch.Tensor) -> float:
 
 # ---- the objective ---------------------------------------------------------------------------------------------
 
-def _safe_sqrt(t: torch.Tensor) -> torch.Tensor:
+def safe_sqrt(t: torch.Tensor) -> torch.Tensor:
+    """``sqrt(t)`` for ``t >= 0`` with gradient 0 at 0 (the window objective's gradient magnitude)."""
     # d sqrt/dt is infinite at 0; there the difference is 0 too, so take the subgradient 0 instead of NaN
     positive = t > 0
     return torch.where(positive, torch.sqrt(torch.where(positive, t, torch.ones_like(t))), torch.zeros_like(t))
@@ -129,7 +131,9 @@ def check_window_arguments(window, size: int) -> None:
         raise ValueError(f"window must be (y, x): the top-left corner in output (HR) pixels, got {window!r}")
 
 
-def _check_window(window, size: int, height: int, width: int, convention: str) -> tuple[int, int]:
+def check_window(window, size: int, height: int, width: int, convention: str) -> tuple[int, int]:
+    """``(y, x)`` of a ``size`` x ``size`` window inside a ``height`` x ``width`` output, with the extra pixels
+    the ``convention``'s objective reads; ValueError naming the allowed range otherwise."""
     check_window_arguments(window, size)
     before, after = _margins(convention)
     y, x = int(window[0]), int(window[1])
@@ -149,18 +153,18 @@ def window_objective(sr: torch.Tensor, window: tuple[int, int], size: int = 16,
     if not torch.is_tensor(sr) or sr.dim() != 4:
         raise ValueError(f"window_objective needs a batch of images (B, C, H, W), got "
                          f"{tuple(sr.shape) if torch.is_tensor(sr) else type(sr).__name__}")
-    y, x = _check_window(window, size, sr.shape[-2], sr.shape[-1], convention)
+    y, x = check_window(window, size, sr.shape[-2], sr.shape[-1], convention)
     if convention == "official":
         patch = sr[:, :, y: y + size + 1, x: x + size + 1]  # one extra row/column for the forward differences
         dv = (patch[:, :, :-1, :-1] - patch[:, :, 1:, :-1]) ** 2
         dh = (patch[:, :, :-1, :-1] - patch[:, :, :-1, 1:]) ** 2
-        return _safe_sqrt(dv + dh).sum(dim=(1, 2, 3))
+        return safe_sqrt(dv + dh).sum(dim=(1, 2, 3))
     patch = sr[:, :, y - 1: y + size + 1, x - 1: x + size + 1]
     c = patch.shape[1]
     sobel = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], dtype=sr.dtype, device=sr.device)
     kernels = torch.stack([sobel, sobel.t()]).unsqueeze(1).repeat(c, 1, 1, 1)  # (2C, 1, 3, 3): gx, gy per channel
     g = F.conv2d(patch, kernels, groups=c)  # (B, 2C, size, size)
-    return _safe_sqrt(g[:, 0::2] ** 2 + g[:, 1::2] ** 2).sum(dim=(1, 2, 3))
+    return safe_sqrt(g[:, 0::2] ** 2 + g[:, 1::2] ** 2).sum(dim=(1, 2, 3))
 
 
 # ---- LAM ---------------------------------------------------------------------------------------------------------
@@ -214,7 +218,9 @@ class LAMResult:
                 "completeness_gap": self.completeness_gap, "diffusion_index": self.diffusion_index, **self.meta}
 
 
-def _infer_scale(out, lr: torch.Tensor, scale) -> int:
+def infer_scale(out, lr: torch.Tensor, scale) -> int:
+    """The integer SR scale of a model from its output ``out`` ``(B, C', H, W)`` for ``lr`` ``(B, C, h, w)``
+    (checked against ``scale`` when given); ValueError for a non-image output or a non-integer scale."""
     if not torch.is_tensor(out) or out.dim() != 4 or out.shape[0] != lr.shape[0] or not out.is_floating_point():
         raise ValueError(f"the model must map a batch of images (B, C, h, w) to a batch of float images "
                          f"(B, C', H, W); for input {tuple(lr.shape)} it returned "
@@ -233,8 +239,8 @@ def _infer_scale(out, lr: torch.Tensor, scale) -> int:
     return H // h
 
 
-def _crop_box(y: int, x: int, size: int, scale: int, before: int, after: int, context: int | None,
-              h: int, w: int) -> tuple[int, int, int, int]:
+def crop_box(y: int, x: int, size: int, scale: int, before: int, after: int, context: int | None,
+             h: int, w: int) -> tuple[int, int, int, int]:
     """LR rows/columns ``(r0, r1, c0, c1)`` around the window, ``context`` LR pixels beyond the output pixels
     that ``D`` reads (the whole image for ``None``)."""
     if context is None:
@@ -285,14 +291,14 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     pair = torch.stack([lr, x0])  # D(F(x)) and D(F(x₀)) on the whole image, without the path's crop
     with torch.no_grad():
         full = model(pair)
-    s = _infer_scale(full, pair, scale)
-    y, x = _check_window(window, window_size, full.shape[-2], full.shape[-1], convention)
+    s = infer_scale(full, pair, scale)
+    y, x = check_window(window, window_size, full.shape[-2], full.shape[-1], convention)
     d_full = window_objective(full, (y, x), window_size, convention)
     objective, baseline_objective = float(d_full[0]), float(d_full[1])
 
     h, w = lr.shape[-2:]
     before, after = _margins(convention)
-    r0, r1, c0, c1 = _crop_box(y, x, window_size, s, before, after, context, h, w)
+    r0, r1, c0, c1 = crop_box(y, x, window_size, s, before, after, context, h, w)
     images, derivatives = images[:, :, r0:r1, c0:c1], derivatives[:, :, r0:r1, c0:c1]
     win = (y - s * r0, x - s * c0)  # the window in the crop's output
 

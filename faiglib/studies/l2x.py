@@ -27,9 +27,9 @@ from faiglib.measures.costs import count_passes
 from faiglib.measures.remove_replace import ORDERS, DEFAULT_PERCENTS, random_map, remove_and_replace
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
-from faiglib.methods.lam import _crop_box, lam
+from faiglib.methods.lam import crop_box, lam
 from faiglib.methods.pixel_attribution import gradient_times_input, integrated_gradients
-from faiglib.studies.lam import MODELS, choose_windows, receptive_radius
+from faiglib.studies.lam import MODELS, choose_windows, receptive_radius, window_generator
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
            "paired_differences",
@@ -71,7 +71,7 @@ def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], win
         context = receptive_radius(model) + 2
     h, w = lr.shape[-2:]
     while True:
-        r0, r1, c0, c1 = _crop_box(window[0], window[1], window_size, s, 0, 1, context, h, w)
+        r0, r1, c0, c1 = crop_box(window[0], window[1], window_size, s, 0, 1, context, h, w)
         win = (window[0] - s * r0, window[1] - s * c0)
         x = lr[:, r0:r1, c0:c1]
         with torch.no_grad():
@@ -124,7 +124,7 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     """Remove-and-replace AUCs of every method, order, network and input kind, over images x windows.
 
     ``ws``: a :class:`~faiglib.studies.workspace.Workspace` (``analysis_set()``, ``model(which)``, ``seed``).
-    Windows: :func:`~faiglib.studies.lam.choose_windows` with the LAM chapter's seeds (``1000·seed + image``);
+    Windows: :func:`~faiglib.studies.lam.choose_windows` with the LAM chapter's generators (:func:`~faiglib.studies.lam.window_generator`);
     the random map of a case is seeded with ``(seed, case number)``. ``normalise``: see
     :func:`~faiglib.measures.remove_replace.remove_and_replace` (default ``"objective"``: the fraction of ``D(F(x))``
     removed, well conditioned; ``"difference"`` divides by ``D(F(x)) − D(F(x̄))``, which is small on some windows).
@@ -144,7 +144,7 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     count = len(aset) if n_images is None else min(n_images, len(aset))
     windows = {}
     for i in range(count):
-        g = torch.Generator().manual_seed(1000 * int(ws.seed) + i)
+        g = window_generator(ws.seed, i)
         windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
     auc: dict = {}
     curves: dict = {}
@@ -249,7 +249,7 @@ def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), w
     """L2X of one network on the first window (the LAM chapter's rule) of one analysis image, per input kind:
     ``{kind: (result, case)}`` (maps over the crop)."""
     aset = ws.analysis_set()
-    g = torch.Generator().manual_seed(1000 * int(ws.seed) + image)
+    g = window_generator(ws.seed, image)
     window = choose_windows(aset.hr[image], n_windows, window_size, g)[0]
     model = ws.model(which)
     out = {}
@@ -357,7 +357,7 @@ def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = 
     count = len(aset) if n_images is None else min(n_images, len(aset))
     windows = [(i, w) for i in range(count)
                for w in choose_windows(aset.hr[i], n_windows, window_size,
-                                       torch.Generator().manual_seed(1000 * int(ws.seed) + i))]
+                                       window_generator(ws.seed, i))]
     channels = aset.lr[kinds[0]][0].shape[0]
     height = max(aset.lr[k][i].shape[-2] for k in kinds for i, _ in windows)
     width = max(aset.lr[k][i].shape[-1] for k in kinds for i, _ in windows)

@@ -18,10 +18,16 @@ import torch.nn.functional as F
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.lam import LAMResult, lam
 
-__all__ = ["choose_windows", "receptive_radius", "lam_auto", "diffusion_study", "compare_diffusion",
+__all__ = ["window_generator", "choose_windows", "receptive_radius", "lam_auto", "diffusion_study", "compare_diffusion",
            "lam_examples", "MODELS"]
 
 MODELS = ("baseline", "target")
+
+
+def window_generator(seed: int, image: int) -> torch.Generator:
+    """The generator that draws the windows of analysis image ``image`` for a run of seed ``seed``: seeded with
+    ``1000 · seed + image``, so that LAM, L2X and every pixel method of a run explain the same windows."""
+    return torch.Generator().manual_seed(1000 * int(seed) + int(image))
 
 
 def choose_windows(hr: torch.Tensor, n: int, size: int = 16, generator: torch.Generator | None = None,
@@ -110,7 +116,7 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
         raise ValueError("the analysis set has no images")
     windows = {}
     for i in range(count):
-        g = torch.Generator().manual_seed(1000 * int(ws.seed) + i)
+        g = window_generator(ws.seed, i)
         windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
     di: dict[str, dict[str, list[float]]] = {}
     gaps: dict[str, dict[str, list[float]]] = {}
@@ -167,7 +173,7 @@ def lam_examples(ws, image: int = 0, kind: str = "blur", window: tuple[int, int]
     if kind not in aset.lr:
         raise ValueError(f"no analysis inputs of kind {kind!r}; have {list(aset.lr)}")
     if window is None:
-        g = torch.Generator().manual_seed(1000 * int(ws.seed) + image)
+        g = window_generator(ws.seed, image)
         window = choose_windows(aset.hr[image], n_windows, window_size, g)[0]
     lr = aset.lr[kind][image]
     out = {}
