@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy.ndimage import correlate
 
-from faiglib.core.checkpoint import load_model
+from faiglib.models.loading import load_model
 from faiglib.methods.lam import lam
 from faiglib.studies.lam import choose_windows, receptive_radius
 from faiglib.studies.workspace import Workspace

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faiglib.core.checkpoint import load_model, save_model
+from faiglib.core.checkpoint import save_model
+from faiglib.models.loading import load_model
 from faiglib.models.networks import build_network
 from faiglib.models.rcan import RCAN
 from faiglib.models.swinir import (SwinIR, pad_to_window, relative_position_index, shift_attention_mask,

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from faiglib.core import checkpoint as ckpt
-from faiglib.core.checkpoint import CheckpointError, atomic_save, load_model, load_state, save_model
+from faiglib.core.checkpoint import CheckpointError, atomic_save, load_state, save_model
+from faiglib.models.loading import load_model
 from faiglib.models.networks import MSRResNet, SRCNNStyle
 
 KW = {"num_feat": 4, "num_block": 1, "upscale": 2}

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from faiglib.core.checkpoint import load_model
+from faiglib.models.loading import load_model
 from faiglib.measures.metrics import psnr
 from faiglib.studies.masking import masking_table, method_masking
 from faiglib.studies.retraining import depth_summary, retrained, retraining_table, single_task_retraining

@@ -1,4 +1,5 @@
-"""Checkpoints and artefacts: atomic writes, ``weights_only=True`` loads, verified digests, BasicSR-compatible layout.
+"""Checkpoints and artefacts: atomic writes, ``weights_only=True`` loads, verified digests, BasicSR-compatible layout
+(building a network from a checkpoint is :func:`faiglib.models.loading.load_model`: the models layer).
 
 Sealed folders: a folder holding a ``digests.json`` manifest (every store entry has one, see
 :mod:`faiglib.core.store`) records the SHA-256 of each file an atomic write puts there, and every read through
@@ -26,7 +27,7 @@ from torch import nn
 __all__ = [
     "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_bytes", "atomic_write_text",
     "load_file", "load_json",
-    "save_model", "load_state", "load_model", "check_finite", "git_commit", "as_state_dict", "file_sha256",
+    "save_model", "load_state", "check_finite", "git_commit", "as_state_dict", "file_sha256",
     "seal_folder", "recorded_digests", "verify_file", "record_file",
 ]
 
@@ -265,27 +266,3 @@ def load_state(path: str | os.PathLike, key: str | None = None) -> tuple[dict[st
         raise CheckpointError(f"{path}: not a state dict ({err})") from None
     check_finite(state, str(path))
     return state, meta
-
-
-def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None = None,
-               **arch_kwargs: Any) -> nn.Module:
-    """Build the network recorded in the checkpoint (or ``arch(**arch_kwargs)`` for a BasicSR file) and load it."""
-    from faiglib.models.networks import build_network
-
-    state, meta = load_state(path, key)
-    arch = arch or meta.get("arch")
-    if arch is None:
-        raise CheckpointError(f"{path}: no architecture recorded; pass arch= and its keyword arguments")
-    # the recorded kwargs belong to the recorded architecture; they do not apply to another arch=
-    recorded = meta.get("arch_kwargs", {}) if meta.get("arch", arch) == arch else {}
-    kwargs = {**recorded, **arch_kwargs}
-    model = build_network(arch, **kwargs)
-    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): missing {sorted(missing)[:4]}, "
-                              f"unexpected {sorted(unexpected)[:4]}")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): {err}") from None
-    return model.eval()

@@ -9,7 +9,7 @@
 
 Both take ``(B, 3, h, w)`` images in [0, 1] and return ``(B, 3, scale*h, scale*w)`` (not clamped).
 Keeping the key names means an official FAIG / BasicSR ``.pth`` of the same size loads with
-:func:`faiglib.core.checkpoint.load_model`.
+:func:`faiglib.models.loading.load_model`.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from faiglib.core.checkpoint import load_model
+from faiglib.models.loading import load_model
 from faiglib.core.ranking import check_proportion
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 from faiglib.training.stages import TrainResult, evaluate_psnr, train_stage

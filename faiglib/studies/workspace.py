@@ -27,13 +27,15 @@ import torch
 
 from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discriminative_filters
 from faiglib.methods.baselines import IG_VERSION, FilterRanking, abs_change_ranking, input_ig_ranking, random_filter_ranking
-from faiglib.core.checkpoint import load_model, load_state, record_file
+from faiglib.core.checkpoint import load_state, record_file
+from faiglib.core.results import write_results
 from faiglib.core.paths import quadrature
 from faiglib.core.store import Store, digest, tensor_digest
 from faiglib.core.devices import check_device
 from faiglib.data.images import center_crop, check_analysis_size, resolve_images, source_files
 from faiglib.data.degradations import DEGRADATIONS_VERSION, AnalysisSet, build_analysis_set
 from faiglib.core.units import FilterIndex
+from faiglib.models.loading import load_model
 from faiglib.models.networks import build_network
 from faiglib.profiles import Profile, get_profile
 from faiglib.training.stages import (TRAINING_VERSION, TrainResult, degradation_of, evaluate_psnr, stage_settings,
@@ -345,8 +347,6 @@ class Workspace:
     # ---- results -----------------------------------------------------------------------------------------
     def write_results(self, section: str, payload: Mapping[str, Any]) -> Path:
         """Write ``payload`` with the run's provenance to ``<results>/<profile>/<section>.json`` (atomically)."""
-        from faiglib.report.book import write_results
-
         return write_results(self.results, self.profile.name, section, payload, seed=self.seed, device=self.device,
                              network=self.spec.label, data=str(self.data), train_data=str(self.train_data))
 
