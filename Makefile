@@ -152,7 +152,7 @@ browser-check: html
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(PY) tools/check_book.py _build/html
 
-# ---- the paper's scale on one GPU in one command (faiglib/studies/gpu_run.py) ----------------------------------
+# ---- the paper's scale on one GPU in one command (faiglib/gpu/) ----------------------------------
 # 1. here:   make gpu-data          (Set14 + a lossless training set, ~55 MiB, into build/gpu-data; never committed)
 #            make gpu-dry-run       (estimated H200 seconds per stage; fails if over 8 minutes)
 # 2. device: the device tool's run with carry=["build/gpu-data"] and the command
@@ -177,24 +177,24 @@ gpu-data: env
 	$(PY) tools/gpu_data.py --shared ../shared/data --out $(GPU_DATA)
 
 gpu-dry-run: $(ENV_STAMP)
-	$(PY) -m faiglib.studies.gpu_run --dry-run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	$(PY) -m faiglib.gpu.run --dry-run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
 	  --train-data $(GPU_DATA)/train $(GPU_ARGS)
 
 gpu-run: $(ENV_STAMP)
 	test -d $(GPU_DATA)/Set14 -a -d $(GPU_DATA)/train || { echo "no $(GPU_DATA): run make gpu-data here and carry it"; exit 2; }
-	$(PY) -m faiglib.studies.gpu_run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	$(PY) -m faiglib.gpu.run --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
 	  --train-data $(GPU_DATA)/train --work build/gpu-work --out "$(GPU_OUT)" --time-limit $(GPU_TIME_LIMIT) $(GPU_ARGS)
 
 # about a minute on the device: CUDA, bf16 autocast and channels-last checked, the training step and FAIG measured,
 # the estimate corrected, go / no-go and the iterations that fit
 gpu-check: $(ENV_STAMP)
 	test -d $(GPU_DATA)/Set14 -a -d $(GPU_DATA)/train || { echo "no $(GPU_DATA): run make gpu-data here and carry it"; exit 2; }
-	$(PY) -m faiglib.studies.gpu_run --preflight --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
+	$(PY) -m faiglib.gpu.run --preflight --profile $(GPU_PROFILE) --data $(GPU_DATA)/Set14 \
 	  --train-data $(GPU_DATA)/train --work build/gpu-work --time-limit $(GPU_TIME_LIMIT) $(GPU_ARGS)
 
 gpu-unpack: $(ENV_STAMP)
 	test -n "$(FROM)" || { echo "usage: make gpu-unpack FROM=<folder with store.tar.gz.partNN and gpu_run.json>"; exit 2; }
-	$(PY) -m faiglib.studies.gpu_run --unpack "$(FROM)" --into "$(OUT)" --results "$(RESULTS)" $(GPU_ARGS)
+	$(PY) -m faiglib.gpu.run --unpack "$(FROM)" --into "$(OUT)" --results "$(RESULTS)" $(GPU_ARGS)
 
 clean-book:
 	rm -rf _build build $(EXECUTED)

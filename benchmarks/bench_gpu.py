@@ -5,7 +5,7 @@
    models, images and N -- the wall-time ratio and the top-1 % overlap of the rankings;
 2. the fraction of the machine's measured conv throughput that FAIG reaches: a plain 3x3 conv (the body's
    shape) forward + backward at the same pixels and batch is timed, and FAIG's FLOPs (the FLOP model of
-   :mod:`faiglib.studies.gpu_run`) divided by its time are compared with it;
+   :mod:`faiglib.gpu.plan`) divided by its time are compared with it;
 3. training iterations per second of the resident loop (:mod:`faiglib.training.resident`, bf16 autocast on a
    GPU) against a plain fp32 loop (host-side PatchSampler + random_degrade + copy to the device, as
    ``training/stages.py``).
@@ -32,7 +32,7 @@ from faiglib.data.images import PatchSampler, center_crop, embedded_images  # no
 from faiglib.methods.faig import discriminative_filters, top_count  # noqa: E402
 from faiglib.core.units import FilterIndex  # noqa: E402
 from faiglib.profiles import NetSpec, PROFILES  # noqa: E402
-from faiglib.studies.gpu_run import flops_per_lr_pixel  # noqa: E402
+from faiglib.gpu.plan import flops_per_lr_pixel  # noqa: E402
 from faiglib.training.resident import ResidentPatches, train_resident_stage  # noqa: E402
 from faiglib.training.stages import build_seeded  # noqa: E402
 

@@ -21,7 +21,7 @@
   the same profile trains (slower) in fp32 and its numbers differ within the tolerance of
   tests/test_training.py's fp32-vs-bf16 test, not bit for bit. Table 1's short trainings stay fp32.
 * ``gpu`` -- the paper's models at the scale one H200 affords in one ten-minute command
-  (:mod:`faiglib.studies.gpu_run`): a resident bf16 training loop of 30k + 8k iterations, FAIG/IG with N = 100 on
+  (:mod:`faiglib.gpu.run`): a resident bf16 training loop of 30k + 8k iterations, FAIG/IG with N = 100 on
   whole Set14 images, Table 2 with 100 random draws.
 * ``paper`` -- the paper's models (MSRResNet-64/16, SRCNN-style-64), N = 100, long training on a real data
   set (give ``train_data``, e.g. DIV2K or BSD200+T91). Meant for a GPU. Table 1 at width 64: 16 DA blocks
@@ -392,8 +392,8 @@ PROFILES: dict[str, Profile] = {
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
         scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6)), scale_seeds=(0, 1, 2)),
-    # One H200, one command of at most 10 minutes (faiglib.studies.gpu_run, `make gpu-run`). Sized by the dry run
-    # `python -m faiglib.studies.gpu_run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
+    # One H200, one command of at most 10 minutes (faiglib.gpu.run, `make gpu-run`). Sized by the dry run
+    # `python -m faiglib.gpu.run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
     # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
     # IG with N = 100 on whole Set14 images, Table 2 / Fig. 3 and the masking chapter with 40 random draws. The target's lr is the baseline's
     # (2e-4, not the official 5e-5 made for 100k iterations): the cpu profile measured that a short fine-tune

@@ -10,7 +10,8 @@ import torch
 from faiglib.core.units import FilterIndex
 from faiglib.data.degradations import Degradation, blur, downsample
 from faiglib.models.networks import build_network
-from faiglib.studies import gpu_run
+from faiglib.gpu import pack, plan
+from faiglib.gpu import run as gpu_run
 from faiglib.studies.batched_masking import batched_masking_effects, masked_outputs
 from faiglib.studies.masking import masking_effects
 from faiglib.training.resident import ResidentPatches, device_blur, device_degrade
@@ -181,14 +182,14 @@ def _small_store(root):
 def test_pack_refuses_more_parts_than_come_back(tmp_path):
     _small_store(tmp_path / "store")
     with pytest.raises(ValueError, match="more than the 1 allowed"):
-        gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=1, part_bytes=1000)
+        pack.pack_store(tmp_path / "store", tmp_path / "out", max_parts=1, part_bytes=1000)
     assert not (tmp_path / "out").exists()
-    parts = gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    parts = pack.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
     assert len(parts) >= 3 and all(p.stat().st_size <= 1000 for p in parts)
-    manifest = json.loads((tmp_path / "out" / gpu_run.MANIFEST_NAME).read_text())
+    manifest = json.loads((tmp_path / "out" / pack.MANIFEST_NAME).read_text())
     assert [q["name"] for q in manifest["parts"]] == [p.name for p in parts]
-    assert gpu_run.MAX_PARTS * gpu_run.PART_BYTES + 2 ** 20 <= 64 * 2 ** 20  # what comes back: 64 MiB in all
-    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    assert pack.MAX_PARTS * pack.PART_BYTES + 2 ** 20 <= 64 * 2 ** 20  # what comes back: 64 MiB in all
+    pack.unpack(tmp_path / "out", tmp_path / "back")
     for result in (tmp_path / "store" / "faig").glob("*/result.pt"):
         assert (tmp_path / "back/store/faig" / result.parent.name / "result.pt").read_bytes() == result.read_bytes()
     assert not (tmp_path / "back/store/faig/x.lock").exists()
@@ -202,7 +203,7 @@ def _tree(root):
                                     "foreign part"])
 def test_a_damaged_pack_is_refused_and_nothing_is_written(tmp_path, damage):
     _small_store(tmp_path / "store")
-    parts = gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    parts = pack.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
     assert len(parts) >= 3
     middle = parts[len(parts) // 2]
     if damage == "missing middle part":
@@ -217,13 +218,13 @@ def test_a_damaged_pack_is_refused_and_nothing_is_written(tmp_path, damage):
         middle.write_bytes(bytes(data))
         match = f"{middle.name}: its SHA-256 differs"
     elif damage == "no manifest":
-        (tmp_path / "out" / gpu_run.MANIFEST_NAME).unlink()
+        (tmp_path / "out" / pack.MANIFEST_NAME).unlink()
         match = "no store.manifest.json beside .* part\\(s\\): the run stopped before its packing finished"
     else:
-        (tmp_path / "out" / f"{gpu_run.PACK_NAME}.part99").write_bytes(b"x")
+        (tmp_path / "out" / f"{pack.PACK_NAME}.part99").write_bytes(b"x")
         match = "part99.*not in the manifest"
-    with pytest.raises(gpu_run.PackError, match=match):
-        gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    with pytest.raises(pack.PackError, match=match):
+        pack.unpack(tmp_path / "out", tmp_path / "back")
     assert _tree(tmp_path / "back") == []
     # the command line: one line on stderr, exit code 2, nothing written
     assert gpu_run.main(["--unpack", str(tmp_path / "out"), "--into", str(tmp_path / "back2")]) == 2
@@ -232,12 +233,12 @@ def test_a_damaged_pack_is_refused_and_nothing_is_written(tmp_path, damage):
 
 def test_an_intact_pack_repairs_a_file_an_earlier_unpack_left_broken(tmp_path):
     _small_store(tmp_path / "store")
-    gpu_run.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
-    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    pack.pack_store(tmp_path / "store", tmp_path / "out", max_parts=8, part_bytes=1000)
+    pack.unpack(tmp_path / "out", tmp_path / "back")
     broken = next((tmp_path / "back/store/faig").glob("*/result.pt"))
     good = broken.read_bytes()
     broken.write_bytes(good[:100])  # what the old unpack could leave: a short file that later unpacks kept
-    gpu_run.unpack(tmp_path / "out", tmp_path / "back")
+    pack.unpack(tmp_path / "out", tmp_path / "back")
     assert broken.read_bytes() == good
     from faiglib.core.checkpoint import verify_file
     verify_file(broken)  # and its entry's digest manifest vouches for it
@@ -258,22 +259,22 @@ SET14_LR = [(240, 250), (288, 360), (256, 256), (144, 176), (180, 125), (138, 13
 def test_dry_run_of_the_gpu_profile_fits_the_budget_and_catches_an_oversized_one(monkeypatch):
     from faiglib.studies.workspace import Workspace
 
-    monkeypatch.setattr(gpu_run, "_lr_pixels", lambda ws: [h * w for h, w in SET14_LR])
+    monkeypatch.setattr(plan, "_lr_pixels", lambda ws: [h * w for h, w in SET14_LR])
     ws = Workspace(profile="gpu", train_data="embedded:train", progress=False)
-    result = gpu_run.dry_run(ws, measure_cpu=False, print_=lambda line: None)
-    assert result["total_s"] <= gpu_run.BUDGET_S
+    result = plan.dry_run(ws, measure_cpu=False, print_=lambda line: None)
+    assert result["total_s"] <= plan.BUDGET_S
     train = [s for s in result["stages"] if s["stage"] == "train baseline"][0]
     # MSRResNet-64x16 x2 by hand, multiply-adds per LR pixel: conv_first 3->64, 16 blocks of two 64->64 convs,
     # upconv 64->256 (all 3x3 at LR), then conv_hr 64->64 and conv_last 64->3 at the 4 HR pixels of each LR pixel
     macs = 9 * (3 * 64 + 32 * 64 * 64 + 64 * 256 + 4 * (64 * 64 + 64 * 3))
-    assert gpu_run.flops_per_lr_pixel(ws.spec, 2) == 2 * macs == 2_966_400
+    assert plan.flops_per_lr_pixel(ws.spec, 2) == 2 * macs == 2_966_400
     # training: forward + backward = 3 forwards, on 16 LR patches of 64x64, 30k iterations: 1.7497e16 FLOPs;
     # at 10 % of 989 TFLOP/s that is 176.9 s, plus 1.5 ms of launches per iteration (45 s)
     assert train["flops"] == pytest.approx(1.7496539e16, rel=1e-7)
     assert train["seconds"] == pytest.approx(221.91, abs=0.01)
     big = Workspace(profile=ws.profile.with_(baseline_iters=320_000), train_data="embedded:train", progress=False)
     with pytest.raises(ValueError, match="exceeds the 480 s budget"):
-        gpu_run.dry_run(big, measure_cpu=False, print_=lambda line: None)
+        plan.dry_run(big, measure_cpu=False, print_=lambda line: None)
 
 
 def test_resident_patches_pack_uint8_uint16_and_float_images_alike():
@@ -322,7 +323,7 @@ def test_a_run_stopped_by_its_clock_packs_what_finished_and_a_second_call_ends_a
     assert first["finished"] is False and first["stages_done"] == ["data"]
     assert first["stages_skipped"][:3] == ["train pair", "PSNR table", "FAIG"]
     assert first["remaining_iterations"] == {"baseline": 6 - 3, "target": 4}
-    assert (tmp_path / "OUT1" / gpu_run.MANIFEST_NAME).exists()  # the pack is written all the same
+    assert (tmp_path / "OUT1" / pack.MANIFEST_NAME).exists()  # the pack is written all the same
     assert "NOT finished" in (tmp_path / "OUT1/timing.log").read_text()
 
     monkeypatch.setattr(gpu_run, "Clock", real_clock)
@@ -346,7 +347,7 @@ def test_preflight_runs_on_the_cpu_and_says_no_go_when_nothing_fits(tmp_path, mo
     ws = Workspace(profile=gpu_run._profile("smoke", TINY), data="data/analysis", train_data="data/train", out="w",
                    progress=False)
     # 1 s cannot hold the 30 s of start-up the plan assumes: no-go, and no training iteration fits
-    result = gpu_run.preflight(ws, time_limit_s=1.0, steps=3, print_=lambda line: None)
+    result = plan.preflight(ws, time_limit_s=1.0, steps=3, print_=lambda line: None)
     assert result["go"] is False and result["iterations_that_fit"] == {"baseline": 0, "target": 0}
     assert result["it_per_s"] > 0 and result["faig_flops_per_s"] > 0
 
@@ -364,4 +365,4 @@ def test_a_stage_that_fails_still_leaves_the_pack_of_what_finished(tmp_path, mon
     payload = json.loads((tmp_path / "OUT/gpu_run.json").read_text())
     assert payload["errors"] == {"IG": "RuntimeError: CUDA error: an illegal memory access (simulated)"}
     assert payload["stages_done"] == ["data", "train pair", "PSNR table", "FAIG"] and not payload["finished"]
-    gpu_run.verify_pack(tmp_path / "OUT")  # the pair and FAIG came back
+    pack.verify_pack(tmp_path / "OUT")  # the pair and FAIG came back
