@@ -1,0 +1,38 @@
+"""One set of chapters everywhere: the Makefile's SECTIONS, the book's table of contents, the notebooks, their
+nbval references and the end-to-end test agree, and the default book and book-full use chapters that exist.
+Adding a chapter means a notebook, a line in each of these lists and a reference (`make nbval-refresh`); this
+test names the list that was forgotten."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_list(name: str) -> list[str]:
+    text = (ROOT / "Makefile").read_text()
+    m = re.search(rf"^{name} := (.*)$", text, re.M)
+    assert m, f"no {name} in the Makefile"
+    return m.group(1).replace("$(BOOK_SECTIONS)", "").split() if name == "FULL_ORDER" else m.group(1).split()
+
+
+def test_every_list_of_chapters_agrees():
+    sections = _make_list("SECTIONS")
+    toc = re.findall(r"file: book/sections/(\w+)", (ROOT / "_toc.yml").read_text())
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+    references = sorted(p.stem for p in (ROOT / "tests" / "nbval").glob("*.ipynb"))
+    from test_notebooks import SECTIONS as TESTED
+
+    assert sorted(sections) == notebooks, "Makefile SECTIONS vs notebooks/*.py"
+    assert toc == sections, "_toc.yml vs Makefile SECTIONS (same chapters, same order)"
+    assert references == notebooks, "tests/nbval references vs notebooks/*.py (make nbval-refresh)"
+    assert sorted(TESTED) == notebooks, "tests/test_notebooks.py SECTIONS vs notebooks/*.py"
+    book = _make_list("BOOK_SECTIONS")
+    full = book + _make_list("FULL_ORDER")
+    assert set(book) <= set(sections) and sorted(full) == sorted(sections), "BOOK_SECTIONS / FULL_ORDER"
+
+
+def test_results_files_named_after_the_papers_tables_are_mapped_once():
+    from faiglib.report.book import _RESULTS_SECTION
+    from test_notebooks import RESULT_FILES
+
+    assert {chapter: stem for stem, chapter in _RESULTS_SECTION.items()} == RESULT_FILES
