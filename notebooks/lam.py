@@ -146,7 +146,8 @@ show_markdown("\n".join([line(k) for k in comparison] + [
     f"- Completeness with {fold} steps: the maps sum to $D(F(x)) - D(F(x_0))$ within {median_gap:.1%} for the "
     f"median window and {worst_gap:.1%} at worst, a window where $D$ changes by only {worst_change:+.3f} along the "
     f"path (the relative gap divides by that change).",
-    "- To come: the same comparison across architectures, once the attention networks exist in faiglib "
-    "(the LAM paper's question of whether non-local attention makes networks use more pixels).",
+    "- Not measured here: the LAM paper's headline, that networks with attention or larger receptive fields use "
+    "more input pixels. The RCAN- and SwinIR-style networks of the attention chapter could answer it; this chapter "
+    "compares MSRResNet's baseline with its target only.",
     f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
     f"`results/{exp.profile.name}/lam.json`."]))
