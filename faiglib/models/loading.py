@@ -5,14 +5,17 @@ It lives in the models layer (it builds networks); :mod:`faiglib.core.checkpoint
 from __future__ import annotations
 
 import os
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, Mapping
 
+import torch
 from torch import nn
 
-from faiglib.core.checkpoint import CheckpointError, load_state
+from faiglib.core.checkpoint import CheckpointError, as_state_dict, load_state
 from faiglib.models.networks import build_network
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "load_sr_model", "detect_architecture"]
 
 
 def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None = None,
@@ -34,4 +37,114 @@ def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None
         model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): {err}") from None
+    return model.eval()
+
+
+# ---- community checkpoints: the architecture and its sizes from the keys and shapes ---------------------------
+
+#: key patterns that identify each layout (all must be present), in the order they are tried.
+_SIGNATURES = {
+    "rrdbnet": ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_up1.weight",
+                "conv_up2.weight", "conv_hr.weight", "conv_last.weight"),
+    "edsr": ("conv_first.weight", "body.0.conv1.weight", "conv_after_body.weight", "upsample.0.weight",
+             "conv_last.weight"),
+    "msrresnet": ("conv_first.weight", "body.0.conv1.weight", "upconv1.weight", "conv_hr.weight", "conv_last.weight"),
+}
+
+
+def _count(state: Mapping[str, torch.Tensor], pattern: str) -> int:
+    return len({k.split(".")[1] for k in state if re.fullmatch(pattern, k)})
+
+
+def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
+    """``(arch, constructor kwargs)`` of a community state dict, read from its keys and shapes: MSRResNet / SRResNet
+    (BasicSR), EDSR (BasicSR) or RRDBNet (ESRGAN, BasicSR; x4, and x2 / x1 from the unshuffled input channels).
+    ValueError naming the closest layout, with its missing and unexpected keys, for anything else."""
+    for arch, keys in _SIGNATURES.items():
+        if all(k in state for k in keys):
+            break
+    else:
+        raise _unknown_layout(state)
+    nf = int(state["conv_first.weight"].shape[0])
+    if arch == "rrdbnet":
+        in_ch = int(state["conv_first.weight"].shape[1])
+        scale = {3: 4, 12: 2, 48: 1}.get(in_ch)
+        if scale is None:
+            raise ValueError(f"an RRDBNet layout whose conv_first reads {in_ch} channels (3, 12 or 48 expected: "
+                             f"x4, x2 or x1 of an RGB image)")
+        return arch, {"num_feat": nf, "num_block": _count(state, r"body\.\d+\.rdb1\.conv1\.weight"),
+                      "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}
+    blocks = _count(state, r"body\.\d+\.conv1\.weight")
+    if arch == "edsr":
+        convs = sorted(int(k.split(".")[1]) for k in state if re.fullmatch(r"upsample\.\d+\.weight", k))
+        first = int(state["upsample.0.weight"].shape[0])
+        scale = 3 if first == 9 * nf else 2 ** len(convs)
+        return arch, {"num_feat": nf, "num_block": blocks, "upscale": scale}
+    scale = 4 if "upconv2.weight" in state else {4 * nf: 2, 9 * nf: 3}.get(int(state["upconv1.weight"].shape[0]))
+    if scale is None:
+        raise ValueError(f"an MSRResNet layout whose upconv1 has {state['upconv1.weight'].shape[0]} outputs "
+                         f"(4 or 9 x {nf} expected)")
+    return arch, {"num_feat": nf, "num_block": blocks, "upscale": scale}
+
+
+def _unknown_layout(state: Mapping[str, torch.Tensor]) -> ValueError:
+    """The error for a state dict of no known layout: the closest one (most shared key names, with the indices of
+    repeated blocks ignored), and its missing and unexpected keys."""
+    def shape(keys):
+        return {re.sub(r"\.\d+\.", ".N.", k) for k in keys}
+
+    have = shape(state)
+    expected = {"msrresnet": build_network("msrresnet", num_feat=8, num_block=2, upscale=4),
+                "edsr": build_network("edsr", num_feat=8, num_block=2, upscale=4),
+                "rrdbnet": build_network("rrdbnet", num_feat=8, num_block=2, num_grow_ch=4)}
+    scores = {a: len(have & shape(m.state_dict())) / len(have | shape(m.state_dict())) for a, m in expected.items()}
+    closest = max(scores, key=scores.get)
+    want = shape(expected[closest].state_dict())
+    return ValueError(f"unknown checkpoint layout ({len(state)} tensors); the closest known one is {closest} "
+                      f"({scores[closest]:.0%} of key names shared): missing {sorted(want - have)[:6]}, unexpected "
+                      f"{sorted(have - want)[:6]}. Known: MSRResNet/SRResNet, EDSR, RRDBNet (BasicSR key names), and "
+                      f"faiglib's own checkpoints (any of its networks)")
+
+
+def _read_state(checkpoint) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(state dict, meta)`` from a path (``.pth``/``.pt``: ``params_ema`` / ``params`` / a bare state dict, read
+    ``weights_only``; ``.safetensors`` where that package is installed) or a state dict."""
+    if isinstance(checkpoint, Mapping):
+        if not all(torch.is_tensor(v) for v in checkpoint.values()):
+            raise ValueError("a state dict maps parameter names to tensors; got other values")
+        return as_state_dict(checkpoint), {}
+    path = Path(checkpoint)
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file as load_safetensors
+        except ImportError:
+            raise ValueError(f"{path}: reading .safetensors needs the safetensors package (pip install "
+                             f"safetensors)") from None
+        return as_state_dict(load_safetensors(str(path))), {}
+    return load_state(path)
+
+
+def load_sr_model(checkpoint, *, scale: int | None = None) -> nn.Module:
+    """A trained SR network from ``checkpoint`` (a path or a state dict), in eval mode, with ``.arch`` and
+    ``.scale``: faiglib's own checkpoints (any of its networks, from their recorded metadata) and the community
+    layouts of :func:`detect_architecture`, whose sizes come from the keys and shapes. ``scale``: checked against
+    the checkpoint's (ValueError on a mismatch). Files are read ``weights_only`` (a pickle with code is refused)."""
+    state, meta = _read_state(checkpoint)
+    if meta.get("arch"):
+        arch, kwargs = meta["arch"], dict(meta.get("arch_kwargs", {}))
+    else:
+        arch, kwargs = detect_architecture(state)
+    model = build_network(arch, **kwargs)
+    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    if missing or unexpected:
+        raise CheckpointError(f"{arch}({kwargs}) does not fit the checkpoint: missing {sorted(missing)[:6]}, "
+                              f"unexpected {sorted(unexpected)[:6]}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{arch}({kwargs}) does not fit the checkpoint: {err}") from None
+    found = int(kwargs.get("upscale", kwargs.get("scale", getattr(model, "upscale", 0))) or 0)
+    if scale is not None and found and scale != found:
+        raise ValueError(f"the checkpoint is a x{found} {arch}, not x{scale}; pass scale={found} (or None)")
+    model.arch, model.scale = arch, found or scale
     return model.eval()

@@ -157,9 +157,15 @@ from faiglib.models.swinir import SwinIR  # noqa: E402
 
 ARCHITECTURES.update(rcan=RCAN, swinir=SwinIR)
 
+# community architectures with BasicSR's key names (their published checkpoints load: models.loading)
+from faiglib.models.community import EDSR, RRDBNet  # noqa: E402
+
+ARCHITECTURES.update(edsr=EDSR, rrdbnet=RRDBNet)
+
 
 def build_network(arch: str, **kwargs: Any) -> nn.Module:
-    """Build ``arch`` (``"msrresnet"``, ``"srcnn_style"``, ``"rcan"`` or ``"swinir"``) with its keyword arguments.
+    """Build ``arch`` (``"msrresnet"``, ``"srcnn_style"``, ``"rcan"``, ``"swinir"``, ``"edsr"`` or ``"rrdbnet"``) with
+    its keyword arguments.
 
     Raises ``ValueError`` naming the known architectures, or the unexpected keyword.
     """

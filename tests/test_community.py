@@ -1,0 +1,166 @@
+"""Community checkpoints in (issue 25, item 1, first part): EDSR and RRDBNet with BasicSR's key names against
+functional replicas written from the papers' definitions, parameter counts by hand, and load_sr_model's detection
+of the architecture and its sizes from a state dict alone."""
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import faiglib
+from faiglib.core.checkpoint import CheckpointError, atomic_save
+from faiglib.core.units import FilterIndex
+from faiglib.models.loading import detect_architecture
+from faiglib.models.networks import build_network
+
+
+def _randomised(net, seed=0, std=0.05):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(std * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return net.double().eval()
+
+
+def _conv(x, sd, name):
+    return F.conv2d(x, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=1)
+
+
+def _edsr_reference(sd, x, n_block, scale, res_scale=1.0):
+    """EDSR (Lim et al. 2017) written out: mean shift on a 0-255 scale, residual blocks, long skip, sub-pixel tail."""
+    # the DIV2K mean as the original code holds it: a float32 tensor, cast to the input's dtype
+    mean = torch.tensor([0.4488, 0.4371, 0.4040], dtype=torch.float32).to(x.dtype).view(1, 3, 1, 1)
+    h = _conv((x - mean) * 255.0, sd, "conv_first")
+    r = h
+    for b in range(n_block):
+        r = r + _conv(torch.relu(_conv(r, sd, f"body.{b}.conv1")), sd, f"body.{b}.conv2") * res_scale
+    r = _conv(r, sd, "conv_after_body") + h
+    steps = [(0, 3)] if scale == 3 else [(2 * i, 2) for i in range(scale.bit_length() - 1)]
+    for index, factor in steps:
+        r = F.pixel_shuffle(_conv(r, sd, f"upsample.{index}"), factor)
+    return _conv(r, sd, "conv_last") / 255.0 + mean
+
+
+def _rrdb_reference(sd, x, n_block, scale):
+    """ESRGAN's generator written out: dense blocks (each conv reads all earlier outputs), 0.2 residual scaling
+    twice, nearest x2 upsampling twice, LeakyReLU 0.2; x2 / x1 unshuffle the input by 2 / 4 first."""
+    lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+    if scale in (1, 2):
+        s = 4 // scale
+        b, c, h, w = x.shape  # pixel unshuffle by its definition: channel c*s*s + i*s + j <- pixel (s*y+i, s*x+j)
+        x = x.view(b, c, h // s, s, w // s, s).permute(0, 1, 3, 5, 2, 4).reshape(b, c * s * s, h // s, w // s)
+    feat = _conv(x, sd, "conv_first")
+    out = feat
+    for k in range(n_block):
+        block_in = out
+        for d in (1, 2, 3):
+            feats = [out]
+            for i in range(1, 5):
+                feats.append(lrelu(_conv(torch.cat(feats, 1), sd, f"body.{k}.rdb{d}.conv{i}")))
+            out = _conv(torch.cat(feats, 1), sd, f"body.{k}.rdb{d}.conv5") * 0.2 + out
+        out = out * 0.2 + block_in
+    feat = feat + _conv(out, sd, "conv_body")
+    feat = lrelu(_conv(F.interpolate(feat, scale_factor=2, mode="nearest"), sd, "conv_up1"))
+    feat = lrelu(_conv(F.interpolate(feat, scale_factor=2, mode="nearest"), sd, "conv_up2"))
+    return _conv(lrelu(_conv(feat, sd, "conv_hr")), sd, "conv_last")
+
+
+def _params_3x3(pairs):
+    return sum(9 * cin * cout + cout for cin, cout in pairs)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_edsr_equals_its_definition_and_counts_by_hand(scale):
+    nf, nb = 8, 2
+    net = _randomised(build_network("edsr", num_feat=nf, num_block=nb, upscale=scale))
+    x = torch.rand(1, 3, 6, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    sd = net.state_dict()
+    assert torch.allclose(net(x), _edsr_reference(sd, x, nb, scale), rtol=1e-12, atol=1e-12)
+    tail = [(nf, 9 * nf)] if scale == 3 else [(nf, 4 * nf)] * (scale.bit_length() - 1)
+    pairs = [(3, nf)] + [(nf, nf)] * (2 * nb) + [(nf, nf)] + tail + [(nf, 3)]
+    assert sum(p.numel() for p in net.parameters()) == _params_3x3(pairs)
+    assert "mean" not in sd  # a constant, as in BasicSR: not among the checkpoint's keys
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_rrdbnet_equals_its_definition_and_counts_by_hand(scale):
+    nf, nb, gc = 8, 2, 4
+    net = _randomised(build_network("rrdbnet", num_feat=nf, num_block=nb, num_grow_ch=gc, scale=scale))
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(net(x), _rrdb_reference(net.state_dict(), x, nb, scale), rtol=1e-12, atol=1e-12)
+    dense = [(nf + i * gc, gc) for i in range(4)] + [(nf + 4 * gc, nf)]
+    pairs = [(3 * (4 // scale) ** 2, nf)] + dense * 3 * nb + [(nf, nf)] * 4 + [(nf, 3)]
+    assert sum(p.numel() for p in net.parameters()) == _params_3x3(pairs)
+
+
+def test_the_published_sizes_have_their_published_parameter_counts():
+    # ESRGAN's RRDBNet x4 (64 features, 23 blocks, growth 32): 16,697,987 parameters; EDSR-baseline x2 (64, 16):
+    # 1,369,859 -- both by the hand formula above, and the numbers the community quotes (16.7M, 1.37M)
+    rrdb = build_network("rrdbnet")
+    dense = [(64 + i * 32, 32) for i in range(4)] + [(64 + 4 * 32, 64)]
+    assert sum(p.numel() for p in rrdb.parameters()) == _params_3x3([(3, 64)] + dense * 69 + [(64, 64)] * 4 + [(64, 3)])
+    assert sum(p.numel() for p in rrdb.parameters()) == 16_697_987
+    edsr = build_network("edsr", num_feat=64, num_block=16, upscale=2)
+    assert sum(p.numel() for p in edsr.parameters()) == 1_369_859
+
+
+@pytest.mark.parametrize("arch, kwargs", [
+    ("msrresnet", {"num_feat": 8, "num_block": 3, "upscale": 2}),
+    ("msrresnet", {"num_feat": 8, "num_block": 1, "upscale": 3}),
+    ("msrresnet", {"num_feat": 6, "num_block": 2, "upscale": 4}),
+    ("edsr", {"num_feat": 8, "num_block": 3, "upscale": 2}),
+    ("edsr", {"num_feat": 8, "num_block": 2, "upscale": 3}),
+    ("edsr", {"num_feat": 4, "num_block": 1, "upscale": 8}),
+    ("rrdbnet", {"num_feat": 8, "num_block": 2, "num_grow_ch": 4, "scale": 4}),
+    ("rrdbnet", {"num_feat": 6, "num_block": 1, "num_grow_ch": 3, "scale": 2}),
+    ("rrdbnet", {"num_feat": 6, "num_block": 1, "num_grow_ch": 3, "scale": 1}),
+])
+def test_load_sr_model_detects_every_size_from_the_keys_and_gives_the_same_outputs(tmp_path, arch, kwargs):
+    net = _randomised(build_network(arch, **kwargs)).float()
+    assert detect_architecture(net.state_dict()) == (arch, kwargs)
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    for layout in ("params_ema", "params", "bare"):
+        sd = net.state_dict()
+        path = tmp_path / f"{layout}.pth"
+        torch.save(sd if layout == "bare" else {layout: sd}, path)  # the community files carry no faiglib meta
+        loaded = faiglib.load_sr_model(path)
+        assert loaded.arch == arch and not loaded.training
+        assert torch.equal(loaded(x), net(x))
+    scale = kwargs.get("upscale", kwargs.get("scale"))
+    assert faiglib.load_sr_model(net.state_dict()).scale == scale
+    with pytest.raises(ValueError, match=f"x{scale} {arch}, not x5"):
+        faiglib.load_sr_model(net.state_dict(), scale=5)
+    assert len(FilterIndex(loaded)) == sum(m.weight.shape[0] * m.weight.shape[1]  # convs only: the paper's units
+                                           for m in loaded.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_faiglibs_own_checkpoints_load_from_their_metadata(tmp_path):
+    from faiglib.core.checkpoint import save_model
+
+    net = build_network("srcnn_style", num_feat=4, upscale=2)
+    save_model(tmp_path / "own.pth", net, arch="srcnn_style", arch_kwargs={"num_feat": 4, "upscale": 2})
+    loaded = faiglib.load_sr_model(tmp_path / "own.pth")
+    assert loaded.arch == "srcnn_style" and loaded.scale == 2
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("code ran while loading",))
+
+
+def test_bad_checkpoints_are_refused_with_the_reason(tmp_path):
+    net = build_network("edsr", num_feat=4, num_block=1, upscale=2)
+    atomic_save({"params": net.state_dict()}, tmp_path / "good.pth")
+    data = (tmp_path / "good.pth").read_bytes()
+    (tmp_path / "short.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated, corrupt or not a weights-only"):
+        faiglib.load_sr_model(tmp_path / "short.pth")
+    with open(tmp_path / "code.pth", "wb") as fh:
+        pickle.dump({"params": _Payload()}, fh)
+    with pytest.raises(CheckpointError, match="weights-only"):
+        faiglib.load_sr_model(tmp_path / "code.pth")
+    sd = dict(net.state_dict())
+    sd["attention.qkv.weight"] = sd.pop("conv_after_body.weight")  # an unknown layout, close to EDSR's
+    with pytest.raises(ValueError, match=r"closest known one is edsr .*missing \['conv_after_body.weight'\].*"
+                                         r"unexpected \['attention.qkv.weight'\]"):
+        faiglib.load_sr_model(sd)
