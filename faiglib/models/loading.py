@@ -27,16 +27,21 @@ def load_model(path: str | os.PathLike, arch: str | None = None, key: str | None
         raise CheckpointError(f"{path}: no architecture recorded; pass arch= and its keyword arguments")
     # the recorded kwargs belong to the recorded architecture; they do not apply to another arch=
     recorded = meta.get("arch_kwargs", {}) if meta.get("arch", arch) == arch else {}
-    kwargs = {**recorded, **arch_kwargs}
+    return _loaded(arch, {**recorded, **arch_kwargs}, state, str(path))
+
+
+def _loaded(arch: str, kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+    """``arch(**kwargs)`` with ``state`` loaded strictly, in eval mode; :class:`CheckpointError` naming ``where``,
+    the missing and unexpected keys, or the shapes that differ."""
     model = build_network(arch, **kwargs)
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
     if missing or unexpected:
-        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): missing {sorted(missing)[:4]}, "
-                              f"unexpected {sorted(unexpected)[:4]}")
+        raise CheckpointError(f"{where}: does not fit {arch}({dict(kwargs)}): missing {sorted(missing)[:6]}, "
+                              f"unexpected {sorted(unexpected)[:6]}")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: does not fit {arch}({kwargs}): {err}") from None
+        raise CheckpointError(f"{where}: does not fit {arch}({dict(kwargs)}): {err}") from None
     return model.eval()
 
 
@@ -134,15 +139,7 @@ def load_sr_model(checkpoint, *, scale: int | None = None) -> nn.Module:
         arch, kwargs = meta["arch"], dict(meta.get("arch_kwargs", {}))
     else:
         arch, kwargs = detect_architecture(state)
-    model = build_network(arch, **kwargs)
-    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
-    if missing or unexpected:
-        raise CheckpointError(f"{arch}({kwargs}) does not fit the checkpoint: missing {sorted(missing)[:6]}, "
-                              f"unexpected {sorted(unexpected)[:6]}")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{arch}({kwargs}) does not fit the checkpoint: {err}") from None
+    model = _loaded(arch, kwargs, state, "the checkpoint" if isinstance(checkpoint, Mapping) else str(checkpoint))
     found = int(kwargs.get("upscale", kwargs.get("scale", getattr(model, "upscale", 0))) or 0)
     if scale is not None and found and scale != found:
         raise ValueError(f"the checkpoint is a x{found} {arch}, not x{scale}; pass scale={found} (or None)")
