@@ -48,8 +48,10 @@ class FakeWorkspace:
 def test_window_case_crop_has_the_whole_images_objective_and_reference():
     m = net(1)
     lr = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    case = window_case(m, lr, (20, 24), 8, context=2)
-    assert case.context >= 2 and case.x.shape[-1] < 30  # cropped
+    case = window_case(m, lr, (20, 24), 8)  # context "auto": the measured receptive radius + 2, verified
+    assert case.context is not None and case.x.shape[-1] < 30  # cropped
+    with pytest.raises(ValueError, match="context 2 is too small"):  # an explicit context is checked, not widened
+        window_case(m, lr, (20, 24), 8, context=2)
     with torch.no_grad():
         full = WindowObjective(m, (20, 24), 8)(lr[None])
         crop = WindowObjective(m, case.window, 8)(case.x[None])

@@ -68,10 +68,12 @@ def test_abs_normalized_sums_channels_before_the_absolute_value():
 # ---- the blur path ---------------------------------------------------------------------------------------------
 
 def reference_blur(x: np.ndarray, sigma: float, size: int) -> np.ndarray:
-    """The demo's kernel and cv2.filter2D's default border, written with explicit loops (float64)."""
-    ax = np.arange(-(size // 2), size // 2 + 1)
+    """The demo's kernel -- ``isotropic_gaussian_kernel(l, sigma, epsilon=1e-5)``: ``exp(-(xx² + yy²) /
+    (2·(sigma + epsilon)²))`` on ``arange(-l // 2 + 1, l // 2 + 1)``, normalised -- and cv2.filter2D's default
+    border, written with explicit loops (float64)."""
+    ax = np.arange(-size // 2 + 1, size // 2 + 1)
     xx, yy = np.meshgrid(ax, ax)
-    k = np.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2 + 1e-5))
+    k = np.exp(-(xx ** 2 + yy ** 2) / (2.0 * (sigma + 1e-5) ** 2))
     k /= k.sum()
     p = size // 2
     xp = np.pad(x, ((0, 0), (p, p), (p, p)), mode="reflect")  # numpy's "reflect" is reflect-101
@@ -97,10 +99,15 @@ def test_blur_path_endpoints_steps_and_derivatives():
 
 
 def test_blur_kernels_follow_the_demo_formula():
-    k = blur_kernels([1.2, 0.0], 9)
-    assert k.shape == (2, 9, 9) and torch.allclose(k.sum((1, 2)), torch.ones(2, dtype=torch.float64))
-    assert k[0, 4, 5] / k[0, 4, 4] == pytest.approx(math.exp(-1 / (2 * 1.44 + 1e-5)), rel=1e-12)
+    k = blur_kernels([1.2, 0.0, 0.05], 9)
+    assert k.shape == (3, 9, 9) and torch.allclose(k.sum((1, 2)), torch.ones(3, dtype=torch.float64))
+    # the demo adds its epsilon to sigma: exp(-r² / (2 (σ + 1e-5)²)), so neighbour / centre = exp(-1 / (2 (σ+ε)²))
+    assert k[0, 4, 5] / k[0, 4, 4] == pytest.approx(math.exp(-1 / (2 * 1.20001 ** 2)), rel=1e-12)
+    assert k[0, 3, 5] / k[0, 4, 4] == pytest.approx(math.exp(-2 / (2 * 1.20001 ** 2)), rel=1e-12)
     assert k[1, 4, 4] == 1.0 and k[1].sum() == 1.0
+    # at a small sigma the two ways of placing epsilon differ by far more than float noise:
+    # exp(-1/(2 · 0.05001²)) = 1.50e-87 against exp(-1/(2 · 0.05² + 1e-5)) = 2.06e-87
+    assert k[2, 4, 5] / k[2, 4, 4] == pytest.approx(math.exp(-1 / (2 * 0.05001 ** 2)), rel=1e-9)
 
 
 # ---- the objective ----------------------------------------------------------------------------------------------
@@ -205,12 +212,45 @@ def test_matches_a_per_step_reference_loop(batch):
 def test_context_crop_is_exact_or_refused():
     net = tiny()  # receptive field: 4 LR convs, the HR convs (1 LR pixel) and the bilinear skip: 5 LR pixels
     lr = image(24, 26)
-    full = lam(net, lr, (20, 22), window_size=8, fold=5)
+    full = lam(net, lr, (20, 22), window_size=8, fold=5, context=None)
     crop = lam(net, lr, (20, 22), window_size=8, fold=5, context=5, internal_batch_size=2)
     assert torch.allclose(crop.map, full.map, atol=1e-5 * full.map.abs().max().item())
     assert crop.map[:, :4].abs().max() == 0  # nothing outside the crop
     with pytest.raises(ValueError, match="context 4 is too small"):
         lam(net, lr, (20, 22), window_size=8, fold=5, context=4)
+
+
+def test_auto_context_is_the_default_and_gives_the_whole_image_map():
+    net = tiny(dtype=torch.float64)  # receptive radius 5 LR pixels (see test_lam_study)
+    lr = image(30, 32, torch.float64)
+    auto = lam(net, lr, (22, 26), window_size=8, fold=5)
+    whole = lam(net, lr, (22, 26), window_size=8, fold=5, context=None)
+    assert auto.meta["context"] == 7 and auto.meta["context_requested"] == "auto" and whole.meta["context"] is None
+    assert torch.allclose(auto.map, whole.map, rtol=0, atol=1e-6 * whole.map.abs().max().item())
+    # the window's footprint is LR rows 11..15 and columns 13..17 (17 read by D's forward difference): + 7 each side
+    assert auto.map[:, :4].abs().max() == 0 and auto.map[:, :, :6].abs().max() == 0
+    assert auto.map[:, 4:23, 6:25].abs().max() > 0
+
+
+class GlobalMean(nn.Module):
+    """A global operation: every output pixel moves with the mean of the whole image (as channel attention)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(1.0, dtype=torch.float64))
+
+    def forward(self, x):
+        y = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+        return y * (1 + self.weight * x.mean(dim=(1, 2, 3), keepdim=True))
+
+
+def test_auto_context_falls_back_to_the_whole_image_for_a_global_operation():
+    lr = image(20, 22, torch.float64)
+    r = lam(GlobalMean(), lr, (10, 12), window_size=8, fold=4)
+    assert r.meta["context"] is None
+    assert r.map[:, 0, 0].abs().sum() > 0  # a corner far from the window still counts, through the mean
+    with pytest.raises(ValueError, match="context 3 is too small"):
+        lam(GlobalMean(), lr, (10, 12), window_size=8, fold=4, context=3)
 
 
 def test_the_model_is_left_as_it_was():

@@ -7,7 +7,8 @@ import torch
 from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.models.networks import build_network
 from faiglib.report.tables import diffusion_comparison_markdown
-from faiglib.studies.lam import (choose_windows, compare_diffusion, diffusion_study, lam_examples, receptive_radius)
+from faiglib.methods.receptive_field import receptive_radius
+from faiglib.studies.lam import choose_windows, compare_diffusion, diffusion_study, lam_examples
 
 
 def textured(h=64, w=80, square=(24, 40, 16)):

@@ -83,8 +83,9 @@ def interpolate(baseline: Mapping[str, torch.Tensor], target: Mapping[str, torch
 
 def blur_kernels(sigmas, kernel_size: int = 9) -> torch.Tensor:
     """Isotropic Gaussian kernels ``(len(sigmas), k, k)``, float64, each summing to 1, in the convention of the
-    reference LAM demo: ``exp(−(u² + v²) / (2σ² + 1e-5))`` on the integer grid ``−k//2 … k//2``. The ``1e-5``
-    keeps σ = 0 finite: its kernel is the exact identity (the centre weight 1, all others ``exp(−1e5)`` = 0)."""
+    reference LAM demo: ``exp(−(u² + v²) / (2(σ + 1e-5)²))`` on the integer grid ``−k//2 … k//2`` (the epsilon
+    is added to σ, not to 2σ²). It keeps σ = 0 finite: that kernel is the exact identity (the centre weight 1,
+    all others ``exp(−r²/2e-10)`` = 0)."""
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) or kernel_size < 1 \
             or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be a positive odd integer (the kernel needs a centre pixel), "
@@ -94,7 +95,7 @@ def blur_kernels(sigmas, kernel_size: int = 9) -> torch.Tensor:
         raise ValueError(f"blur sigmas must be finite and >= 0, got {sig.tolist()}")
     ax = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
     r2 = ax[:, None] ** 2 + ax[None, :] ** 2
-    k = torch.exp(-r2[None] / (2 * sig[:, None, None] ** 2 + 1e-5))
+    k = torch.exp(-r2[None] / (2 * (sig[:, None, None] + 1e-5) ** 2))
     return k / k.sum(dim=(1, 2), keepdim=True)
 
 

@@ -16,7 +16,7 @@ about 100/n for a map concentrated on one of n pixels, up to 100 for a map sprea
 
 * ``D``: per channel, forward differences ``sqrt((I[i,j] − I[i+1,j])² + (I[i,j] − I[i,j+1])²)``, summed over the
   window (``size x size`` from the top-left corner ``(y, x)`` in HR pixels) and over the channels;
-* path σ_k = linspace(σ, 0, fold + 1), kernel size 9, ``+1e-5`` in the exponent, reflect-101 borders;
+* path σ_k = linspace(σ, 0, fold + 1), kernel size 9, kernels ``exp(−r²/(2(σ+1e-5)²))``, reflect-101 borders;
 * the map is the mean over the ``fold`` steps of ``∂D/∂x ⊙ derivative``.
 
 ``convention="sobel"`` uses the 3x3 Sobel magnitude instead (the detector of the LAM paper / seed 003).
@@ -38,12 +38,16 @@ from torch import nn
 from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline, blur_path
 from faiglib.core.validate import check_input_channels
+from faiglib.methods.receptive_field import fit_crop
 
-__all__ = ["LAMResult", "lam", "check_lr_image", "check_window_arguments", "check_window", "infer_scale", "crop_box",
+__all__ = ["LAMResult", "lam", "check_lr_image", "check_window_arguments", "check_window", "infer_scale",
            "safe_sqrt", "window_objective", "gini", "diffusion_index", "channel_sum", "abs_normalized",
-           "attribution_density", "CONVENTIONS"]
+           "attribution_density", "CONVENTIONS", "STEP_PIXELS"]
 
 CONVENTIONS = ("official", "sobel")
+# LR pixels per batch of path steps by default: on a CPU, batches of whole images run slower than one image at a
+# time (benchmarks/bench_lam.py: all 50 steps of a 128x128 image 0.6x the demo's loop, 10 steps 0.9x)
+STEP_PIXELS = 1 << 16
 
 
 # ---- the diffusion index -------------------------------------------------------------------------------------
@@ -239,25 +243,10 @@ def infer_scale(out, lr: torch.Tensor, scale) -> int:
     return H // h
 
 
-def crop_box(y: int, x: int, size: int, scale: int, before: int, after: int, context: int | None,
-             h: int, w: int) -> tuple[int, int, int, int]:
-    """LR rows/columns ``(r0, r1, c0, c1)`` around the window, ``context`` LR pixels beyond the output pixels
-    that ``D`` reads (the whole image for ``None``)."""
-    if context is None:
-        return 0, h, 0, w
-    if isinstance(context, bool) or not isinstance(context, numbers.Integral) or context < 0:
-        raise ValueError(f"context must be None (the whole image) or an integer >= 0 of LR pixels, got {context!r}")
-    r0 = max(0, (y - before) // scale - context)
-    c0 = max(0, (x - before) // scale - context)
-    r1 = min(h, -(-(y + size + after) // scale) + context)
-    c1 = min(w, -(-(x + size + after) // scale) + context)
-    return r0, r1, c0, c1
-
-
 @in_evaluation_mode
 def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_size: int = 16,
         sigma: float = 1.2, fold: int = 50, kernel_size: int = 9, internal_batch_size: int | None = None,
-        scale: int | None = None, convention: str = "official", context: int | None = None,
+        scale: int | None = None, convention: str = "official", context: int | str | None = "auto",
         context_tolerance: float = 1e-4) -> LAMResult:
     """Local attribution map of ``model`` for the output window at ``window = (y, x)`` (top-left, HR pixels).
 
@@ -265,11 +254,14 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     eval mode (batch norm with its running statistics: the path steps are batched and must not interact) and its
     weights, buffers and modes are as before afterwards (:func:`~faiglib.core.edits.evaluation_mode`). ``lr``:
     ``(C, h, w)`` float without NaN/inf, in [0, 1] for the networks here; moved to the model's device and dtype. ``scale``: inferred from the output size when ``None``.
-    ``internal_batch_size``: path steps per forward/backward (``None``: all ``fold`` at once).
-    ``context``: ``None`` runs the network on the whole image (exact for any network); an integer runs it on the
-    window's LR footprint plus ``context`` LR pixels (much faster; exact when that covers the receptive field).
-    It is checked: if ``D(F(x))`` on the crop differs from the whole image's by more than ``context_tolerance``
-    (relative), a ValueError asks for a larger context.
+    ``internal_batch_size``: path steps per forward/backward (``None``: as many as keep a batch under
+    :data:`STEP_PIXELS` LR pixels -- all ``fold`` steps of a typical crop, a few of a whole image; the map does not
+    depend on it).
+    ``context``: where the path steps run (:func:`~faiglib.methods.receptive_field.fit_crop`). ``"auto"`` (default):
+    on the window's LR footprint plus the network's measured receptive radius (+2), the crop checked against the
+    whole image and widened until the window's output agrees within ``context_tolerance`` -- the whole image for
+    networks with global operations; ``None``: the whole image; an integer: that many LR pixels, refused when
+    the check fails. A verified crop gives the whole image's map (zero outside the crop) many times faster.
 
     ValueError for a window outside or larger than the output, a non-integer scale, ``fold`` < 1, σ <= 0,
     an even kernel size or one larger than the image, a model whose output is not an image.
@@ -296,36 +288,30 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     d_full = window_objective(full, (y, x), window_size, convention)
     objective, baseline_objective = float(d_full[0]), float(d_full[1])
 
-    h, w = lr.shape[-2:]
     before, after = _margins(convention)
-    r0, r1, c0, c1 = crop_box(y, x, window_size, s, before, after, context, h, w)
-    images, derivatives = images[:, :, r0:r1, c0:c1], derivatives[:, :, r0:r1, c0:c1]
-    win = (y - s * r0, x - s * c0)  # the window in the crop's output
+    crop = fit_crop(model, lr, (y, x), window_size, s, full[0], before, after, context, context_tolerance)
+    rows, cols = slice(crop.r0, crop.r1), slice(crop.c0, crop.c1)
+    images, derivatives = images[:, :, rows, cols], derivatives[:, :, rows, cols]
 
-    chunk = fold if internal_batch_size is None else int(internal_batch_size)
+    pixels = (crop.r1 - crop.r0) * (crop.c1 - crop.c0)
+    chunk = int(internal_batch_size) if internal_batch_size is not None else max(1, min(fold, STEP_PIXELS // pixels))
     acc = torch.zeros_like(images[0], dtype=torch.float64)
     values = []
     for start in range(0, fold, chunk):
         xb = images[start: start + chunk].clone().requires_grad_(True)
         with torch.enable_grad():
-            d = window_objective(model(xb), win, window_size, convention)  # (b,): samples are independent
+            d = window_objective(model(xb), crop.window, window_size, convention)  # (b,): samples are independent
             (g,) = torch.autograd.grad(d.sum(), xb)  # input gradients only: no parameter .grad is touched
         acc += (g * derivatives[start: start + chunk]).to(torch.float64).sum(0)
         values.append(d.detach())
     path_objectives = torch.cat(values).to(torch.float64).cpu()
-    if context is not None:
-        crop_d = float(path_objectives[-1])  # the last step is x itself
-        if abs(crop_d - objective) > context_tolerance * max(abs(objective), 1e-12):
-            raise ValueError(f"context {context} is too small for this network's receptive field: D(F(x)) on the "
-                             f"crop is {crop_d:.6g}, on the whole image {objective:.6g}; pass a larger context "
-                             f"or None")
     attribution = torch.zeros(lr.shape, dtype=torch.float64, device=acc.device)
-    attribution[:, r0:r1, c0:c1] = acc / fold  # the mean over the steps (outside the crop: no influence)
+    attribution[:, rows, cols] = acc / fold  # the mean over the steps (outside: no influence)
     return LAMResult(map=attribution.float().cpu(), output=full[0].detach().float().cpu(), window=(y, x),
                      window_size=int(window_size), scale=s, objective=objective,
                      baseline_objective=baseline_objective, path_objectives=path_objectives,
                      meta={"sigma": float(sigma), "fold": int(fold), "kernel_size": int(kernel_size),
-                           "convention": convention, "context": context})
+                           "convention": convention, "context": crop.context, "context_requested": context})
 
 
 # ---- the density view ------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Windows are chosen as in the LAM chapter (:func:`faiglib.studies.lam.choose_windows`, seeded per image). Every
 attribution explains the same objective, LAM's gradient magnitude ``D`` of the window
 (:class:`~faiglib.methods.l2x.WindowObjective`), and is computed on the same LR crop: the window's footprint plus
-``context`` LR pixels (:func:`window_case`; the objective on the crop is checked against the whole image, and the
-context doubled until they agree). The reference ``x̄`` is the *whole* image blurred (σ, LAM's baseline) and then
+``context`` LR pixels (:func:`window_case`; the window's output on the crop is checked against the whole image's,
+and the context doubled until they agree). The reference ``x̄`` is the *whole* image blurred (σ, LAM's baseline) and then
 cropped, which is also LAM's baseline, so L2X, IG and LAM share their reference. Remove-and-replace percentages
 are of the crop's pixels (pixels outside it cannot change the window).
 
@@ -27,9 +27,10 @@ from faiglib.measures.costs import count_passes
 from faiglib.measures.remove_replace import ORDERS, DEFAULT_PERCENTS, random_map, remove_and_replace
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
-from faiglib.methods.lam import crop_box, lam
+from faiglib.methods.lam import infer_scale, lam
+from faiglib.methods.receptive_field import fit_crop
 from faiglib.methods.pixel_attribution import gradient_times_input, integrated_gradients
-from faiglib.studies.lam import MODELS, choose_windows, receptive_radius, window_generator
+from faiglib.studies.lam import MODELS, choose_windows, window_generator
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
            "paired_differences",
@@ -55,33 +56,22 @@ class WindowCase:
 
 
 def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window_size: int = 16,
-                context: int | None = None, sigma: float = 1.2, kernel_size: int = 9,
+                context: int | str | None = "auto", sigma: float = 1.2, kernel_size: int = 9,
                 tolerance: float = 1e-4) -> WindowCase:
-    """Crop ``lr`` ``(C, h, w)`` to the footprint of the output window plus ``context`` LR pixels (default: the
-    measured receptive radius + 2), doubling ``context`` until ``D`` of the window on the crop equals ``D`` on the
-    whole image within ``tolerance`` (relative); ``None`` after that means the whole image."""
+    """Crop ``lr`` ``(C, h, w)`` to the footprint of the output window plus ``context`` LR pixels, verified by
+    :func:`~faiglib.methods.receptive_field.fit_crop` (``"auto"``: the measured receptive radius + 2, widened until
+    the window's output on the crop equals the whole image's within ``tolerance``; ``None``: the whole image)."""
     p = next(iter(model.parameters()), None)
     lr = lr.to(device=p.device, dtype=p.dtype) if p is not None else lr
     reference = blur_baseline(lr, sigma, kernel_size)
     with torch.no_grad():
         out = model(lr.unsqueeze(0))
-    s = out.shape[-1] // lr.shape[-1]
-    full = float(WindowObjective(model, tuple(window), window_size).objective_of(out)[0])
-    if context is None:
-        context = receptive_radius(model) + 2
-    h, w = lr.shape[-2:]
-    while True:
-        r0, r1, c0, c1 = crop_box(window[0], window[1], window_size, s, 0, 1, context, h, w)
-        win = (window[0] - s * r0, window[1] - s * c0)
-        x = lr[:, r0:r1, c0:c1]
-        with torch.no_grad():
-            crop = float(WindowObjective(model, win, window_size)(x.unsqueeze(0))[0])
-        if abs(crop - full) <= tolerance * max(abs(full), 1e-12) or context is None:
-            break
-        context = 2 * context if 2 * context < max(h, w) else None
-    return WindowCase(lr=lr, x=x, reference=reference[:, r0:r1, c0:c1], window=win,
-                      full_window=(int(window[0]), int(window[1])), box=(r0, r1, c0, c1),
-                      window_size=int(window_size), context=context)
+    s = infer_scale(out, lr.unsqueeze(0), None)
+    crop = fit_crop(model, lr, tuple(window), window_size, s, out[0], 0, 1, context, tolerance)
+    r0, r1, c0, c1 = crop.box
+    return WindowCase(lr=lr, x=lr[:, r0:r1, c0:c1], reference=reference[:, r0:r1, c0:c1], window=crop.window,
+                      full_window=(int(window[0]), int(window[1])), box=crop.box,
+                      window_size=int(window_size), context=crop.context)
 
 
 def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50, ig_steps: int = 50,
@@ -155,7 +145,6 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     case_no = 0
     for which in models:
         model = ws.model(which)
-        context = receptive_radius(model) + 2
         auc[which], curves[which], values[which] = {}, {}, {}
         for kind in kinds:
             auc[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
@@ -163,7 +152,7 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
             values[which][kind] = []
             for i, name in enumerate(windows):
                 for window in windows[name]:
-                    case = window_case(model, aset.lr[kind][i], tuple(window), window_size, context, sigma)
+                    case = window_case(model, aset.lr[kind][i], tuple(window), window_size, sigma=sigma)
                     objective = WindowObjective(model, case.window, window_size)
                     for method in methods:
                         g = torch.Generator().manual_seed(1_000_003 * int(ws.seed) + case_no)
@@ -363,12 +352,11 @@ def attribution_cka(ws, models: Mapping[str, nn.Module], kinds: Sequence[str] = 
     width = max(aset.lr[k][i].shape[-1] for k in kinds for i, _ in windows)
     features = {}
     for name, model in models.items():
-        context = receptive_radius(model) + 2
         rows = []
         for kind in kinds:
             for i, window in windows:
                 lr = aset.lr[kind][i]
-                case = window_case(model, lr, tuple(window), window_size, context, sigma)
+                case = window_case(model, lr, tuple(window), window_size, sigma=sigma)
                 r = rescale_attribution(model, case.x, case.window, window_size=window_size,
                                         reference=case.reference)
                 grid = torch.zeros(channels, height, width, dtype=torch.float64)

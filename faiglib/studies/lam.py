@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.lam import LAMResult, lam
 
-__all__ = ["window_generator", "choose_windows", "receptive_radius", "lam_auto", "diffusion_study", "compare_diffusion",
-           "lam_examples", "MODELS"]
+__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "lam_examples", "MODELS"]
 
 MODELS = ("baseline", "target")
 
@@ -62,38 +61,6 @@ def choose_windows(hr: torch.Tensor, n: int, size: int = 16, generator: torch.Ge
     return [(int(i // cols) * stride, int(i % cols) * stride) for i in sorted(picked.tolist())]
 
 
-def receptive_radius(model: torch.nn.Module, channels: int = 3, size: int = 48) -> int:
-    """LR pixels around an input pixel that can change one output pixel, measured: the support of the
-    gradient of the centre output pixel with respect to a random input (seeded). Dead activations can only
-    make the support smaller, so callers add a margin (and :func:`~faiglib.methods.lam.lam` checks its crop)."""
-    p = next(iter(model.parameters()), None)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(1, channels, size, size, generator=g, dtype=torch.float64)
-    x = x.to(device=p.device, dtype=p.dtype) if p is not None else x
-    x.requires_grad_(True)
-    with torch.enable_grad():
-        out = model(x)
-        H = out.shape[-2]
-        (grad,) = torch.autograd.grad(out[0, :, H // 2, H // 2].sum(), x)
-    support = (grad[0].abs().sum(0) > 0).nonzero()
-    if support.numel() == 0:
-        return 0
-    centre = (H // 2) * size / H
-    return int(math.ceil(max((support.double() - centre).abs().max().item(), 0)))
-
-
-def lam_auto(model, lr, window, context: int | None, **kwargs) -> LAMResult:
-    """:func:`~faiglib.methods.lam.lam` on a crop of ``context`` LR pixels, doubling the context while ``lam``
-    reports it too small (``None``: the whole image)."""
-    while True:
-        try:
-            return lam(model, lr, window, context=context, **kwargs)
-        except ValueError as err:
-            if context is None or "too small for this network's receptive field" not in str(err):
-                raise
-            context = 2 * context if 2 * context < max(lr.shape[-2:]) else None
-
-
 def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_windows: int = 3,
                     n_images: int | None = None, window_size: int = 16, sigma: float = 1.2, fold: int = 50,
                     kernel_size: int = 9, internal_batch_size: int | None = None) -> dict[str, Any]:
@@ -123,15 +90,13 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
     change: dict[str, dict[str, list[float]]] = {}
     for which in MODELS:
         model = ws.model(which)
-        context = receptive_radius(model) + 2
         di[which], gaps[which], change[which] = {}, {}, {}
         for kind in kinds:
             di[which][kind], gaps[which][kind], change[which][kind] = [], [], []
             for i, name in enumerate(windows):
                 for window in windows[name]:
-                    r = lam_auto(model, aset.lr[kind][i], tuple(window), context, window_size=window_size,
-                                 sigma=sigma, fold=fold, kernel_size=kernel_size,
-                                 internal_batch_size=internal_batch_size)
+                    r = lam(model, aset.lr[kind][i], tuple(window), window_size=window_size, sigma=sigma,
+                            fold=fold, kernel_size=kernel_size, internal_batch_size=internal_batch_size)
                     di[which][kind].append(r.diffusion_index)
                     gaps[which][kind].append(r.relative_completeness_gap)
                     change[which][kind].append(r.objective - r.baseline_objective)
@@ -179,6 +144,5 @@ def lam_examples(ws, image: int = 0, kind: str = "blur", window: tuple[int, int]
     out = {}
     for which in MODELS:
         model = ws.model(which)
-        out[which] = (lam_auto(model, lr, tuple(window), receptive_radius(model) + 2, window_size=window_size,
-                               **kwargs), lr)
+        out[which] = (lam(model, lr, tuple(window), window_size=window_size, **kwargs), lr)
     return out
