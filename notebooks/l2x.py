@@ -28,12 +28,15 @@
 # `DeepLift`; faiglib adds the objective wrapper, the blurred reference, the check that every activation module
 # runs once, and the split (see `faiglib.methods.l2x`).
 #
-# **Remove-and-replace** (seed Sec. 4.2) judges a map: replace the $k\,\%$ of LR pixels it ranks first by the
-# reference and measure the fraction of the window's detail removed, $f(k) = (D(F(x)) - D(F(x_k)))/D(F(x))$; the
-# area under $f$ over $k \in [0, 100]$ is one number per map. (Dividing by $D(F(x)) - D(F(\bar x))$ instead
-# would make every curve end at 1, but that difference is small on windows where the network restores from the
-# blurred reference almost as much detail as from the input, and a few such windows would dominate the mean.) Five maps are compared on the same windows: L2X, LAM, gradient × input,
-# integrated gradients on the straight line from $\bar x$ (`ig_steps` steps), and a seeded random map (the floor).
+# **Remove-and-replace** (seed Sec. 4.2) judges a map: replace the $k\,\%$ of LR pixels it ranks first and
+# measure the fraction of the window's detail removed, $f(k) = (D(F(x)) - D(F(x_k)))/D(F(x))$; the area under $f$
+# over $k \in [0, 100]$ is one number per map. (Dividing by $D(F(x)) - D(F(x_{100}))$ instead would make every
+# curve end at 1, but that difference is small on some windows, and a few such windows would dominate the mean.)
+# The removed pixels take the **per-channel mean** of the LR image, as in the seed: a removed pixel loses all its
+# content. The blurred reference $\bar x$ as the replacement is kept beside it: removed pixels then keep their low
+# frequencies, and the measure barely tells a map from the same map shuffled within its crop (measured below).
+# Five maps are compared on the same windows: L2X, LAM, gradient × input, integrated gradients on the straight line
+# from $\bar x$ (`ig_steps` steps), and a seeded random map (the floor).
 # Finally **CKA** (seed Sec. 4.3) compares the layers of two networks: baseline vs target, and MSRResNet vs the same
 # network trained without its global skip.
 
@@ -61,7 +64,7 @@ from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import format_mean_std, markdown_table
 from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, ordering_by_auc,
-                                  paired_differences, remove_replace_study)
+                                  paired_differences, remove_replace_study, separation_from_permutation)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
 exp = notebook_workspace(**common)
@@ -99,9 +102,11 @@ show_markdown(markdown_table(["input", "window (crop)", "D(F(x))", "D(F(x̄))", 
 #
 # `faiglib.studies.l2x.remove_replace_study` computes the five maps for every analysis image × `n_windows` windows,
 # on blurry and on noisy input, for the baseline and the target, and the curves $f(k)$ in three orders: by
-# $|R|$, by $R$ (most positive first) and by $-R$ (most negative first). Curves: mean ± std over windows and input
-# kinds (target); at 100 % every curve reaches $(D(F(x)) - D(F(\bar x)))/D(F(x))$. Higher is better in the first
-# two orders; in the negative order, lower (the pixels removed first are the ones that held $D$ down).
+# $|R|$, by $R$ (most positive first) and by $-R$ (most negative first), for both replacements, and the same
+# curves for every map with its pixels permuted within the crop. Curves (per-channel mean replacement): mean ± std
+# over windows and input kinds (target); at 100 % every curve reaches $(D(F(x)) - D(F(x_{100})))/D(F(x))$. Higher is
+# better in the first two orders; in the negative order, lower (the pixels removed first are the ones that held
+# $D$ down).
 
 # %%
 study = remove_replace_study(exp, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
@@ -111,14 +116,40 @@ methods = study["settings"]["methods"]
 auc_rows = [[f"{which}: {l2x_plots.METHOD_LABELS[m]}"] + [format_mean_std(study["summary"][which][m][o]) for o in ORDERS]
             for which in study["settings"]["models"] for m in methods]
 show_markdown(markdown_table(["network: method", "AUC by |R|", "AUC by R⁺ first", "AUC by R⁻ first"], auc_rows))
+blurred = study["by_replacement"]["blur"]
+blur_rows = [[f"{which}: {l2x_plots.METHOD_LABELS[m]}"] + [format_mean_std(blurred["summary"][which][m][o])
+                                                         for o in ORDERS]
+             for which in study["settings"]["models"] for m in methods]
+show_markdown("Replaced by the blurred reference instead:\n\n"
+              + markdown_table(["network: method", "AUC by |R|", "AUC by R⁺ first", "AUC by R⁻ first"], blur_rows))
 n_cases = len(study["summary"]["target"]["l2x"]["absolute"]["values"])
 print(f"{n_cases} windows x inputs per network; completeness (relative |Σ map − ΔD| / |ΔD|, mean): "
       + ", ".join(f"{m} {gap(g['mean'])}" for m, g in study["relative_gap"].items()))
 
 # %% [markdown]
+# ## Can the measure tell a map from its permutation?
+#
+# A measure that judges maps must at least tell a map from the same values at random positions of its crop.
+# `faiglib.studies.l2x.separation_from_permutation` pairs each map's AUC (order by $|R|$) with its permuted map's on
+# the same window: mean difference ± standard error and $z$ = mean / standard error, for each replacement. The
+# random map is its own control: its $z$ should be small.
+
+# %%
+separation = {rep: {o: separation_from_permutation(sub, o) for o in ORDERS}
+              for rep, sub in study["by_replacement"].items()}
+sep_rows = [[which, l2x_plots.METHOD_LABELS[m]]
+            + [f"{separation[rep]['absolute'][which][m]['difference']['mean']:+.3f} ± "
+               f"{separation[rep]['absolute'][which][m]['standard_error'] or 0:.3f} "
+               f"(z {separation[rep]['absolute'][which][m]['z'] or 0:.1f})" for rep in study["by_replacement"]]
+            for which in study["settings"]["models"] for m in methods]
+show_markdown(markdown_table(["network", "method"] + [f"AUC(map) − AUC(permuted), {rep} replacement"
+                                                      for rep in study["by_replacement"]], sep_rows))
+
+# %% [markdown]
 # ## Ordering of the methods
 #
-# `faiglib.studies.l2x.ordering_by_auc` sorts the methods by mean AUC per network and order (best first) and says
+# `faiglib.studies.l2x.ordering_by_auc` sorts the methods by mean AUC (per-channel mean replacement: the measure
+# that tells maps apart) per network and order (best first) and says
 # whether neighbours are separated (means further apart than the larger standard deviation).
 
 # %%
@@ -217,6 +248,11 @@ show_markdown(markdown_table([""] + acka["names"], [[a] + [f"{v:.2f}" for v in r
 results_file = exp.write_results("l2x", {
     "settings": study["settings"], "windows": study["windows"], "percents": study["percents"],
     "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "paired_with_l2x": paired,
+    "replacement": study["settings"]["replacement"],
+    "by_replacement": {rep: {"auc": sub["auc"], "permuted_auc": sub["permuted_auc"], "auc_summary": sub["summary"],
+                             "reference": sub["settings"]["reference"]}
+                       for rep, sub in study["by_replacement"].items()},
+    "separation_from_permutation": separation,
     "objectives": study["objectives"], "costs": costs,
     "relative_completeness_gap": study["relative_gap"],
     "examples": {kind: res.as_dict() for kind, (res, _) in examples.items()},
@@ -249,7 +285,11 @@ def paired_line(which, o):
     return f"- **L2X paired with each method, {which}, order by {o}** (+: L2X better): " + "; ".join(parts) + "."
 show_markdown("\n".join(
     [order_line(w, o) for w in study["settings"]["models"] for o in ORDERS] + [
-        f"- {n_cases} windows x inputs per network; mean ± std over them."] + [
+        f"- {n_cases} windows x inputs per network; mean ± std over them; pixels replaced by the per-channel mean."] + [
+        "- Map against its permutation (order by |R|, z = mean difference / standard error): "
+        + "; ".join(f"{rep} replacement: " + ", ".join(
+            f"{m} z {separation[rep]['absolute']['target'][m]['z'] or 0:.1f}" for m in methods)
+            for rep in study["by_replacement"]) + " (target)."] + [
         paired_line(w, o) for w in study["settings"]["models"] for o in ORDERS] + [
         f"- Summation-to-delta: L2X maps sum to $D(F(x)) - D(F(\\bar x))$ within a relative {gap(gap_l2x['mean'])} "
         f"(mean over windows; float32 rounding); IG ({ig_steps} Gauss-Legendre steps) within "
@@ -265,7 +305,7 @@ show_markdown("\n".join(
         f"{acka['matrix'][1][3]:.2f}, nogr baseline vs nogr target {acka['matrix'][2][3]:.2f} "
         f"({acka['samples']} windows x inputs).",
         "- Not reproduced: the seed's ten architectures (EDSR ... SwinIR) and its Urban100/Manga109 PSNR/SSIM curves "
-        "under masking with the per-channel mean; its CKA between the attributions of ten different architectures. "
+        "under removal; its CKA between the attributions of ten different architectures. "
         "The attention chapter's RCAN- and SwinIR-style networks enter the layer CKA above; "
         "their L2X maps are not compared.",
         f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "

@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (METHODS, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, msrresnet_layers,
+from faiglib.studies.l2x import (METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, msrresnet_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -96,6 +96,45 @@ def test_remove_replace_study_on_a_fake_workspace():
     again = remove_replace_study(ws, kinds=("blur",), n_windows=1, window_size=8, fold=8, ig_steps=8,
                                  percents=(0, 10, 50, 100))
     assert again["auc"] == r["auc"]
+
+
+def test_both_replacements_and_the_permuted_floor():
+    ws = FakeWorkspace()
+    r = remove_replace_study(ws, kinds=("blur",), methods=("l2x", "random"), models=("target",), n_windows=1,
+                             window_size=8, percents=(0, 50, 100))
+    assert list(r["by_replacement"]) == ["mean", "blur"] and r["settings"]["replacement"] == "mean"
+    assert r["auc"] == r["by_replacement"]["mean"]["auc"]
+    aset = ws.analysis_set()
+    for case, (name, windows) in enumerate(r["windows"].items()):
+        lr = aset.lr["blur"][case]
+        # the mean replacement's end point, by hand: the window's D on the image filled with its channel means
+        flat = lr.mean(dim=(1, 2), keepdim=True).expand_as(lr)
+        with torch.no_grad():
+            d_flat = float(WindowObjective(ws.model("target"), tuple(windows[0]), 8)(flat[None])[0])
+        assert r["by_replacement"]["mean"]["objectives"]["target"]["blur"][case][1] == pytest.approx(d_flat, rel=1e-9)
+    for rep in ("mean", "blur"):  # at 100 % every pixel is the replacement's: f = 1 − D(F(x̄)) / D(F(x))
+        sub = r["by_replacement"][rep]
+        ends = [1 - d1 / d0 for d0, d1 in sub["objectives"]["target"]["blur"]]
+        assert [c[-1] for c in sub["curves"]["target"]["blur"]["l2x"]["absolute"]] == pytest.approx(ends, rel=1e-9)
+    assert r["by_replacement"]["mean"]["objectives"] != r["by_replacement"]["blur"]["objectives"]
+    sep = separation_from_permutation(r["by_replacement"]["blur"])
+    assert set(sep["target"]) == {"l2x", "random"} and sep["target"]["l2x"]["n"] == 2
+    with pytest.raises(ValueError, match="unknown replacement"):
+        remove_replace_study(ws, kinds=("blur",), replacements=("zero",))
+
+
+def test_separation_from_permutation_known_answer():
+    study = {"auc": {"net": {"blur": {"m": {"absolute": [0.9, 0.8], "negative": [0.1, 0.0]}},
+                             "noise": {"m": {"absolute": [0.7, 0.9], "negative": [0.3, 0.2]}}}},
+             "permuted_auc": {"net": {"blur": {"m": {"absolute": [0.5, 0.5], "negative": [0.4, 0.4]}},
+                                      "noise": {"m": {"absolute": [0.5, 0.5], "negative": [0.4, 0.4]}}}}}
+    s = separation_from_permutation(study)["net"]["m"]
+    # differences 0.4, 0.3, 0.2, 0.4: mean 0.325, sample std 0.0957, s.e. 0.0479, z 6.79
+    assert s["difference"]["mean"] == pytest.approx(0.325) and s["n"] == 4
+    assert s["standard_error"] == pytest.approx(0.09574271 / 2, rel=1e-6)
+    assert s["z"] == pytest.approx(0.325 / (0.09574271 / 2), rel=1e-6)
+    neg = separation_from_permutation(study, "negative")["net"]["m"]  # lower is better: 0.3, 0.4, 0.1, 0.2
+    assert neg["difference"]["mean"] == pytest.approx(0.25)
 
 
 def test_remove_replace_study_bad_input():

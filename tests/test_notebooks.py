@@ -226,6 +226,17 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
         for leaf in res["auc_summary"][which].values():
             assert set(leaf) == {"absolute", "positive", "negative"} and leaf["absolute"]["values"]
     assert set(res["costs"]) == methods and res["costs"]["l2x"]["backward"]["mean"] == 2
+    # the primary measure replaces by the per-channel mean (the L2X paper's), the blurred reference beside it;
+    # each map's separation from its permutation, recomputed here from the stored AUCs with `statistics`
+    assert res["replacement"] == "mean" and set(res["by_replacement"]) == {"mean", "blur"}
+    assert res["auc"] == res["by_replacement"]["mean"]["auc"]
+    for rep, sub in res["by_replacement"].items():
+        for which in ("baseline", "target"):
+            real = [v for kind in sub["auc"][which] for v in sub["auc"][which][kind]["l2x"]["absolute"]]
+            perm = [v for kind in sub["auc"][which] for v in sub["permuted_auc"][which][kind]["l2x"]["absolute"]]
+            d = [a - b for a, b in zip(real, perm)]
+            z = statistics.mean(d) / (statistics.stdev(d) / len(d) ** 0.5)
+            assert res["separation_from_permutation"][rep]["absolute"][which]["l2x"]["z"] == pytest.approx(z)
     # and MSRResNet's target against each attention network's (profile.attention_networks)
     assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)",
                                "MSRResNet vs rcan-16x1-g1 (targets)", "MSRResNet vs swinir-8-d2-h2-w4 (targets)"}

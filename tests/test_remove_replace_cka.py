@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from faiglib.measures.cka import CKAAccumulator, hsic, gram, layer_cka, linear_cka
-from faiglib.measures.remove_replace import pixel_order, random_map, remove_and_replace, replaced_inputs
+from faiglib.measures.remove_replace import (channel_mean_reference, permuted_map, pixel_order, random_map,
+                                             remove_and_replace, replaced_inputs)
 
 
 def pixel_sum(batch):
@@ -99,6 +100,26 @@ def test_bad_input_is_refused():
 
 def feats(n=12, p=7, seed=0):
     return torch.randn(n, p, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_channel_mean_reference_is_the_whole_images_mean_on_the_crop():
+    image = torch.stack([torch.full((4, 6), 0.25), torch.arange(24.0).reshape(4, 6), torch.zeros(4, 6)])
+    crop = image[:, 1:3, 2:5]
+    ref = channel_mean_reference(image, crop)
+    assert ref.shape == (3, 2, 3)
+    assert ref[0].unique().tolist() == [0.25] and ref[1].unique().tolist() == [11.5] and ref[2].abs().max() == 0
+    with pytest.raises(ValueError, match="channels"):
+        channel_mean_reference(image, crop[:2])
+
+
+def test_permuted_map_moves_whole_pixels_and_is_seeded():
+    a = torch.arange(2 * 3 * 4, dtype=torch.float64).reshape(2, 3, 4)
+    p = permuted_map(a, torch.Generator().manual_seed(5))
+    # channel 1 is channel 0 + 12 at every pixel: a pixel's channels travel together
+    assert torch.equal(p[1] - p[0], torch.full((3, 4), 12.0, dtype=torch.float64))
+    assert sorted(p[0].flatten().tolist()) == list(range(12))
+    assert torch.equal(p, permuted_map(a, torch.Generator().manual_seed(5)))
+    assert not torch.equal(p, a)
 
 
 @pytest.mark.parametrize("unbiased", [True, False])

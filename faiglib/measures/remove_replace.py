@@ -6,9 +6,18 @@ rank the LR pixels by their score ``a_p = Σ_c A[c, p]`` in one of three orders:
 * ``"absolute"``: by ``|a_p|``, largest first;  ``"positive"``: by ``a_p``, most positive first;
 * ``"negative"``: by ``a_p``, most negative first;
 
-and replace the first ``k %`` of them (all channels of a pixel) by the reference ``x̄`` (choice: the blurred
-input, L2X's reference; the seed's experiment replaces by the per-channel mean, which for an SR network is a
-strong out-of-distribution edit). The curve is the change of ``g`` as a fraction of
+and replace the first ``k %`` of them (all channels of a pixel) by a replacement image. Two replacements
+(:data:`REPLACEMENTS`):
+
+* ``"mean"`` -- the L2X paper's (seed 004 Sec. 4.2): every removed pixel takes the per-channel mean of the LR
+  image (:func:`channel_mean_reference`). Removing a pixel removes its content entirely, so a map that finds
+  the pixels the window depends on removes the window's detail fast, and a map permuted within the receptive
+  field does not (:func:`permuted_map`): this measure tells maps apart.
+* ``"blur"`` -- the attribution's own reference, the Gaussian-blurred input ``x̄``. Removed pixels keep their
+  low frequencies, so every order removes detail slowly and alike; real maps and their permutations end up
+  close (the L2X chapter reports by how much).
+
+The curve is the change of ``g`` as a fraction of
 
 * ``normalise="difference"``: ``f(k) = (g(x) − g(x_k)) / (g(x) − g(x̄))``, ``f(0) = 0``, ``f(100) = 1`` exactly --
   the fraction of the difference removed. Ill-conditioned where ``g(x̄) ≈ g(x)`` (a network that restores the
@@ -34,11 +43,12 @@ import torch
 
 from faiglib.methods.lam import channel_sum
 
-__all__ = ["ORDERS", "NORMALISATIONS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order", "replaced_inputs",
-           "remove_and_replace", "random_map"]
+__all__ = ["ORDERS", "NORMALISATIONS", "REPLACEMENTS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order",
+           "replaced_inputs", "remove_and_replace", "random_map", "channel_mean_reference", "permuted_map"]
 
 ORDERS = ("absolute", "positive", "negative")
 NORMALISATIONS = ("difference", "objective")
+REPLACEMENTS = ("mean", "blur")
 DEFAULT_PERCENTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0)
 
 
@@ -155,3 +165,27 @@ def remove_and_replace(objective: Callable[[torch.Tensor], torch.Tensor], x: tor
 def random_map(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
     """A seeded random "attribution" (standard normal, float64) of ``shape``: its orders are uniform random."""
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float64)
+
+
+def channel_mean_reference(image: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+    """The L2X paper's replacement: an image of ``like``'s shape (default ``image``'s) whose every pixel is the
+    per-channel mean of ``image`` ``(C, h, w)`` -- the whole LR image, so that the replacement of a crop does not
+    depend on where the crop lies. Same dtype and device as ``image``."""
+    if not torch.is_tensor(image) or image.dim() != 3:
+        raise ValueError(f"image must be one image (C, h, w), got {getattr(image, 'shape', type(image).__name__)}")
+    like = image if like is None else like
+    if like.dim() != 3 or like.shape[0] != image.shape[0]:
+        raise ValueError(f"the crop {tuple(like.shape)} must have the image's {image.shape[0]} channels")
+    return image.mean(dim=(1, 2), keepdim=True).expand(like.shape).clone()
+
+
+def permuted_map(attribution: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``attribution`` ``(C, h, w)`` with its pixels (all channels of a pixel together) moved to a seeded random
+    permutation of the positions: the same values, none of the spatial information -- what a measure must tell
+    a real map from."""
+    a = torch.as_tensor(attribution)
+    if a.dim() != 3:
+        raise ValueError(f"an attribution map is (C, h, w), got {tuple(a.shape)}")
+    c, h, w = a.shape
+    perm = torch.randperm(h * w, generator=generator).to(a.device)
+    return a.reshape(c, h * w)[:, perm].reshape(c, h, w)

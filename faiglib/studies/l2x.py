@@ -24,7 +24,8 @@ from torch import nn
 from faiglib.core.paths import blur_baseline
 from faiglib.measures.cka import CKAAccumulator, layer_cka
 from faiglib.measures.costs import count_passes
-from faiglib.measures.remove_replace import ORDERS, DEFAULT_PERCENTS, random_map, remove_and_replace
+from faiglib.measures.remove_replace import (ORDERS, DEFAULT_PERCENTS, REPLACEMENTS, channel_mean_reference,
+                                             permuted_map, random_map, remove_and_replace)
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
 from faiglib.methods.lam import infer_scale, lam
@@ -32,8 +33,8 @@ from faiglib.methods.receptive_field import fit_crop
 from faiglib.methods.pixel_attribution import gradient_times_input, integrated_gradients
 from faiglib.studies.lam import MODELS, choose_windows, window_generator
 
-__all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "ordering_by_auc",
-           "paired_differences",
+__all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
+           "ordering_by_auc", "paired_differences",
            "l2x_examples", "msrresnet_layers", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
@@ -110,20 +111,25 @@ def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50
 def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = METHODS,
                          models: Sequence[str] = MODELS, n_windows: int = 3, n_images: int | None = None,
                          window_size: int = 16, sigma: float = 1.2, fold: int = 50, ig_steps: int = 50,
-                         percents: Sequence[float] = DEFAULT_PERCENTS, normalise: str = "objective") -> dict[str, Any]:
-    """Remove-and-replace AUCs of every method, order, network and input kind, over images x windows.
+                         percents: Sequence[float] = DEFAULT_PERCENTS, normalise: str = "objective",
+                         replacements: Sequence[str] = REPLACEMENTS) -> dict[str, Any]:
+    """Remove-and-replace AUCs of every method, order, network and input kind, over images x windows, for every
+    replacement, and of every map permuted within its crop (the floor a measure must separate a map from).
 
     ``ws``: a :class:`~faiglib.studies.workspace.Workspace` (``analysis_set()``, ``model(which)``, ``seed``).
     Windows: :func:`~faiglib.studies.lam.choose_windows` with the LAM chapter's generators (:func:`~faiglib.studies.lam.window_generator`);
-    the random map of a case is seeded with ``(seed, case number)``. ``normalise``: see
-    :func:`~faiglib.measures.remove_replace.remove_and_replace` (default ``"objective"``: the fraction of ``D(F(x))``
-    removed, well conditioned; ``"difference"`` divides by ``D(F(x)) − D(F(x̄))``, which is small on some windows).
+    the random map of a case and the permutation of every map are seeded with ``(seed, case number)``.
+    ``replacements``: of :data:`~faiglib.measures.remove_replace.REPLACEMENTS` -- ``"mean"``, the L2X paper's
+    per-channel mean of the whole LR image, and ``"blur"``, the blurred reference ``x̄``; the first is the primary
+    measure. ``normalise``: see :func:`~faiglib.measures.remove_replace.remove_and_replace` (default
+    ``"objective"``: the fraction of ``D(F(x))`` removed, well conditioned).
 
-    Returns ``{"auc": {model: {kind: {method: {order: [AUC per case]}}}}, "curves": {model: {kind: {method:
-    {order: [fraction list per case]}}}}, "summary": {model: {method: {order: mean_std over kinds x cases}}},
-    "objectives": {model: {kind: [[D(F(x)), D(F(x̄))] per case]}},
-    "costs": {method: {"forward", "backward", "seconds"}: mean_std per case}, "relative_gap": {method: [..]},
-    "windows", "percents", "settings"}``."""
+    Returns, for the primary replacement at the top level and for each under ``"by_replacement"``:
+    ``{"auc": {model: {kind: {method: {order: [AUC per case]}}}}, "permuted_auc": (same, of the permuted maps),
+    "curves": {model: {kind: {method: {order: [fraction list per case]}}}}, "summary": {model: {method: {order:
+    mean_std over kinds x cases}}}, "objectives": {model: {kind: [[D(F(x)), D(F(replacement))] per case]}},
+    "percents", "settings"}``; besides ``"costs"``: ``{method: {"forward", "backward", "seconds"}: mean_std per
+    case}``, ``"relative_gap"``: ``{method: ...}`` and ``"windows"``."""
     aset = ws.analysis_set()
     missing = [k for k in kinds if k not in aset.lr]
     if missing:
@@ -131,29 +137,32 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; known: {METHODS}")
+    bad = [r for r in replacements if r not in REPLACEMENTS] or ([] if replacements else ["(none)"])
+    if bad:
+        raise ValueError(f"unknown replacement(s) {bad}; known: {REPLACEMENTS}")
     count = len(aset) if n_images is None else min(n_images, len(aset))
     windows = {}
     for i in range(count):
         g = window_generator(ws.seed, i)
         windows[aset.names[i]] = choose_windows(aset.hr[i], n_windows, window_size, g)
-    auc: dict = {}
-    curves: dict = {}
-    values: dict = {}
+
+    def nested():
+        return {which: {kind: {m: {o: [] for o in ORDERS} for m in methods} for kind in kinds} for which in models}
+
+    per = {rep: {"auc": nested(), "permuted_auc": nested(), "curves": nested(),
+                 "objectives": {which: {kind: [] for kind in kinds} for which in models}} for rep in replacements}
     costs: dict[str, list[dict]] = {m: [] for m in methods}
     gaps: dict[str, list[float]] = {m: [] for m in methods if m != "random" and m != "gradient_x_input"}
     ks: list[float] = []
     case_no = 0
     for which in models:
         model = ws.model(which)
-        auc[which], curves[which], values[which] = {}, {}, {}
         for kind in kinds:
-            auc[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
-            curves[which][kind] = {m: {o: [] for o in ORDERS} for m in methods}
-            values[which][kind] = []
             for i, name in enumerate(windows):
                 for window in windows[name]:
                     case = window_case(model, aset.lr[kind][i], tuple(window), window_size, sigma=sigma)
                     objective = WindowObjective(model, case.window, window_size)
+                    references = {"mean": channel_mean_reference(case.lr, case.x), "blur": case.reference}
                     for method in methods:
                         g = torch.Generator().manual_seed(1_000_003 * int(ws.seed) + case_no)
                         a, cost = attribute(model, case, method, fold=fold, ig_steps=ig_steps, sigma=sigma,
@@ -161,25 +170,65 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
                         if "relative_gap" in cost:
                             gaps[method].append(cost.pop("relative_gap"))
                         costs[method].append(cost)
-                        for order in ORDERS:
-                            c = remove_and_replace(objective, case.x, case.reference, a, order, percents,
-                                                   normalise=normalise)
-                            auc[which][kind][method][order].append(c.auc)
-                            curves[which][kind][method][order].append(c.fraction)
-                            ks = c.percents
-                    values[which][kind].append([c.objective, c.reference_objective])
+                        shuffled = permuted_map(a, torch.Generator().manual_seed(2_000_003 * int(ws.seed) + case_no))
+                        for rep in replacements:
+                            for order in ORDERS:
+                                c = remove_and_replace(objective, case.x, references[rep], a, order, percents,
+                                                       normalise=normalise)
+                                cp = remove_and_replace(objective, case.x, references[rep], shuffled, order,
+                                                        percents, normalise=normalise)
+                                per[rep]["auc"][which][kind][method][order].append(c.auc)
+                                per[rep]["permuted_auc"][which][kind][method][order].append(cp.auc)
+                                per[rep]["curves"][which][kind][method][order].append(c.fraction)
+                                ks = c.percents
+                    with torch.no_grad():
+                        for rep in replacements:
+                            ends = objective(torch.stack([case.x, references[rep]])).to(torch.float64)
+                            per[rep]["objectives"][which][kind].append([float(ends[0]), float(ends[1])])
                     case_no += 1
-    summary = {which: {m: {o: mean_std([v for kind in kinds for v in auc[which][kind][m][o]]) for o in ORDERS}
-                       for m in methods} for which in models}
-    cost_summary = {m: mean_std(costs[m]) for m in methods}
-    return {"auc": auc, "curves": curves, "summary": summary, "costs": cost_summary, "objectives": values,
+    settings = {"kinds": list(kinds), "methods": list(methods), "models": list(models), "n_windows": n_windows,
+                "n_images": count, "window_size": window_size, "sigma": sigma, "fold": fold, "ig_steps": ig_steps,
+                "objective": "LAM's D (official convention)", "normalise": normalise,
+                "attribution_reference": f"whole LR image blurred with sigma {sigma}, cropped",
+                "replacements": list(replacements)}
+    labels = {"mean": "per-channel mean of the whole LR image (the L2X paper's)",
+              "blur": f"whole LR image blurred with sigma {sigma}, cropped (the attribution's reference)"}
+    by_replacement = {}
+    for rep in replacements:
+        sub = per[rep]
+        sub["summary"] = {which: {m: {o: mean_std([v for kind in kinds for v in sub["auc"][which][kind][m][o]])
+                                      for o in ORDERS} for m in methods} for which in models}
+        sub["percents"] = ks
+        sub["settings"] = {**settings, "replacement": rep, "reference": labels[rep]}
+        by_replacement[rep] = sub
+    primary = by_replacement[replacements[0]]
+    return {**primary, "by_replacement": by_replacement, "costs": {m: mean_std(costs[m]) for m in methods},
             "relative_gap": {m: mean_std(v) for m, v in gaps.items() if v},
-            "windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}, "percents": ks,
-            "settings": {"kinds": list(kinds), "methods": list(methods), "models": list(models),
-                         "n_windows": n_windows, "n_images": count, "window_size": window_size, "sigma": sigma,
-                         "fold": fold, "ig_steps": ig_steps, "objective": "LAM's D (official convention)",
-                         "normalise": normalise,
-                         "reference": f"whole LR image blurred with sigma {sigma}, cropped"}}
+            "windows": {n: [list(w) for w in ws_] for n, ws_ in windows.items()}}
+
+
+def separation_from_permutation(study: Mapping[str, Any], order: str = "absolute") -> dict[str, Any]:
+    """How well a remove-and-replace measure tells each map from the same map permuted within its crop: per
+    network and method of (one replacement of) :func:`remove_replace_study`, the per-case differences
+    ``AUC(map) − AUC(permuted)`` (``AUC(permuted) − AUC(map)`` for ``"negative"``: there lower is better), so that
+    positive means the map beats its permutation. ``{network: {method: {"difference": {"mean", "std",
+    "values"}, "standard_error", "n", "z"}}}``, ``z = mean / standard error`` (how many standard errors separate
+    them; None with one case or no spread)."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {ORDERS}")
+    sign = -1.0 if order == "negative" else 1.0
+    out: dict[str, Any] = {}
+    for which, per_kind in study["auc"].items():
+        out[which] = {}
+        for method in next(iter(per_kind.values())):
+            real = [v for k in per_kind for v in per_kind[k][method][order]]
+            shuffled = [v for k in per_kind for v in study["permuted_auc"][which][k][method][order]]
+            leaf = mean_std([sign * (a - b) for a, b in zip(real, shuffled)])
+            n = len(real)
+            se = leaf["std"] / math.sqrt(n) if n > 1 else None
+            z = leaf["mean"] / se if se else None
+            out[which][method] = {"difference": leaf, "standard_error": se, "n": n, "z": z}
+    return out
 
 
 def ordering_by_auc(summary: Mapping[str, Mapping[str, Any]], order: str = "absolute",
