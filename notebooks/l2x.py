@@ -298,7 +298,7 @@ show_markdown("\n".join(
         f"- Cost: L2X needs {costs['l2x']['backward']['mean']:.0f} backward images per window, LAM "
         f"{costs['lam']['backward']['mean']:.0f} ({lam_ratio:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f} "
         f"(wall ratio {wall_ratio:.0f}x in this run).",
-        f"- CKA, same-named layers, baseline vs target: "
+        "- CKA, same-named layers, baseline vs target: "
         + ", ".join(f"{v:.2f}" for v in cka["baseline vs target"]["diagonal"])
         + "; MSRResNet vs nogr: " + ", ".join(f"{v:.2f}" for v in cka["MSRResNet vs nogr (targets)"]["diagonal"]) + ".",
         f"- CKA of positive L2X maps: baseline vs target {acka['matrix'][0][1]:.2f}, target vs nogr target "
