@@ -49,13 +49,16 @@ window_size = 16  # side of the output window (HR pixels)
 sigma = 1.2  # blur of the baseline input
 fold = 50  # path steps
 example_image = 0  # the analysis image of the pictures
+architectures = True  # also the attention networks (profile.attention_networks) whose pairs are already trained
 
 # %%
 
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import diffusion_comparison_markdown, rows_markdown
-from faiglib.studies.lam import compare_diffusion, diffusion_study, lam_examples
+from faiglib.methods.receptive_field import receptive_radius
+from faiglib.report.tables import architecture_diffusion_markdown, diffusion_comparison_markdown, rows_markdown
+from faiglib.studies.lam import (architecture_verdict, compare_architectures, compare_diffusion, diffusion_study,
+                                 lam_examples, stored_architectures)
 
 exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                          results=results)
@@ -114,13 +117,52 @@ for kind, c in comparison.items():
     print(f"{kind:>6s} input: DI target - baseline = {c['difference']['mean']:+.2f} ± {c['difference']['std']:.2f} "
           f"over {c['n']} windows -> {c['verdict']}")
 
+# %% [markdown]
+# ## Across architectures: do attention networks use more pixels?
+#
+# The LAM paper's headline: networks with attention or larger receptive fields (RCAN's channel attention, SwinIR's
+# self-attention) use a wider range of input pixels — a higher DI — than plain CNNs. Our RCAN- and SwinIR-style
+# pairs (the attention chapter trains them; `architectures = True` uses those already in the store, nothing is
+# trained here) are measured by `faiglib.studies.lam.diffusion_study` on the same seeded windows, images and input
+# kinds as MSRResNet above; `faiglib.studies.lam.compare_architectures` pairs each with MSRResNet window by window.
+# The receptive radius is measured (`faiglib.methods.receptive_field.receptive_radius`: the support of one output
+# pixel's gradient; "whole image" for networks where it reaches every border, e.g. through global pooling).
+# Picture: the targets' maps of the first window on blurry input, one row per network.
+
+# %%
+arch_ws, not_stored = stored_architectures(exp, [s.label for s in exp.profile.attention_networks]
+                                           if architectures else [])
+arch_studies = {exp.spec.label: study, **{
+    label: diffusion_study(ws, kinds=study["settings"]["kinds"], n_windows=n_windows, n_images=n_images,
+                           window_size=window_size, sigma=sigma, fold=fold) for label, ws in arch_ws.items()}}
+largest = max(max(lr.shape[-2:]) for lr in exp.analysis_set().lr["clean"])
+radii = {label: receptive_radius(ws.model("target"), max_size=largest)
+         for label, ws in {exp.spec.label: exp, **arch_ws}.items()}
+arch_comparison = compare_architectures(arch_studies, exp.spec.label)
+if arch_ws:
+    arch_examples = {f"{label} target": lam_examples(ws, image=example_image, kind="blur", window_size=window_size,
+                                                     n_windows=n_windows, sigma=sigma, fold=fold)["target"]
+                     for label, ws in {exp.spec.label: exp, **arch_ws}.items()}
+    fig = plots.lam_panels(arch_examples, zoom=min(8 * window_size, *examples["target"][0].output.shape[-2:]))
+    show_markdown(architecture_diffusion_markdown(arch_studies, arch_comparison, radii, exp.spec.label))
+    arch_answer = architecture_verdict(arch_comparison)
+else:
+    arch_answer = "not measured"
+print(f"networks measured: {', '.join(arch_studies)}; not trained yet (make section S=attention): "
+      f"{', '.join(not_stored) or 'none'}; the LAM paper's ordering (target, all inputs): {arch_answer}")
+
 # %%
 results_file = exp.write_results("lam", {
     "settings": study["settings"], "windows": study["windows"], "diffusion_index": study["di"],
     "summary": study["summary"], "comparison": comparison, "relative_completeness_gap": study["completeness"],
     "objective_change": study["objective_change"], "median_relative_completeness_gap": median_gap,
     "max_relative_completeness_gap": worst_gap,
-    "example": {which: res.as_dict() for which, (res, _) in examples.items()}})
+    "example": {which: res.as_dict() for which, (res, _) in examples.items()},
+    "architectures": {"networks": list(arch_studies), "not_trained": not_stored, "receptive_radius": radii,
+                      "diffusion_index": {label: st["di"] for label, st in arch_studies.items()},
+                      "summary": {label: st["summary"] for label, st in arch_studies.items()},
+                      "comparison_with": exp.spec.label, "comparison": arch_comparison,
+                      "lam_paper_ordering": arch_answer}})
 
 # %% [markdown]
 # ## Summary
@@ -146,8 +188,12 @@ show_markdown("\n".join([line(k) for k in comparison] + [
     f"- Completeness with {fold} steps: the maps sum to $D(F(x)) - D(F(x_0))$ within {median_gap:.1%} for the "
     f"median window and {worst_gap:.1%} at worst, a window where $D$ changes by only {worst_change:+.3f} along the "
     f"path (the relative gap divides by that change).",
-    "- Not measured here: the LAM paper's headline, that networks with attention or larger receptive fields use "
-    "more input pixels. The RCAN- and SwinIR-style networks of the attention chapter could answer it; this chapter "
-    "compares MSRResNet's baseline with its target only.",
+    f"- The LAM paper's headline, that networks with attention or larger receptive fields use more input pixels "
+    f"(a higher DI than {exp.spec.label}'s target on every input kind): **{arch_answer}** at this scale"
+    + "".join(f"; {label}, blurry input: {c['target']['blur']['difference']['mean']:+.2f} "
+              f"({c['target']['blur']['verdict'].replace(label, 'it')})"
+              for label, c in arch_comparison.items() if "blur" in c["target"])
+    + (f". Not trained yet, so not measured: {', '.join(not_stored)} (`make section S=attention`)." if not_stored
+       else "."),
     f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
     f"`results/{exp.profile.name}/lam.json`."]))

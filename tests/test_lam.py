@@ -253,6 +253,32 @@ def test_auto_context_falls_back_to_the_whole_image_for_a_global_operation():
         lam(GlobalMean(), lr, (10, 12), window_size=8, fold=4, context=3)
 
 
+class GatedGlobal(nn.Module):
+    """Local on detailed input, global on smooth input: a global-mean branch behind a ReLU gate that opens when the
+    image's mean absolute horizontal difference falls below 0.2 (random pixels: about 0.33; blurred: much less)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(50.0, dtype=torch.float64))
+
+    def forward(self, x):
+        y = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+        detail = (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3), keepdim=True)
+        return y * (1 + self.weight * torch.relu(0.2 - detail) * x.mean(dim=(1, 2, 3), keepdim=True))
+
+
+def test_auto_context_checks_the_crop_at_both_ends_of_the_path():
+    lr = image(40, 44, torch.float64)
+    net = GatedGlobal()
+    with torch.no_grad():  # the gate: shut on the input, open on its blurred baseline
+        detail = [float((t[..., 1:] - t[..., :-1]).abs().mean()) for t in (lr, blur_baseline(lr, 1.2, 9))]
+    assert detail[0] > 0.2 > detail[1]
+    auto = lam(net, lr, (36, 40), window_size=8, fold=4)
+    assert auto.meta["context"] is None  # a crop that is exact on x alone is not exact on the path
+    whole = lam(net, lr, (36, 40), window_size=8, fold=4, context=None)
+    assert torch.equal(auto.map, whole.map)
+
+
 def test_the_model_is_left_as_it_was():
     net = tiny()
     net.train()

@@ -8,7 +8,8 @@ from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.models.networks import build_network
 from faiglib.report.tables import diffusion_comparison_markdown
 from faiglib.methods.receptive_field import receptive_radius
-from faiglib.studies.lam import choose_windows, compare_diffusion, diffusion_study, lam_examples
+from faiglib.studies.lam import (architecture_verdict, choose_windows, compare_architectures, compare_diffusion,
+                                 diffusion_study, lam_examples)
 
 
 def textured(h=64, w=80, square=(24, 40, 16)):
@@ -99,3 +100,29 @@ def test_diffusion_study_on_a_stub_workspace():
     assert ex["target"][0].diffusion_index == pytest.approx(study["di"]["target"]["noise"][2], rel=1e-5)
     with pytest.raises(ValueError, match="no analysis inputs"):
         diffusion_study(ws, kinds=("blur+noise",))
+
+
+def _study(di_target, windows=None):
+    return {"windows": windows or {"a": [[0, 0], [8, 8]]}, "settings": {"kinds": list(di_target)},
+            "di": {"baseline": {k: [0.0] * len(v) for k, v in di_target.items()}, "target": di_target}}
+
+
+def test_compare_architectures_pairs_each_network_with_the_reference():
+    studies = {"cnn": _study({"blur": [10.0, 12.0, 11.0]}),
+               "attn": _study({"blur": [13.0, 14.0, 15.0]}),
+               "other": _study({"blur": [10.0, 11.0, 12.0]})}
+    out = compare_architectures(studies, "cnn")
+    assert set(out) == {"attn", "other"}
+    attn = out["attn"]["target"]["blur"]
+    assert attn["difference"]["values"] == [3.0, 2.0, 4.0] and attn["difference"]["mean"] == pytest.approx(3.0)
+    assert attn["standard_error"] == pytest.approx(1 / math.sqrt(3)) and attn["verdict"] == "attn diffuses more"
+    assert out["other"]["target"]["blur"]["difference"]["values"] == [0.0, -1.0, 1.0]
+    assert architecture_verdict(out) == "not resolved"  # "other" is not resolved
+    assert architecture_verdict({"attn": out["attn"]}) == "holds"
+    studies["less"] = _study({"blur": [5.0, 6.0, 7.0]})
+    assert architecture_verdict({k: v for k, v in compare_architectures(studies, "cnn").items()
+                                 if k in ("attn", "less")}) == "mixed"
+    with pytest.raises(ValueError, match="other windows"):
+        compare_architectures({"cnn": studies["cnn"], "x": _study({"blur": [1.0, 2.0, 3.0]}, {"a": [[4, 4]]})}, "cnn")
+    with pytest.raises(ValueError, match="reference network"):
+        compare_architectures(studies, "vgg")

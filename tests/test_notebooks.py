@@ -15,7 +15,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "lam", "semantics", "attention", "l2x", "scale"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "semantics", "attention", "lam", "l2x", "scale"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -216,6 +216,20 @@ def test_semantics_results_compare_gr_and_nogr_at_every_depth(executed):
     for function in ("deblur", "denoise"):
         counts = res["faig_comparison"][function]["counts"]
         assert list(counts) == res["layers"] and sum(counts.values()) == res["faig_comparison"][function]["n_filters"]
+
+
+def test_lam_results_compare_the_attention_networks_with_msrresnet(executed):
+    res = json.loads((executed / "results" / "smoke" / "lam.json").read_text())["architectures"]
+    # the attention chapter ran first and trained the smoke profile's RCAN- and SwinIR-style pairs
+    assert res["networks"] == ["msrresnet-8x1", "rcan-16x1-g1", "swinir-8-d2-h2-w4"] and res["not_trained"] == []
+    # measured at a probe; the smoke RCAN's one-channel attention bottleneck is inactive there, so it is local
+    assert all(r is None or isinstance(r, int) for r in res["receptive_radius"].values())
+    for label in ("rcan-16x1-g1", "swinir-8-d2-h2-w4"):
+        for kind, c in res["comparison"][label]["target"].items():
+            d = [b - a for a, b in zip(res["diffusion_index"]["msrresnet-8x1"]["target"][kind],
+                                       res["diffusion_index"][label]["target"][kind])]
+            assert c["difference"]["mean"] == pytest.approx(statistics.mean(d))
+            assert c["standard_error"] == pytest.approx(statistics.stdev(d) / len(d) ** 0.5)
 
 
 def test_l2x_results_have_aucs_per_method_and_costs(executed):

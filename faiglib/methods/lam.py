@@ -289,7 +289,7 @@ def lam(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], *, window_s
     objective, baseline_objective = float(d_full[0]), float(d_full[1])
 
     before, after = _margins(convention)
-    crop = fit_crop(model, lr, (y, x), window_size, s, full[0], before, after, context, context_tolerance)
+    crop = fit_crop(model, pair, (y, x), window_size, s, full, before, after, context, context_tolerance)
     rows, cols = slice(crop.r0, crop.r1), slice(crop.c0, crop.c1)
     images, derivatives = images[:, :, rows, cols], derivatives[:, :, rows, cols]
 

@@ -10,7 +10,8 @@ windows aligned to the image (SwinIR) -- no crop is exact and the whole image is
   to a seeded random probe image. A support that reaches the probe's border means "unbounded at this size"; the
   probe then grows up to ``max_size`` and ``None`` is returned when it never fits.
 * :func:`fit_crop` turns a radius into a crop and *checks* it: the window's output (with the pixels the objective
-  reads around it) computed on the crop must equal the whole image's within ``tolerance``. ``context="auto"``
+  reads around it) computed on the crop must equal the whole image's within ``tolerance``, for the input and for
+  the reference at the other end of the path. ``context="auto"``
   doubles the context until it does, falling back to the whole image; an explicit integer context that fails is
   refused.
 """
@@ -101,27 +102,31 @@ class CropBox:
         return self.context is None
 
 
-def fit_crop(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window_size: int, scale: int,
-             full_output: torch.Tensor, before: int = 0, after: int = 1, context="auto",
+def fit_crop(model: nn.Module, images: torch.Tensor, window: tuple[int, int], window_size: int, scale: int,
+             full_outputs: torch.Tensor, before: int = 0, after: int = 1, context="auto",
              tolerance: float = 1e-4) -> CropBox:
-    """The crop of ``lr`` ``(C, h, w)`` on which ``model`` gives the output window (``window_size`` HR pixels at
-    ``window = (y, x)``, widened by ``before``/``after`` pixels the objective reads) as on the whole image.
+    """The crop of ``images`` ``(B, C, h, w)`` on which ``model`` gives the output window (``window_size`` HR pixels
+    at ``window = (y, x)``, widened by ``before``/``after`` pixels the objective reads) as on the whole images --
+    checked on every one of them (a path's two ends: the input and its reference; an operation that is inactive at
+    one end, e.g. a dead global-pooling branch, can be active at the other).
 
-    ``full_output``: ``model`` on the whole image, ``(C', s·h, s·w)``. ``context``: ``None`` -- the whole image;
-    an integer -- that many LR pixels beyond the footprint, refused (ValueError) when the crop's window differs from
-    the whole image's by more than ``tolerance`` (relative to the largest value there); ``"auto"`` -- the measured
-    :func:`receptive_radius` + :data:`AUTO_MARGIN`, doubled until the crop agrees, the whole image when it never
-    does. One forward pass of the crop per try, without gradients."""
-    h, w = lr.shape[-2:]
+    ``full_outputs``: ``model`` on the whole images, ``(B, C', s·h, s·w)``. ``context``: ``None`` -- the whole
+    image; an integer -- that many LR pixels beyond the footprint, refused (ValueError) when a crop's window
+    differs from the whole image's by more than ``tolerance`` (relative to the largest value there); ``"auto"`` --
+    the measured :func:`receptive_radius` + :data:`AUTO_MARGIN`, doubled until the crop agrees, the whole image
+    when it never does. One forward pass of the cropped batch per try, without gradients."""
+    if images.dim() == 3:
+        images, full_outputs = images.unsqueeze(0), full_outputs.unsqueeze(0)
+    h, w = images.shape[-2:]
     y, x = int(window[0]), int(window[1])
     auto = isinstance(context, str)
     if auto:
         if context != "auto":
             raise ValueError(f"context must be None (the whole image), 'auto' or an integer >= 0 of LR pixels, "
                              f"got {context!r}")
-        radius = receptive_radius(model, lr.shape[0], max_size=max(h, w))
+        radius = receptive_radius(model, images.shape[1], max_size=max(h, w))
         context = None if radius is None else radius + AUTO_MARGIN
-    expected = full_output[:, y - before: y + window_size + after, x - before: x + window_size + after]
+    expected = full_outputs[:, :, y - before: y + window_size + after, x - before: x + window_size + after]
     scale_of_values = max(float(expected.abs().max()), 1e-12)
     while True:
         r0, r1, c0, c1 = crop_box(y, x, window_size, scale, before, after, context, h, w)
@@ -129,8 +134,8 @@ def fit_crop(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window
             return CropBox(0, h, 0, w, (y, x), None)
         wy, wx = y - scale * r0, x - scale * c0
         with torch.no_grad():
-            out = model(lr[:, r0:r1, c0:c1].unsqueeze(0))[0]
-        got = out[:, wy - before: wy + window_size + after, wx - before: wx + window_size + after]
+            out = model(images[:, :, r0:r1, c0:c1])
+        got = out[:, :, wy - before: wy + window_size + after, wx - before: wx + window_size + after]
         error = float((got - expected).abs().max()) / scale_of_values if got.shape == expected.shape else math.inf
         if error <= tolerance:
             return CropBox(r0, r1, c0, c1, (wy, wx), int(context))

@@ -152,6 +152,29 @@ def diffusion_comparison_markdown(comparison: Mapping[str, Mapping[str, Any]], f
     return markdown_table(["input", f"DI {second} − {first}", "2 × s.e.", "pairs", "verdict"], rows)
 
 
+def architecture_diffusion_markdown(studies: Mapping[str, Mapping[str, Any]], comparison: Mapping[str, Any],
+                                    radii: Mapping[str, int | None], reference: str, model: str = "target") -> str:
+    """One row per network and input kind: DI of ``model`` (mean ± std over windows), the network's measured
+    receptive radius (LR pixels; "whole image" for ``None``), and its paired difference from ``reference`` with
+    2 x standard error and verdict. ``studies``: ``{label: diffusion_study(...)}``; ``comparison``:
+    :func:`faiglib.studies.lam.compare_architectures`."""
+    rows = []
+    for label, study in studies.items():
+        radius = radii.get(label)
+        field = "whole image" if radius is None else f"{radius} px"
+        for kind, leaf in study["summary"][model].items():
+            c = comparison.get(label, {}).get(model, {}).get(kind)
+            if c is None:
+                diff, se, verdict = "(reference)", "–", "–"
+            else:
+                diff = f"{c['difference']['mean']:+.3g} ± {c['difference']['std']:.2g}"
+                se = "–" if c["standard_error"] is None else f"{2 * c['standard_error']:.2g}"
+                verdict = c["verdict"].replace(label, "it")
+            rows.append([label, kind, f"{leaf['mean']:.3g} ± {leaf['std']:.2g}", field, diff, se, verdict])
+    return markdown_table(["network", "input", f"DI ({model})", "receptive radius", f"DI − {reference}",
+                           "2 × s.e.", "verdict"], rows)
+
+
 def seed_summary_markdown(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
     """One line per measure of ``labels`` (``{summary key: label}``) and network: mean ± std and the per-seed
     values, from rows holding a ``"summary"`` (``{key: {"mean", "std", "per_seed"}}``, the scale study over

@@ -65,10 +65,11 @@ def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], win
     p = next(iter(model.parameters()), None)
     lr = lr.to(device=p.device, dtype=p.dtype) if p is not None else lr
     reference = blur_baseline(lr, sigma, kernel_size)
+    pair = torch.stack([lr, reference])  # the crop must hold at both ends of the attribution's path
     with torch.no_grad():
-        out = model(lr.unsqueeze(0))
-    s = infer_scale(out, lr.unsqueeze(0), None)
-    crop = fit_crop(model, lr, tuple(window), window_size, s, out[0], 0, 1, context, tolerance)
+        out = model(pair)
+    s = infer_scale(out, pair, None)
+    crop = fit_crop(model, pair, tuple(window), window_size, s, out, 0, 1, context, tolerance)
     r0, r1, c0, c1 = crop.box
     return WindowCase(lr=lr, x=lr[:, r0:r1, c0:c1], reference=reference[:, r0:r1, c0:c1], window=crop.window,
                       full_window=(int(window[0]), int(window[1])), box=crop.box,

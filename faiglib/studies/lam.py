@@ -9,16 +9,19 @@ whether the difference is resolved.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from faiglib.core.store import ReadOnlyStoreError
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.lam import LAMResult, lam
 
-__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "lam_examples", "MODELS"]
+__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "compare_architectures",
+           "architecture_verdict", "stored_architectures", "lam_examples", "MODELS"]
 
 MODELS = ("baseline", "target")
 
@@ -127,6 +130,66 @@ def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second:
         out[kind] = {"difference": leaf, "standard_error": se, "n": n, "more_diffuse": leaf["mean"] > 0,
                      "resolved": resolved, "verdict": verdict}
     return out
+
+
+def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """Read-only workspaces of the networks ``labels`` with ``ws``'s profile, seed, data and store, for those whose
+    baseline and target are already in the store -- ``({label: workspace}, [labels not trained yet])``; nothing
+    is trained here (another chapter trains them, e.g. the attention chapter)."""
+    found, missing = {}, []
+    for label in labels:
+        other = dataclasses.replace(ws, arch=label, read_only=True, _cache={})
+        try:
+            for which in MODELS:
+                other.model(which)
+        except ReadOnlyStoreError:
+            missing.append(label)
+            continue
+        found[label] = other
+    return found, missing
+
+
+def compare_architectures(studies: Mapping[str, Mapping[str, Any]], reference: str,
+                          which: Sequence[str] = MODELS) -> dict[str, Any]:
+    """Do other networks diffuse more than ``reference``? ``studies``: ``{network label: diffusion_study(...)}``,
+    all on the same windows (same analysis images and seed; ValueError otherwise). For every other network and
+    each of ``which`` (baseline, target): :func:`compare_diffusion` of its DI against the reference network's
+    same model, window by window -- ``{label: {which: {kind: {"difference", "standard_error", "n",
+    "more_diffuse", "resolved", "verdict"}}}}`` (difference = DI(label) − DI(reference))."""
+    if reference not in studies:
+        raise ValueError(f"no study of the reference network {reference!r}; have {list(studies)}")
+    ref = studies[reference]
+    out: dict[str, Any] = {}
+    for label, study in studies.items():
+        if label == reference:
+            continue
+        if study["windows"] != ref["windows"] or study["settings"]["kinds"] != ref["settings"]["kinds"]:
+            raise ValueError(f"{label} was measured on other windows or input kinds than {reference}; run "
+                             f"diffusion_study with the same seed, analysis images and settings for both")
+        out[label] = {}
+        for model in which:
+            merged = {"di": {reference: ref["di"][model], label: study["di"][model]}}
+            out[label][model] = compare_diffusion(merged, first=reference, second=label)
+    return out
+
+
+def architecture_verdict(comparison: Mapping[str, Any], kinds: Sequence[str] | None = None,
+                         model: str = "target") -> str:
+    """The LAM paper's ordering -- networks with attention or larger receptive fields have a higher DI than the
+    plain CNN -- judged on :func:`compare_architectures` output for ``model`` over ``kinds`` (default all):
+    ``"holds"`` when every network's difference is resolved and positive for every kind, ``"reversed"`` when
+    every one is resolved and negative, ``"mixed"`` when resolved ones disagree, ``"not resolved"`` otherwise."""
+    cells = [c for per in comparison.values() for kind, c in per[model].items() if kinds is None or kind in kinds]
+    if not cells:
+        raise ValueError("no comparison to judge")
+    resolved = [c for c in cells if c["resolved"]]
+    if len(resolved) == len(cells) and all(c["more_diffuse"] for c in cells):
+        return "holds"
+    if len(resolved) == len(cells) and not any(c["more_diffuse"] for c in cells):
+        return "reversed"
+    if {c["more_diffuse"] for c in resolved} == {True, False}:
+        return "mixed"
+    return "not resolved"
 
 
 def lam_examples(ws, image: int = 0, kind: str = "blur", window: tuple[int, int] | None = None,
