@@ -114,6 +114,17 @@ def test_the_published_sizes_have_their_published_parameter_counts():
     ("rrdbnet", {"num_feat": 8, "num_block": 2, "num_grow_ch": 4, "scale": 4}),
     ("rrdbnet", {"num_feat": 6, "num_block": 1, "num_grow_ch": 3, "scale": 2}),
     ("rrdbnet", {"num_feat": 6, "num_block": 1, "num_grow_ch": 3, "scale": 1}),
+    ("rcan", {"num_feat": 8, "num_group": 2, "num_block": 2, "squeeze_factor": 4, "upscale": 2}),
+    ("rcan", {"num_feat": 8, "num_group": 1, "num_block": 3, "squeeze_factor": 8, "upscale": 3}),
+    ("rcan", {"num_feat": 4, "num_group": 2, "num_block": 1, "squeeze_factor": 2, "upscale": 4}),
+    ("swinir", {"embed_dim": 8, "depths": [2, 2], "num_heads": [2, 4], "window_size": 4, "mlp_ratio": 2.0,
+                "resi_connection": "1conv", "num_in_ch": 3, "upsampler": "pixelshuffle", "num_feat": 6, "upscale": 2}),
+    ("swinir", {"embed_dim": 8, "depths": [2, 1, 2], "num_heads": [2, 2, 2], "window_size": 2, "mlp_ratio": 1.5,
+                "resi_connection": "1conv", "num_in_ch": 3, "upsampler": "pixelshuffledirect", "upscale": 3}),
+    ("swinir", {"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "mlp_ratio": 2.0,
+                "resi_connection": "3conv", "num_in_ch": 3, "upsampler": "nearest+conv", "num_feat": 6, "upscale": 4}),
+    ("swinir", {"embed_dim": 8, "depths": [2], "num_heads": [4], "window_size": 4, "mlp_ratio": 2.0,
+                "resi_connection": "1conv", "num_in_ch": 3, "upsampler": "nearest+conv", "num_feat": 4, "upscale": 2}),
 ])
 def test_load_sr_model_detects_every_size_from_the_keys_and_gives_the_same_outputs(tmp_path, arch, kwargs):
     net = _randomised(build_network(arch, **kwargs)).float()
@@ -130,8 +141,52 @@ def test_load_sr_model_detects_every_size_from_the_keys_and_gives_the_same_outpu
     assert faiglib.load_sr_model(net.state_dict()).scale == scale
     with pytest.raises(ValueError, match=f"x{scale} {arch}, not x5"):
         faiglib.load_sr_model(net.state_dict(), scale=5)
-    assert len(FilterIndex(loaded)) == sum(m.weight.shape[0] * m.weight.shape[1]  # convs only: the paper's units
-                                           for m in loaded.modules() if isinstance(m, torch.nn.Conv2d))
+    if arch != "swinir":  # SwinIR's units also cover its Linear rows and bias-table heads
+        assert len(FilterIndex(loaded)) == sum(m.weight.shape[0] * m.weight.shape[1]  # convs: the paper's units
+                                               for m in loaded.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_swinir_checkpoints_with_their_stored_shift_masks_load():
+    # the original SwinIR registers each shifted block's mask as a buffer, sized for its training patch: the
+    # published files carry `...blocks.<odd>.attn_mask` entries that a network recomputes for every input size
+    kwargs = {"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "upscale": 2, "num_feat": 4}
+    net = _randomised(build_network("swinir", **kwargs)).float()
+    sd = dict(net.state_dict())
+    sd["layers.0.residual_group.blocks.1.attn_mask"] = torch.zeros(16, 16, 16)
+    x = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(5))
+    loaded = faiglib.load_sr_model(sd)
+    assert loaded.arch == "swinir" and torch.equal(loaded(x), net(x))
+
+
+def _swinir_params(dim, depths, heads, window, mlp, tail):
+    """SwinIR's parameters counted by hand: conv_first, patch_embed.norm, per block two LayerNorms, qkv, proj,
+    the bias table ((2W - 1)^2 x heads), fc1 and fc2, per group a 3x3 conv, the final norm, conv_after_body and the
+    tail's convs (given as (in, out) pairs of 3x3 convs)."""
+    conv = lambda i, o: 9 * i * o + o  # noqa: E731
+    hidden = int(dim * mlp)
+    block = lambda h: (2 * 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (2 * window - 1) ** 2 * h  # noqa: E731
+                       + (dim * hidden + hidden) + (hidden * dim + dim))
+    body = sum(d * block(h) + conv(dim, dim) for d, h in zip(depths, heads))
+    return conv(3, dim) + 2 * dim + body + 2 * dim + conv(dim, dim) + sum(conv(i, o) for i, o in tail)
+
+
+def test_swinir_and_rcan_published_sizes_count_by_hand():
+    for scale in (2, 3, 4):  # SwinIR-light: 60 wide, 4 groups of 6 blocks, 6 heads, window 8, one-step tail
+        light = build_network("swinir", embed_dim=60, depths=(6,) * 4, num_heads=6, window_size=8, mlp_ratio=2,
+                              upsampler="pixelshuffledirect", upscale=scale)
+        count = sum(p.numel() for p in light.parameters())
+        assert count == _swinir_params(60, [6] * 4, [6] * 4, 8, 2, [(60, 3 * scale ** 2)])
+        # the SwinIR paper quotes 878K / 886K / 897K: the same count without the 24 bias tables (225 x 6 each)
+        assert round((count - 24 * 225 * 6) / 1000) == {2: 878, 3: 886, 4: 897}[scale]
+    classical = build_network("swinir", embed_dim=180, depths=(6,) * 6, num_heads=6, window_size=8, upscale=4)
+    assert sum(p.numel() for p in classical.parameters()) == _swinir_params(
+        180, [6] * 6, [6] * 6, 8, 2, [(180, 64), (64, 256), (64, 256), (64, 3)])
+    # RCAN x4 (64 wide, 10 groups of 20 blocks, squeeze 16): 15,592,355 parameters, RCAN's quoted 15.59M
+    rcan = build_network("rcan", num_feat=64, num_group=10, num_block=20, squeeze_factor=16, upscale=4)
+    rcab = 2 * (9 * 64 * 64 + 64) + (64 * 4 + 4) + (4 * 64 + 64)
+    group = 20 * rcab + 9 * 64 * 64 + 64
+    hand = (9 * 3 * 64 + 64) + 10 * group + (9 * 64 * 64 + 64) + 2 * (9 * 64 * 256 + 256) + (9 * 64 * 3 + 3)
+    assert sum(p.numel() for p in rcan.parameters()) == hand == 15_592_355
 
 
 def test_faiglibs_own_checkpoints_load_from_their_metadata(tmp_path):

@@ -49,6 +49,11 @@ def _loaded(arch: str, kwargs: Mapping[str, Any], state: Mapping[str, torch.Tens
 
 #: key patterns that identify each layout (all must be present), in the order they are tried.
 _SIGNATURES = {
+    "swinir": ("conv_first.weight", "patch_embed.norm.weight", "layers.0.residual_group.blocks.0.attn.qkv.weight",
+               "norm.weight"),
+    "rcan": ("conv_first.weight", "body.0.residual_group.0.rcab.0.weight",
+             "body.0.residual_group.0.rcab.3.attention.1.weight", "conv_after_body.weight", "upsample.0.weight",
+             "conv_last.weight"),
     "rrdbnet": ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_up1.weight",
                 "conv_up2.weight", "conv_hr.weight", "conv_last.weight"),
     "edsr": ("conv_first.weight", "body.0.conv1.weight", "conv_after_body.weight", "upsample.0.weight",
@@ -63,7 +68,8 @@ def _count(state: Mapping[str, torch.Tensor], pattern: str) -> int:
 
 def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
     """``(arch, constructor kwargs)`` of a community state dict, read from its keys and shapes: MSRResNet / SRResNet
-    (BasicSR), EDSR (BasicSR) or RRDBNet (ESRGAN, BasicSR; x4, and x2 / x1 from the unshuffled input channels).
+    (BasicSR), EDSR (BasicSR), RCAN (BasicSR), RRDBNet (ESRGAN, BasicSR; x4, and x2 / x1 from the unshuffled input
+    channels) or SwinIR (original and BasicSR: classical, lightweight and real-SR tails, 1conv / 3conv).
     ValueError naming the closest layout, with its missing and unexpected keys, for anything else."""
     for arch, keys in _SIGNATURES.items():
         if all(k in state for k in keys):
@@ -71,6 +77,14 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[st
     else:
         raise _unknown_layout(state)
     nf = int(state["conv_first.weight"].shape[0])
+    if arch == "swinir":
+        return arch, _swinir_sizes(state)
+    if arch == "rcan":
+        return arch, {"num_feat": nf, "num_group": _count(state, r"body\.\d+\.conv\.weight"),
+                      "num_block": len({k.split(".")[3] for k in state
+                                        if re.fullmatch(r"body\.0\.residual_group\.\d+\.rcab\.0\.weight", k)}),
+                      "squeeze_factor": nf // int(state["body.0.residual_group.0.rcab.3.attention.1.weight"].shape[0]),
+                      "upscale": _pixel_shuffle_scale(state, "upsample", nf)}
     if arch == "rrdbnet":
         in_ch = int(state["conv_first.weight"].shape[1])
         scale = {3: 4, 12: 2, 48: 1}.get(in_ch)
@@ -81,15 +95,62 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[st
                       "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}
     blocks = _count(state, r"body\.\d+\.conv1\.weight")
     if arch == "edsr":
-        convs = sorted(int(k.split(".")[1]) for k in state if re.fullmatch(r"upsample\.\d+\.weight", k))
-        first = int(state["upsample.0.weight"].shape[0])
-        scale = 3 if first == 9 * nf else 2 ** len(convs)
-        return arch, {"num_feat": nf, "num_block": blocks, "upscale": scale}
+        return arch, {"num_feat": nf, "num_block": blocks, "upscale": _pixel_shuffle_scale(state, "upsample", nf)}
     scale = 4 if "upconv2.weight" in state else {4 * nf: 2, 9 * nf: 3}.get(int(state["upconv1.weight"].shape[0]))
     if scale is None:
         raise ValueError(f"an MSRResNet layout whose upconv1 has {state['upconv1.weight'].shape[0]} outputs "
                          f"(4 or 9 x {nf} expected)")
     return arch, {"num_feat": nf, "num_block": blocks, "upscale": scale}
+
+
+def _pixel_shuffle_scale(state: Mapping[str, torch.Tensor], prefix: str, nf: int) -> int:
+    """The scale of a conv + pixel-shuffle upsampler ``<prefix>.0``, ``<prefix>.2``, ...: x3 when the first conv
+    makes ``9·nf`` channels, else 2 per conv."""
+    convs = [k for k in state if re.fullmatch(rf"{prefix}\.\d+\.weight", k)]
+    return 3 if int(state[f"{prefix}.0.weight"].shape[0]) == 9 * nf else 2 ** len(convs)
+
+
+def _swinir_sizes(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """SwinIR's constructor arguments from its keys and shapes: embed dim, blocks and heads per group, window
+    (the bias table has ``(2W − 1)²`` rows), MLP ratio, residual connection and the tail (upsampler, its width
+    and scale)."""
+    dim = int(state["conv_first.weight"].shape[0])
+    groups = sorted({int(k.split(".")[1]) for k in state if re.fullmatch(r"layers\.\d+\.residual_group\..*", k)})
+    depths, heads = [], []
+    for g in groups:
+        depths.append(len({k.split(".")[4] for k in state
+                           if re.fullmatch(rf"layers\.{g}\.residual_group\.blocks\.\d+\.norm1\.weight", k)}))
+        heads.append(int(state[f"layers.{g}.residual_group.blocks.0.attn.relative_position_bias_table"].shape[1]))
+    rows = int(state["layers.0.residual_group.blocks.0.attn.relative_position_bias_table"].shape[0])
+    window = (round(rows ** 0.5) + 1) // 2
+    if (2 * window - 1) ** 2 != rows:
+        raise ValueError(f"a SwinIR layout whose relative-position-bias table has {rows} rows, not (2W - 1)^2")
+    sizes: dict[str, Any] = {
+        "embed_dim": dim, "depths": depths, "num_heads": heads, "window_size": window,
+        "mlp_ratio": int(state["layers.0.residual_group.blocks.0.mlp.fc1.weight"].shape[0]) / dim,
+        "resi_connection": "3conv" if "conv_after_body.0.weight" in state else "1conv",
+        "num_in_ch": int(state["conv_first.weight"].shape[1])}
+    if "conv_up1.weight" in state:
+        sizes.update(upsampler="nearest+conv", upscale=4 if "conv_up2.weight" in state else 2,
+                     num_feat=int(state["conv_before_upsample.0.weight"].shape[0]))
+    elif "conv_before_upsample.0.weight" in state:
+        nf = int(state["conv_before_upsample.0.weight"].shape[0])
+        sizes.update(upsampler="pixelshuffle", num_feat=nf, upscale=_pixel_shuffle_scale(state, "upsample", nf))
+    elif "upsample.0.weight" in state:
+        out = int(state["upsample.0.weight"].shape[0])
+        scale = round((out / 3) ** 0.5)
+        if 3 * scale ** 2 != out:
+            raise ValueError(f"a lightweight SwinIR tail with {out} output channels (3 x scale^2 expected)")
+        sizes.update(upsampler="pixelshuffledirect", upscale=scale)
+    else:
+        raise ValueError("a SwinIR body without an SR tail (the denoising / JPEG models have none): not an SR network")
+    return sizes
+
+
+def _derived_buffers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` without the buffers a network computes itself: SwinIR's shift masks (``attn_mask``, stored for
+    the training patch size; recomputed for every input size here)."""
+    return {k: v for k, v in state.items() if not k.endswith(".attn_mask")}
 
 
 def _unknown_layout(state: Mapping[str, torch.Tensor]) -> ValueError:
@@ -101,13 +162,17 @@ def _unknown_layout(state: Mapping[str, torch.Tensor]) -> ValueError:
     have = shape(state)
     expected = {"msrresnet": build_network("msrresnet", num_feat=8, num_block=2, upscale=4),
                 "edsr": build_network("edsr", num_feat=8, num_block=2, upscale=4),
-                "rrdbnet": build_network("rrdbnet", num_feat=8, num_block=2, num_grow_ch=4)}
+                "rcan": build_network("rcan", num_feat=8, num_group=2, num_block=2, squeeze_factor=4, upscale=4),
+                "rrdbnet": build_network("rrdbnet", num_feat=8, num_block=2, num_grow_ch=4),
+                "swinir": build_network("swinir", embed_dim=8, depths=(2, 2), num_heads=2, window_size=4,
+                                        num_feat=8, upscale=4)}
     scores = {a: len(have & shape(m.state_dict())) / len(have | shape(m.state_dict())) for a, m in expected.items()}
     closest = max(scores, key=scores.get)
     want = shape(expected[closest].state_dict())
     return ValueError(f"unknown checkpoint layout ({len(state)} tensors); the closest known one is {closest} "
                       f"({scores[closest]:.0%} of key names shared): missing {sorted(want - have)[:6]}, unexpected "
-                      f"{sorted(have - want)[:6]}. Known: MSRResNet/SRResNet, EDSR, RRDBNet (BasicSR key names), and "
+                      f"{sorted(have - want)[:6]}. Known: MSRResNet/SRResNet, EDSR, RCAN, RRDBNet, SwinIR (BasicSR / original "
+                      f"key names), and "
                       f"faiglib's own checkpoints (any of its networks)")
 
 
@@ -138,6 +203,7 @@ def load_sr_model(checkpoint, *, scale: int | None = None) -> nn.Module:
     if meta.get("arch"):
         arch, kwargs = meta["arch"], dict(meta.get("arch_kwargs", {}))
     else:
+        state = _derived_buffers(state)
         arch, kwargs = detect_architecture(state)
     model = _loaded(arch, kwargs, state, "the checkpoint" if isinstance(checkpoint, Mapping) else str(checkpoint))
     found = int(kwargs.get("upscale", kwargs.get("scale", getattr(model, "upscale", 0))) or 0)

@@ -1,8 +1,10 @@
-"""A SwinIR-style SR network: residual Swin transformer groups with (shifted-)window self-attention
-(Liang et al., ICCVW 2021), classical pixel-shuffle upsampler.
+"""SwinIR: residual Swin transformer groups with (shifted-)window self-attention (Liang et al., ICCVW 2021), with
+the classical (pixel shuffle), lightweight (one-step pixel shuffle) and real-SR (nearest + conv) tails.
 
-Layout and state-dict key names follow BasicSR's ``SwinIR`` (``upsampler="pixelshuffle"``,
-``resi_connection="1conv"``, ``patch_norm=True``, no absolute position embedding):
+Layout and state-dict key names follow the original SwinIR and BasicSR's copy of it (``patch_norm=True``, no
+absolute position embedding), so their published checkpoints load (:func:`faiglib.load_sr_model`; the shift masks
+they store as ``attn_mask`` buffers are recomputed here for every input size). The classical layout
+(``upsampler="pixelshuffle"``, ``resi_connection="1conv"``):
 
 * ``conv_first`` (3x3 conv, 3 -> ``embed_dim``); tokens ``(B, h*w, C)`` normalised by ``patch_embed.norm``;
 * ``layers.<i>`` residual Swin groups: ``residual_group.blocks.<j>`` Swin blocks, then ``conv`` (3x3 on the
@@ -33,7 +35,7 @@ from torch import Tensor, nn
 from faiglib.core.units import ATTENTION_RULES, attention_head_units, head_table
 from faiglib.models.rcan import DIV2K_MEAN, pixel_shuffle_upsampler
 
-__all__ = ["SwinIR", "SWINIR_UNIT_RULES", "SWINIR_HEAD_RULES", "WindowAttention", "SwinBlock", "window_partition", "window_reverse",
+__all__ = ["SwinIR", "UPSAMPLERS", "residual_conv", "SWINIR_UNIT_RULES", "SWINIR_HEAD_RULES", "WindowAttention", "SwinBlock", "window_partition", "window_reverse",
            "relative_position_index", "shift_attention_mask", "pad_to_window"]
 
 
@@ -193,13 +195,26 @@ class BasicLayer(nn.Module):
         return x
 
 
+def residual_conv(dim: int, resi_connection: str) -> nn.Module:
+    """The conv closing a residual Swin group and the body: ``"1conv"`` -- one 3x3 conv; ``"3conv"`` (SwinIR's
+    real-SR large models) -- 3x3 to ``dim // 4``, LeakyReLU 0.2, 1x1, LeakyReLU 0.2, 3x3 back to ``dim`` (keys
+    ``0``, ``2``, ``4``)."""
+    if resi_connection == "1conv":
+        return nn.Conv2d(dim, dim, 3, 1, 1)
+    if resi_connection == "3conv":
+        return nn.Sequential(nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(dim // 4, dim // 4, 1),
+                             nn.LeakyReLU(0.2), nn.Conv2d(dim // 4, dim, 3, 1, 1))
+    raise ValueError(f"resi_connection must be '1conv' or '3conv', got {resi_connection!r}")
+
+
 class RSTB(nn.Module):
     """Residual Swin transformer block (group): ``x + conv(unembed(blocks(x)))``, on tokens ``(B, h*w, C)``."""
 
-    def __init__(self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float):
+    def __init__(self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float,
+                 resi_connection: str = "1conv"):
         super().__init__()
         self.residual_group = BasicLayer(dim, depth, num_heads, window, mlp_ratio)
-        self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
+        self.conv = residual_conv(dim, resi_connection)
 
     def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
         b, n, c = x.shape
@@ -226,12 +241,28 @@ SWINIR_UNIT_RULES = {**ATTENTION_RULES, WindowAttention: head_table}
 SWINIR_HEAD_RULES = {**ATTENTION_RULES, WindowAttention: attention_head_units}
 
 
+UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv")
+
+
 class SwinIR(nn.Module):
-    """SwinIR with the classical pixel-shuffle upsampler.
+    """SwinIR (Liang et al. 2021) with any of its three SR tails (``upsampler``):
+
+    * ``"pixelshuffle"`` (classical SR): ``conv_before_upsample`` (3x3 to ``num_feat``, LeakyReLU 0.01),
+      ``upsample`` (conv + pixel shuffle per factor), ``conv_last``;
+    * ``"pixelshuffledirect"`` (lightweight SR): ``upsample`` only -- one 3x3 conv to ``3·scale²`` channels and a
+      pixel shuffle, straight from the body's features;
+    * ``"nearest+conv"`` (real-world SR, x2 / x4): ``conv_before_upsample``, then per factor 2 a nearest
+      upsampling, ``conv_up1`` (``conv_up2``) and LeakyReLU 0.2, then ``conv_hr`` + LeakyReLU 0.2, ``conv_last``.
 
     ``embed_dim``: token width; ``depths``: Swin blocks per residual group; ``num_heads``: heads per group (one
     int for all); ``window_size``: ``W``; ``mlp_ratio``: MLP hidden width / ``embed_dim``; ``num_feat``: width of
-    the upsampler (BasicSR: 64). Attribution units: :data:`SWINIR_UNIT_RULES` (``unit_rules``).
+    the tail (64 in SwinIR); ``resi_connection``: ``"1conv"`` or ``"3conv"`` (:func:`residual_conv`).
+    Attribution units: :data:`SWINIR_UNIT_RULES` (``unit_rules``).
+
+    The published sizes: classical ``embed_dim=180, depths=(6,)*6, num_heads=6, window_size=8, mlp_ratio=2``
+    (``pixelshuffle``); lightweight ``embed_dim=60, depths=(6,)*4, num_heads=6`` (``pixelshuffledirect``);
+    real-SR ``embed_dim=180, depths=(6,)*6`` (``nearest+conv``; the large one ``embed_dim=240, depths=(6,)*9,
+    num_heads=8, resi_connection="3conv"``).
     """
 
     unit_rules = SWINIR_UNIT_RULES
@@ -239,8 +270,13 @@ class SwinIR(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, embed_dim: int = 60,
                  depths: Sequence[int] = (6, 6, 6, 6), num_heads: int | Sequence[int] = 6, window_size: int = 8,
                  mlp_ratio: float = 2.0, num_feat: int = 64, upscale: int = 2, img_range: float = 1.0,
-                 rgb_mean: Sequence[float] = DIV2K_MEAN):
+                 rgb_mean: Sequence[float] = DIV2K_MEAN, upsampler: str = "pixelshuffle",
+                 resi_connection: str = "1conv"):
         super().__init__()
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"SwinIR upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
+        if upsampler == "nearest+conv" and upscale not in (2, 4):
+            raise ValueError(f"SwinIR's nearest+conv tail upsamples x2 or x4, got upscale {upscale!r}")
         depths = tuple(depths)
         heads = tuple(num_heads) if isinstance(num_heads, (list, tuple)) else (num_heads,) * len(depths)
         if not depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
@@ -253,18 +289,34 @@ class SwinIR(nn.Module):
         if window_size < 2 and any(d > 1 for d in depths):
             raise ValueError(f"window_size {window_size} leaves no room for the shifted windows; use >= 2")
         self.upscale = upscale
+        self.upsampler = upsampler
         self.window_size = window_size
         self.img_range = float(img_range)
         self.register_buffer("mean", torch.tensor(tuple(rgb_mean), dtype=torch.float32).view(1, -1, 1, 1),
                              persistent=False)
         self.conv_first = nn.Conv2d(num_in_ch, embed_dim, 3, 1, 1)
         self.patch_embed = PatchEmbed(embed_dim)
-        self.layers = nn.ModuleList([RSTB(embed_dim, d, h, window_size, mlp_ratio) for d, h in zip(depths, heads)])
+        self.layers = nn.ModuleList([RSTB(embed_dim, d, h, window_size, mlp_ratio, resi_connection)
+                                     for d, h in zip(depths, heads)])
         self.norm = nn.LayerNorm(embed_dim)
-        self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
-        self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=False))
-        self.upsample = pixel_shuffle_upsampler(upscale, num_feat)
-        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.conv_after_body = residual_conv(embed_dim, resi_connection)
+        if upsampler == "pixelshuffledirect":
+            self.upsample = nn.Sequential(nn.Conv2d(embed_dim, num_out_ch * upscale ** 2, 3, 1, 1),
+                                          nn.PixelShuffle(upscale))
+        else:
+            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1),
+                                                      nn.LeakyReLU(inplace=False))
+            if upsampler == "pixelshuffle":
+                self.upsample = pixel_shuffle_upsampler(upscale, num_feat)
+            else:
+                self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+                self.lrelu_up1 = nn.LeakyReLU(0.2)
+                if upscale == 4:
+                    self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+                    self.lrelu_up2 = nn.LeakyReLU(0.2)
+                self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+                self.lrelu_hr = nn.LeakyReLU(0.2)
+            self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         for module in self.modules():  # BasicSR's SwinIR init: truncated normal Linear, unit LayerNorm
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -287,5 +339,18 @@ class SwinIR(nn.Module):
         x = (pad_to_window(x, self.window_size) - mean) * self.img_range
         x = self.conv_first(x)
         x = x + self.conv_after_body(self.forward_features(x))
-        x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+        x = self.tail(x)
         return (x / self.img_range + mean)[..., : h * self.upscale, : w * self.upscale]
+
+    def tail(self, x: Tensor) -> Tensor:
+        """The ``upsampler``'s reconstruction: body features ``(B, embed_dim, h, w)`` -> ``(B, 3, s·h, s·w)``
+        (before the mean is added back)."""
+        if self.upsampler == "pixelshuffledirect":
+            return self.upsample(x)
+        x = self.conv_before_upsample(x)
+        if self.upsampler == "pixelshuffle":
+            return self.conv_last(self.upsample(x))
+        x = self.lrelu_up1(self.conv_up1(F.interpolate(x, scale_factor=2, mode="nearest")))
+        if self.upscale == 4:
+            x = self.lrelu_up2(self.conv_up2(F.interpolate(x, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu_hr(self.conv_hr(x)))
