@@ -14,13 +14,13 @@ DATA ?=
 TRAIN_DATA ?=
 OUT ?= artifacts
 RESULTS ?= results
-SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics attention l2x scale
+SECTIONS := degradations training preliminary attribution masking baselines retraining classification levels control lam semantics attention l2x scale your_network
 # `make book`: the chapters that need only the first network's seed-0 pair, and Table 1's short trainings -- the
 # 30-minute default book of a 2-core machine (measured: README). The others train more pairs (seeds 1 and 2,
 # SRCNN-style, the levels target, the networks without global residual, attention and scale networks, Table 3's 27
 # retrainings): `make book-full`, or one of them with `make section S=<name>`. Each chapter's wall time goes to
 # results/<profile>/timings/ and the book's front page.
-BOOK_SECTIONS := degradations training attribution masking control lam preliminary
+BOOK_SECTIONS := degradations training attribution masking control lam preliminary your_network
 # book-full's order: the default book's chapters first (so their times are the default book's), then the cheaper
 # studies, Table 3 last; LAM after the attention chapter, whose RCAN- and SwinIR-style pairs it compares
 FULL_ORDER := $(filter-out lam,$(BOOK_SECTIONS)) scale classification levels baselines semantics attention lam l2x retraining

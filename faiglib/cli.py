@@ -85,20 +85,27 @@ def _settings(args: argparse.Namespace, model: torch.nn.Module, image: torch.Ten
             "window_size": args.size, "sigma": args.sigma, "device": str(args.device)}
 
 
+def _window_method(args: argparse.Namespace, explain) -> tuple[torch.nn.Module, torch.Tensor, Any, float, Path]:
+    """The common course of the window commands: the model and the LR image of ``args``, ``explain(model, image)``
+    timed, the output folder created: ``(model, image, explain's result, seconds, folder)``."""
+    _figures()
+    model = _model(args.checkpoint, _device(args.device))
+    image = _lr_image(args.image, model, args.hr)
+    tic = time.perf_counter()
+    result = explain(model, image)
+    seconds = time.perf_counter() - tic
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return model, image, result, seconds, out
+
+
 def run_lam(args: argparse.Namespace) -> dict[str, Any]:
     """``DIR/lam.png`` (the demo's panels) and ``DIR/lam.json`` (DI, completeness gap, settings, wall time)."""
     from faiglib.methods.lam import lam
     from faiglib.report.plots import lam_panels
 
-    _figures()
-    device = _device(args.device)
-    model = _model(args.checkpoint, device)
-    image = _lr_image(args.image, model, args.hr)
-    tic = time.perf_counter()
-    result = lam(model, image, tuple(args.window), window_size=args.size, sigma=args.sigma, fold=args.fold)
-    seconds = time.perf_counter() - tic
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    model, image, result, seconds, out = _window_method(args, lambda model, image: lam(
+        model, image, tuple(args.window), window_size=args.size, sigma=args.sigma, fold=args.fold))
     _write_figure(lam_panels({f"{model.arch} x{model.scale}": (result, image.cpu())}), out / "lam.png")
     payload = {**_settings(args, model, image), "fold": args.fold, **result.as_dict(),
                "relative_completeness_gap": result.relative_completeness_gap, "seconds": round(seconds, 3)}
@@ -115,16 +122,11 @@ def run_l2x(args: argparse.Namespace) -> dict[str, Any]:
     from faiglib.report.l2x_plots import l2x_panels
     from faiglib.studies.l2x import window_case
 
-    _figures()
-    device = _device(args.device)
-    model = _model(args.checkpoint, device)
-    image = _lr_image(args.image, model, args.hr)
-    tic = time.perf_counter()
-    case = window_case(model, image, tuple(args.window), args.size, sigma=args.sigma)
-    result = rescale_attribution(model, case.x, case.window, window_size=args.size, reference=case.reference)
-    seconds = time.perf_counter() - tic
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    def explain(model, image):
+        case = window_case(model, image, tuple(args.window), args.size, sigma=args.sigma)
+        return case, rescale_attribution(model, case.x, case.window, window_size=args.size, reference=case.reference)
+
+    model, image, (case, result), seconds, out = _window_method(args, explain)
     _write_figure(l2x_panels({f"{model.arch} x{model.scale}": (result, case)}), out / "l2x.png")
     found = result.as_dict()
     payload = {**_settings(args, model, image), "crop_box": list(case.box), "context": case.context,

@@ -131,3 +131,25 @@ def test_bad_input_is_one_line_on_stderr(files, capsys, args, match):
     assert err.startswith(f"faiglib {args[0]}: error: ")
     import re
     assert re.search(match, err), err
+
+
+@pytest.mark.parametrize("arch, kwargs", [
+    ("rcan", {"num_feat": 8, "num_group": 1, "num_block": 1, "squeeze_factor": 4, "upscale": 2}),
+    ("swinir", {"embed_dim": 8, "depths": (2,), "num_heads": 2, "window_size": 4, "upsampler": "pixelshuffledirect",
+                "upscale": 2}),
+])
+def test_lam_and_faig_commands_on_attention_checkpoints(files, arch, kwargs):
+    # an RCAN and a SwinIR-light in their community layouts: read from the keys, explained by the same commands
+    base = _randomised(build_network(arch, **kwargs), seed=2, scale=0.05)
+    target = _randomised(build_network(arch, **kwargs), seed=2, scale=0.05)
+    _randomised(target, seed=3, scale=0.02)
+    d = files["dir"]
+    torch.save({"params_ema": base.state_dict()}, d / f"{arch}_base.pth")
+    torch.save({"params": target.state_dict()}, d / f"{arch}_target.pth")
+    assert main(["lam", str(d / f"{arch}_target.pth"), str(files["lr"]), "--window", "10", "12", "--size", "8",
+                 "--fold", "6", "--out", str(d / f"{arch}_lam")]) == 0
+    assert json.loads((d / f"{arch}_lam" / "lam.json").read_text())["arch"] == arch
+    assert main(["faig", str(d / f"{arch}_base.pth"), str(d / f"{arch}_target.pth"), "--data", str(files["data"]),
+                 "--n-steps", "3", "--draws", "2", "--out", str(d / f"{arch}_faig")]) == 0
+    report = json.loads((d / f"{arch}_faig" / "faig.json").read_text())
+    assert report["arch"] == arch and report["units"] == len(FilterIndex(target))

@@ -292,3 +292,18 @@ def test_analysis_size_guard_names_the_image_its_size_and_the_remedy():
         check_analysis_size(images, max_pixels=1999)
     with pytest.raises(ValueError, match="max_pixels"):
         check_analysis_size(images, max_pixels=0)
+
+
+def test_save_image_round_trip_and_refusals(tmp_path):
+    from faiglib.data.images import save_image
+
+    img = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0))
+    img[0, 0, 0], img[1, 0, 0] = 0.0, 1.0
+    back = load_image(save_image(img, tmp_path / "x.png"))
+    assert back.shape == (3, 5, 7) and (back - img).abs().max() <= 0.5 / 255 + 1e-7
+    assert back[0, 0, 0] == 0.0 and back[1, 0, 0] == 1.0
+    assert torch.equal(back * 255, torch.round(img * 255))  # nearest of 0 … 255
+    with pytest.raises(ValueError, match="RGB image"):
+        save_image(torch.rand(1, 4, 4), tmp_path / "g.png")
+    with pytest.raises(ValueError, match="NaN"):
+        save_image(torch.full((3, 2, 2), float("nan")), tmp_path / "n.png")

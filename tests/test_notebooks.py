@@ -15,7 +15,7 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "semantics", "attention", "lam", "l2x", "scale"]  # dependency order, as `make book` runs them
+            "classification", "levels", "control", "semantics", "attention", "lam", "l2x", "scale", "your_network"]  # dependency order, as `make book` runs them
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
@@ -230,6 +230,17 @@ def test_lam_results_compare_the_attention_networks_with_msrresnet(executed):
                                        res["diffusion_index"][label]["target"][kind])]
             assert c["difference"]["mean"] == pytest.approx(statistics.mean(d))
             assert c["standard_error"] == pytest.approx(statistics.stdev(d) / len(d) ** 0.5)
+
+
+def test_your_network_reads_the_community_checkpoint_back_exactly(executed):
+    res = json.loads((executed / "results" / "smoke" / "your_network.json").read_text())
+    # the smoke profile's MSRResNet-8x1 x2, found from the keys alone, computing exactly what the book's target does
+    assert res["detected"] == {"arch": "msrresnet", "sizes": {"num_feat": 8, "num_block": 1, "upscale": 2}}
+    assert res["output_difference"] == 0.0
+    m = res["faig"]["masking"]
+    assert m["random_median"] == pytest.approx(statistics.median(m["random_draws"]))
+    assert m["ratio_to_random_median"] == pytest.approx(m["effect"] / m["random_median"])
+    assert res["lam"]["window_size"] == 16 and 0 < res["lam"]["diffusion_index"] <= 100
 
 
 def test_l2x_results_have_aucs_per_method_and_costs(executed):

@@ -27,7 +27,7 @@ from torch import nn
 __all__ = [
     "CheckpointError", "IntegrityError", "MANIFEST", "atomic_save", "atomic_write_bytes", "atomic_write_text",
     "load_file", "load_json",
-    "save_model", "load_state", "check_finite", "git_commit", "as_state_dict", "file_sha256",
+    "save_model", "save_community", "load_state", "check_finite", "git_commit", "as_state_dict", "file_sha256",
     "seal_folder", "recorded_digests", "verify_file", "record_file",
 ]
 
@@ -240,6 +240,18 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, arch: str, arch_kwa
         payload["params_ema"] = {k: v.clone() for k, v in as_state_dict(ema).items()}
     check_finite(payload["params"], str(path))
     return atomic_save(payload, path)
+
+
+def save_community(path: str | os.PathLike, model: nn.Module | Mapping[str, torch.Tensor],
+                   key: str = "params_ema") -> Path:
+    """Write weights the way BasicSR and the original repositories publish them: ``{key: state dict}`` (``key``
+    ``"params_ema"`` or ``"params"``; ``None``: the bare state dict), no faiglib metadata -- what
+    :func:`faiglib.load_sr_model` reads from its keys and shapes. Atomic; non-finite weights are refused."""
+    if key not in ("params_ema", "params", None):
+        raise ValueError(f"key must be 'params_ema', 'params' or None (a bare state dict), got {key!r}")
+    state = {k: v.detach().clone().cpu() for k, v in as_state_dict(model).items()}
+    check_finite(state, str(path))
+    return atomic_save(state if key is None else {key: state}, path)
 
 
 def load_state(path: str | os.PathLike, key: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:

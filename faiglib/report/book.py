@@ -10,7 +10,7 @@ from faiglib.core.results import portable_paths, repository_root, write_results 
 from faiglib.core.progress import notebook_progress
 from faiglib.studies.workspace import Workspace, workspaces
 
-__all__ = ["show_markdown", "write_results", "portable_paths", "scrub_notebook_paths", "notebook_workspace", "notebook_workspaces", "edition_markdown",
+__all__ = ["show_markdown", "faiglib_command", "write_results", "portable_paths", "scrub_notebook_paths", "notebook_workspace", "notebook_workspaces", "edition_markdown",
            "write_missing_sections", "record_section_time", "section_times"]
 
 
@@ -128,6 +128,18 @@ _RESULTS_SECTION = {"table1": "preliminary", "table2": "baselines", "table3": "r
 def _wall_time(times: Mapping[str, Mapping[str, Any]], stem: str) -> str:
     t = times.get(_RESULTS_SECTION.get(stem, stem))
     return _minutes(t["seconds"]) if t else "–"
+
+
+def faiglib_command(*args: Any) -> str:
+    """Run ``faiglib ARGS`` as a user would, in a separate process: its stdout; RuntimeError with its one-line
+    error otherwise (its progress bars, on stderr, stay out of the page)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "faiglib.cli", *map(str, args)], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip() or f"faiglib {args[0]} exited with status {done.returncode}")
+    return done.stdout
 
 
 def show_markdown(text: str) -> None:
