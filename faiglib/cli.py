@@ -150,7 +150,7 @@ def run_faig(args: argparse.Namespace) -> dict[str, Any]:
     from faiglib.data.images import center_crop, resolve_images
     from faiglib.core.ranking import top_count
     from faiglib.methods.faig import discriminative_filters
-    from faiglib.studies.masking import masking_effect, reference_outputs
+    from faiglib.studies.masking import masking_effect, random_summary, reference_outputs
 
     device = _device(args.device)
     target = _model(args.target, device)
@@ -190,7 +190,7 @@ def run_faig(args: argparse.Namespace) -> dict[str, Any]:
     draws = [float(masking_effect(target, state, torch.randperm(len(index), generator=g)[:count], analysis,
                                   (args.degradation,), index=index, reference=reference)[args.degradation].mean())
              for _ in range(args.draws)]
-    median = float(torch.tensor(draws).median())
+    median = random_summary(torch.tensor(draws))["random_median"]  # the masking chapter's yardstick
     payload = {"baseline": Path(args.baseline).name, "target": Path(args.target).name, "arch": target.arch,
                "scale": target.scale, "images": list(analysis.names), "degradation": args.degradation,
                "n_steps": args.n_steps, "units": len(index), "seconds": round(seconds, 3),

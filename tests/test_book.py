@@ -66,21 +66,3 @@ def test_section_time_is_recorded_and_shown_in_the_edition_table_and_the_missing
     assert "not executed for the edition in `book/editions/dev`" in page
     assert "`make section S=attention PROFILE=dev EXECUTED=book/editions/dev`" in page
     assert "`make section S=attention`" in page and "make book-full" in page
-
-
-def test_full_book_order_holds_every_chapter_once_and_the_default_book_first():
-    import re
-    from pathlib import Path
-
-    make = Path(__file__).resolve().parents[1] / "Makefile"
-    text = make.read_text()
-
-    def names(var):
-        line = re.search(rf"^{var} := (.*)$", text, re.M).group(1)
-        return line.replace("$(BOOK_SECTIONS)", re.search(r"^BOOK_SECTIONS := (.*)$", text, re.M).group(1)).split()
-
-    sections, book, full = names("SECTIONS"), names("BOOK_SECTIONS"), names("FULL_ORDER")
-    assert sorted(full) == sorted(sections) and len(set(full)) == len(full)
-    assert full[:len(book)] == book
-    toc = (make.parent / "_toc.yml").read_text()
-    assert all(f"book/sections/{s}\n" in toc for s in sections)

@@ -34,6 +34,9 @@ def test_every_list_of_chapters_agrees():
     assert sorted(TESTED) == notebooks, "tests/test_notebooks.py SECTIONS vs notebooks/*.py"
     book = _make_list("BOOK_SECTIONS")
     full = _make_list("FULL_ORDER")
+    assert len(set(full)) == len(full), "FULL_ORDER runs every chapter once"
+    later = [s for s in book if full.index(s) >= len(book)]  # default-book chapters book-full leaves for later
+    assert later == ["lam"], f"book-full starts with the default book's chapters (only LAM waits), not {later}"
     assert full.index("attention") < full.index("lam"), "FULL_ORDER: LAM compares the attention chapter's pairs"
     assert set(book) <= set(sections) and sorted(full) == sorted(sections), "BOOK_SECTIONS / FULL_ORDER"
 
