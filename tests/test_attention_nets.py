@@ -142,3 +142,19 @@ def test_netspec_labels_and_kwargs():
         for spec in p.attention_networks:
             assert p.network(spec.label) is spec
             build_network(spec.arch, **spec.kwargs(p.scale)) if name != "paper" else None
+
+
+@pytest.mark.parametrize("arch, kwargs", [
+    ("msrresnet", {"num_feat": 4, "num_block": 2, "upscale": 3}),
+    ("rcan", {"num_feat": 8, "num_group": 2, "num_block": 1, "squeeze_factor": 4, "upscale": 2}),
+    ("swinir", {"embed_dim": 8, "depths": (1, 1), "num_heads": 2, "window_size": 2, "upsampler": "pixelshuffle"}),
+    ("swinir", {"embed_dim": 8, "depths": (1,), "num_heads": 2, "window_size": 2, "upsampler": "pixelshuffledirect"}),
+    ("swinir", {"embed_dim": 8, "depths": (1,), "num_heads": 2, "window_size": 2, "upsampler": "nearest+conv",
+                "upscale": 4}),
+])
+def test_every_architecture_declares_representation_layers_that_exist(arch, kwargs):
+    net = build_network(arch, **kwargs)
+    layers = net.representation_layers()
+    names = dict(net.named_modules())
+    assert layers and all(n in names for n in layers) and len(set(layers)) == len(layers)
+    assert layers[-1] in {"conv_last", "upsample"}  # the last representation is the tail's output

@@ -219,3 +219,18 @@ def test_bad_checkpoints_are_refused_with_the_reason(tmp_path):
     with pytest.raises(ValueError, match=r"closest known one is edsr .*missing \['conv_after_body.weight'\].*"
                                          r"unexpected \['attention.qkv.weight'\]"):
         faiglib.load_sr_model(sd)
+
+
+def test_safetensors_files_load_or_name_the_missing_package(tmp_path):
+    net = _randomised(build_network("edsr", num_feat=4, num_block=1, upscale=2)).float()
+    path = tmp_path / "edsr.safetensors"
+    try:
+        from safetensors.torch import save_file
+    except ImportError:  # this venv: the loader names the package to install, before reading anything
+        path.write_bytes(b"\x00" * 16)
+        with pytest.raises(ValueError, match=r"needs the safetensors package \(pip install safetensors\)"):
+            faiglib.load_sr_model(path)
+        return
+    save_file(net.state_dict(), str(path))
+    x = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(faiglib.load_sr_model(path)(x), net(x))

@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, msrresnet_layers,
+from faiglib.studies.l2x import (METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, representation_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -162,7 +162,7 @@ def test_examples_and_cka_on_a_fake_workspace():
     assert all(abs(r.summation_gap) < 1e-9 * max(1, abs(r.delta)) for r, _ in ex.values())
     batches = cka_patches(ws, patch=8, per_image=2, batch_size=4)
     assert len(batches) == 3 and batches[0].shape == (4, 3, 8, 8)  # 2 images x 2 positions x 3 kinds = 12
-    layers = msrresnet_layers(ws.model("target"))
+    layers = representation_layers(ws.model("target"))
     assert layers == ["lrelu_first", "body.0", "lrelu_up1", "lrelu_hr", "conv_last"]
     c = cka_study({"same": (ws.model("target"), ws.model("target"))}, batches)
     assert c["same"]["diagonal"] == pytest.approx([1.0] * len(layers), abs=1e-10)

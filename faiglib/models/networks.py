@@ -72,6 +72,12 @@ class MSRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _sr_tail(self, self.body(self.lrelu_first(self.conv_first(x))), x)
 
+    def representation_layers(self) -> list[str]:
+        """Module names whose outputs represent the input, first to last (for CKA): the first activation, every
+        residual block, the activations of the upsampling tail, the last conv (before the global skip)."""
+        tail = ["lrelu_up1", "lrelu_up2", "lrelu_hr", "conv_last"]
+        return ["lrelu_first", *(f"body.{i}" for i in range(len(self.body))), *(n for n in tail if hasattr(self, n))]
+
 
 def _add_sr_tail(net: nn.Module, num_feat: int, num_out_ch: int, upscale: int) -> None:
     """Register MSRResNet's upsampling tail on ``net`` with BasicSR's key names: ``upconv1`` (``upconv2`` at

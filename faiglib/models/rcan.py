@@ -121,3 +121,8 @@ class RCAN(nn.Module):
         x = self.conv_first(x)
         x = x + self.conv_after_body(self.body(x))
         return self.conv_last(self.upsample(x)) / self.img_range + mean
+
+    def representation_layers(self) -> list[str]:
+        """Module names whose outputs represent the input, first to last (for CKA): ``conv_first``, every residual
+        group, ``conv_after_body``, ``conv_last``."""
+        return ["conv_first", *(f"body.{i}" for i in range(len(self.body))), "conv_after_body", "conv_last"]

@@ -342,6 +342,13 @@ class SwinIR(nn.Module):
         x = self.tail(x)
         return (x / self.img_range + mean)[..., : h * self.upscale, : w * self.upscale]
 
+    def representation_layers(self) -> list[str]:
+        """Module names whose outputs represent the input, first to last (for CKA): ``conv_first``, every residual
+        Swin group (token outputs), ``conv_after_body``, and the convs of the tail."""
+        tail = {"pixelshuffle": ["conv_before_upsample", "conv_last"], "pixelshuffledirect": ["upsample"],
+                "nearest+conv": ["conv_before_upsample", "conv_hr", "conv_last"]}[self.upsampler]
+        return ["conv_first", *(f"layers.{i}" for i in range(len(self.layers))), "conv_after_body", *tail]
+
     def tail(self, x: Tensor) -> Tensor:
         """The ``upsampler``'s reconstruction: body features ``(B, embed_dim, h, w)`` -> ``(B, 3, s·h, s·w)``
         (before the mean is added back)."""

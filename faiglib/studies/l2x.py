@@ -35,7 +35,7 @@ from faiglib.studies.lam import MODELS, choose_windows, window_generator
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
            "ordering_by_auc", "paired_differences",
-           "l2x_examples", "msrresnet_layers", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
+           "l2x_examples", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
 
@@ -301,37 +301,14 @@ def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), w
     return out
 
 
-def msrresnet_layers(model: nn.Module) -> list[str]:
-    """The representation layers of an MSRResNet for CKA: the first activation, every residual block, the
-    activations of the upsampling tail, and the last conv (before the global skip)."""
-    names = dict(model.named_modules())
-    wanted = ["lrelu_first", *_numbered_children(names, "body."), "lrelu_up1", "lrelu_up2", "lrelu_hr", "conv_last"]
-    return [n for n in wanted if n in names]
-
-
-def _numbered_children(names, prefix: str) -> list[str]:
-    """The direct children ``<prefix>0``, ``<prefix>1``, … among module ``names``, in numeric order."""
-    return sorted((n for n in names if n.startswith(prefix) and n.count(".") == 1), key=lambda n: int(n[len(prefix):]))
-
-
 def representation_layers(model: nn.Module) -> list[str]:
-    """The representation layers of any network of the book for CKA, first to last: an MSRResNet's
-    (:func:`msrresnet_layers`); an RCAN's ``conv_first``, every residual group ``body.N``, ``conv_after_body``,
-    ``conv_last``; a SwinIR's ``conv_first``, every residual Swin group ``layers.N`` (token outputs, flattened per
-    sample by CKA), ``conv_after_body``, ``conv_before_upsample``, ``conv_last``. ValueError for other networks."""
-    from faiglib.models.networks import MSRResNet
-    from faiglib.models.rcan import RCAN
-    from faiglib.models.swinir import SwinIR
-
-    if isinstance(model, MSRResNet):
-        return msrresnet_layers(model)
-    names = dict(model.named_modules())
-    if isinstance(model, RCAN):
-        return ["conv_first", *_numbered_children(names, "body."), "conv_after_body", "conv_last"]
-    if isinstance(model, SwinIR):
-        return ["conv_first", *_numbered_children(names, "layers."), "conv_after_body", "conv_before_upsample",
-                "conv_last"]
-    raise ValueError(f"no CKA layer list for {type(model).__name__}; pass layers=<function net -> module names>")
+    """The layers of ``model`` whose outputs CKA compares, first to last, as the architecture declares them
+    (``model.representation_layers()``: MSRResNet, RCAN, SwinIR). ValueError for a network that declares none."""
+    declared = getattr(model, "representation_layers", None)
+    if not callable(declared):
+        raise ValueError(f"no CKA layer list for {type(model).__name__}: give the class a representation_layers() "
+                         f"method returning module names, or pass layers=<function net -> module names>")
+    return list(declared())
 
 
 def cka_patches(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), patch: int = 24, per_image: int = 4,
