@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 import pytest
+from chapter_lists import make_list
 
 jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["degradations", "training", "preliminary", "attribution", "masking", "baselines", "retraining",
-            "classification", "levels", "control", "semantics", "attention", "lam", "l2x", "scale", "your_network"]  # dependency order, as `make book` runs them
+SECTIONS = make_list("FULL_ORDER")  # dependency order, as `make book-full` runs them (the Makefile's list)
 RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
