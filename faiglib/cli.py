@@ -120,7 +120,7 @@ def run_l2x(args: argparse.Namespace) -> dict[str, Any]:
     """``DIR/l2x.png`` (signed, positive and negative maps) and ``DIR/l2x.json``."""
     from faiglib.methods.l2x import rescale_attribution
     from faiglib.report.l2x_plots import l2x_panels
-    from faiglib.studies.l2x import window_case
+    from faiglib.methods.window import window_case
 
     def explain(model, image):
         case = window_case(model, image, tuple(args.window), args.size, sigma=args.sigma)

@@ -244,3 +244,24 @@ def test_representation_layers_of_every_architecture_and_cka_across_them():
     assert len(r["msr vs rcan"]["matrix"]) == len(representation_layers(msr))
     assert len(r["msr vs swin"]["matrix"][0]) == 6 and r["msr vs rcan"]["diagonal"] == []
     assert r["rcan vs itself"]["diagonal"] == pytest.approx([1.0] * 5)  # a representation with itself
+
+
+def test_every_pixel_method_has_one_call_shape_and_result():
+    from faiglib.methods.pixel_attribution import PIXEL_METHODS, PixelAttribution, attribute as pixel_attribute
+
+    m = net(4)
+    lr = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    case = window_case(m, lr, (20, 24), 8)
+    with torch.no_grad():
+        change = float(WindowObjective(m, case.window, 8)(torch.stack([case.x, case.reference])).diff().neg())
+    for method in PIXEL_METHODS:
+        r = pixel_attribute(method, m, case, fold=40, ig_steps=40, generator=torch.Generator().manual_seed(0))
+        assert isinstance(r, PixelAttribution) and r.method == method and r.map.shape == case.x.shape
+        assert torch.equal(r.positive + r.negative, r.map) and r.positive.min() >= 0 >= r.negative.max()
+        if method in ("l2x", "lam", "ig_blur"):  # relative to the blurred reference: Σ map = g(x) − g(x̄) + delta
+            assert r.objective_change == pytest.approx(change, rel=1e-9)
+            assert float(r.map.sum()) == pytest.approx(r.objective_change + r.delta, rel=1e-9, abs=1e-9)
+        else:
+            assert r.delta is None and r.relative_gap is None
+    with pytest.raises(ValueError, match="unknown pixel method"):
+        pixel_attribute("shap", m, case)

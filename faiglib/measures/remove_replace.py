@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 import torch
 
 from faiglib.methods.lam import channel_sum
+from faiglib.methods.pixel_attribution import random_map  # the floor of every ranking: re-exported here
 
 __all__ = ["ORDERS", "NORMALISATIONS", "REPLACEMENTS", "DEFAULT_PERCENTS", "RemoveReplaceCurve", "pixel_order",
            "replaced_inputs", "remove_and_replace", "random_map", "channel_mean_reference", "permuted_map"]
@@ -160,11 +161,6 @@ def remove_and_replace(objective: Callable[[torch.Tensor], torch.Tensor], x: tor
     auc = float(torch.trapezoid(fraction, k))
     return RemoveReplaceCurve(percents=ks, objectives=values.tolist(), fraction=fraction.tolist(), auc=auc,
                               objective=g0, reference_objective=g1, order=order, normalise=normalise)
-
-
-def random_map(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
-    """A seeded random "attribution" (standard normal, float64) of ``shape``: its orders are uniform random."""
-    return torch.randn(tuple(shape), generator=generator, dtype=torch.float64)
 
 
 def channel_mean_reference(image: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:

@@ -15,98 +15,42 @@ Methods (:data:`METHODS`): ``l2x`` (:func:`~faiglib.methods.l2x.rescale_attribut
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from faiglib.core.paths import blur_baseline
 from faiglib.measures.cka import CKAAccumulator, layer_cka
 from faiglib.measures.costs import count_passes
 from faiglib.measures.remove_replace import (ORDERS, DEFAULT_PERCENTS, REPLACEMENTS, channel_mean_reference,
-                                             permuted_map, random_map, remove_and_replace)
+                                             permuted_map, remove_and_replace)
 from faiglib.measures.statistics import mean_std
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
-from faiglib.methods.lam import infer_scale, lam
-from faiglib.methods.receptive_field import fit_crop
-from faiglib.methods.pixel_attribution import gradient_times_input, integrated_gradients
+from faiglib.methods.pixel_attribution import PIXEL_METHODS, attribute as pixel_attribute
+from faiglib.methods.window import WindowCase, window_case
 from faiglib.studies.lam import MODELS, choose_windows, window_generator
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
            "ordering_by_auc", "paired_differences",
            "l2x_examples", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
-METHODS = ("l2x", "lam", "gradient_x_input", "ig_blur", "random")
-
-
-@dataclass
-class WindowCase:
-    """One window on one LR image, cropped: ``x`` and ``reference`` ``(C, h', w')`` (the crop), ``window`` in the
-    crop's output coordinates, ``full_window`` in the whole image's, ``box = (r0, r1, c0, c1)`` LR rows/columns,
-    ``context`` (LR pixels beyond the window's footprint), ``lr`` the whole image."""
-
-    lr: torch.Tensor
-    x: torch.Tensor
-    reference: torch.Tensor
-    window: tuple[int, int]
-    full_window: tuple[int, int]
-    box: tuple[int, int, int, int]
-    window_size: int
-    context: int | None
-
-
-def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window_size: int = 16,
-                context: int | str | None = "auto", sigma: float = 1.2, kernel_size: int = 9,
-                tolerance: float = 1e-4) -> WindowCase:
-    """Crop ``lr`` ``(C, h, w)`` to the footprint of the output window plus ``context`` LR pixels, verified by
-    :func:`~faiglib.methods.receptive_field.fit_crop` (``"auto"``: the measured receptive radius + 2, widened until
-    the window's output on the crop equals the whole image's within ``tolerance``; ``None``: the whole image)."""
-    p = next(iter(model.parameters()), None)
-    lr = lr.to(device=p.device, dtype=p.dtype) if p is not None else lr
-    reference = blur_baseline(lr, sigma, kernel_size)
-    pair = torch.stack([lr, reference])  # the crop must hold at both ends of the attribution's path
-    with torch.no_grad():
-        out = model(pair)
-    s = infer_scale(out, pair, None)
-    crop = fit_crop(model, pair, tuple(window), window_size, s, out, 0, 1, context, tolerance)
-    r0, r1, c0, c1 = crop.box
-    return WindowCase(lr=lr, x=lr[:, r0:r1, c0:c1], reference=reference[:, r0:r1, c0:c1], window=crop.window,
-                      full_window=(int(window[0]), int(window[1])), box=crop.box,
-                      window_size=int(window_size), context=crop.context)
+METHODS = tuple(PIXEL_METHODS)  # the pixel methods the chapter compares: all of them
 
 
 def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50, ig_steps: int = 50,
               sigma: float = 1.2, kernel_size: int = 9, generator: torch.Generator | None = None,
               ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The ``method``'s map of ``case`` ``(C, h', w')`` float64 (crop pixels) and its cost
-    ``{"forward", "backward", "seconds", ...}`` (images through ``model``; LAM's two whole-image forwards
-    count as two)."""
+    """The ``method``'s map of ``case`` ``(C, h', w')`` float64 (crop pixels, by
+    :func:`~faiglib.methods.pixel_attribution.attribute`) and its cost ``{"forward", "backward", "seconds", ...}``
+    (images through ``model``; LAM's two whole-image forwards count as two), with ``relative_gap`` for the methods
+    relative to the reference."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {METHODS}")
-    extra: dict[str, Any] = {}
     with count_passes(model) as cost:
-        if method == "l2x":
-            r = rescale_attribution(model, case.x, case.window, window_size=case.window_size,
-                                    reference=case.reference)
-            a = r.map
-            extra["relative_gap"] = r.relative_summation_gap
-        elif method == "lam":
-            res = lam(model, case.lr, case.full_window, window_size=case.window_size, sigma=sigma, fold=fold,
-                      kernel_size=kernel_size, context=case.context)
-            r0, r1, c0, c1 = case.box
-            a = res.map[:, r0:r1, c0:c1].to(torch.float64)
-            extra["relative_gap"] = res.relative_completeness_gap
-        elif method == "gradient_x_input":
-            a = gradient_times_input(model, case.x, case.window, case.window_size)
-        elif method == "ig_blur":
-            a, delta = integrated_gradients(model, case.x, case.reference, case.window, case.window_size,
-                                            n_steps=ig_steps)
-            total = float(a.sum())
-            extra["relative_gap"] = abs(delta) / abs(total - delta) if total != delta else math.inf
-        else:
-            a = random_map(case.x.shape, generator if generator is not None else torch.Generator().manual_seed(0))
-    return a, {**cost.as_dict(), **extra}
+        r = pixel_attribute(method, model, case, fold=fold, ig_steps=ig_steps, sigma=sigma, kernel_size=kernel_size,
+                            generator=generator)
+    extra = {} if r.relative_gap is None else {"relative_gap": r.relative_gap}
+    return r.map, {**cost.as_dict(), **extra}
 
 
 def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = METHODS,
