@@ -99,6 +99,14 @@ def _window_method(args: argparse.Namespace, explain) -> tuple[torch.nn.Module, 
     return model, image, result, seconds, out
 
 
+def _report(out: Path, name: str, fig, payload: dict[str, Any], line: str) -> dict[str, Any]:
+    """``out/<name>.png`` and ``out/<name>.json``, and one line on stdout naming them."""
+    _write_figure(fig, out / f"{name}.png")
+    _write_json(payload, out / f"{name}.json")
+    print(f"{line} -> {out / f'{name}.png'}, {out / f'{name}.json'}")
+    return payload
+
+
 def run_lam(args: argparse.Namespace) -> dict[str, Any]:
     """``DIR/lam.png`` (the demo's panels) and ``DIR/lam.json`` (DI, completeness gap, settings, wall time)."""
     from faiglib.methods.lam import lam
@@ -106,14 +114,12 @@ def run_lam(args: argparse.Namespace) -> dict[str, Any]:
 
     model, image, result, seconds, out = _window_method(args, lambda model, image: lam(
         model, image, tuple(args.window), window_size=args.size, sigma=args.sigma, fold=args.fold))
-    _write_figure(lam_panels({f"{model.arch} x{model.scale}": (result, image.cpu())}), out / "lam.png")
     payload = {**_settings(args, model, image), "fold": args.fold, **result.as_dict(),
                "relative_completeness_gap": result.relative_completeness_gap, "seconds": round(seconds, 3)}
-    _write_json(payload, out / "lam.json")
-    print(f"LAM of {model.arch} x{model.scale}, window {result.window} ({args.size}x{args.size}): DI "
-          f"{result.diffusion_index:.2f}, completeness gap {result.relative_completeness_gap:.2%}, {seconds:.1f} s "
-          f"-> {out / 'lam.png'}, {out / 'lam.json'}")
-    return payload
+    return _report(out, "lam", lam_panels({f"{model.arch} x{model.scale}": (result, image.cpu())}), payload,
+                   f"LAM of {model.arch} x{model.scale}, window {result.window} ({args.size}x{args.size}): DI "
+                   f"{result.diffusion_index:.2f}, completeness gap {result.relative_completeness_gap:.2%}, "
+                   f"{seconds:.1f} s")
 
 
 def run_l2x(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,17 +133,15 @@ def run_l2x(args: argparse.Namespace) -> dict[str, Any]:
         return case, rescale_attribution(model, case.x, case.window, window_size=args.size, reference=case.reference)
 
     model, image, (case, result), seconds, out = _window_method(args, explain)
-    _write_figure(l2x_panels({f"{model.arch} x{model.scale}": (result, case)}), out / "l2x.png")
     found = result.as_dict()
     payload = {**_settings(args, model, image), "crop_box": list(case.box), "context": case.context,
                "window_in_crop": found.pop("window"), **found, "objective_name": result.meta.get("objective"),
                "objective": result.objective, "delta": result.delta,
                "relative_summation_gap": result.relative_summation_gap, "seconds": round(seconds, 3)}
-    _write_json(payload, out / "l2x.json")
-    print(f"L2X of {model.arch} x{model.scale}, window {tuple(args.window)}: positive {payload['sum_positive']:+.4g}, "
-          f"negative {payload['sum_negative']:+.4g}, summation gap {result.relative_summation_gap:.2%}, "
-          f"{seconds:.2f} s -> {out / 'l2x.png'}, {out / 'l2x.json'}")
-    return payload
+    return _report(out, "l2x", l2x_panels({f"{model.arch} x{model.scale}": (result, case)}), payload,
+                   f"L2X of {model.arch} x{model.scale}, window {tuple(args.window)}: positive "
+                   f"{payload['sum_positive']:+.4g}, negative {payload['sum_negative']:+.4g}, summation gap "
+                   f"{result.relative_summation_gap:.2%}, {seconds:.2f} s")
 
 
 def run_faig(args: argparse.Namespace) -> dict[str, Any]:
