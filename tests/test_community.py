@@ -234,3 +234,93 @@ def test_safetensors_files_load_or_name_the_missing_package(tmp_path):
     save_file(net.state_dict(), str(path))
     x = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(0))
     assert torch.equal(faiglib.load_sr_model(path)(x), net(x))
+
+
+class _MeanShift(torch.nn.Conv2d):
+    """The original EDSR / RCAN code's fixed mean shift: a 1x1 conv, identity weight, bias sign · 255 · mean."""
+
+    def __init__(self, sign):
+        super().__init__(3, 3, 1)
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.bias.copy_(sign * 255 * torch.tensor([0.4488, 0.4371, 0.4040]))
+
+
+class _OriginalEDSROrRCAN(torch.nn.Module):
+    """The EDSR-PyTorch layout written out from the original code's structure (head / body / tail, inputs on the
+    0-255 scale): EDSR blocks ``x + res_scale · conv(relu(conv(x)))``; RCAN groups of RCABs
+    ``x + CA(conv(relu(conv(x))))`` with ``CA = x · sigmoid(conv(relu(conv(avgpool(x)))))`` and a closing conv."""
+
+    def __init__(self, rcan, nf=8, groups=2, blocks=2, reduction=4, scale=2, res_scale=1.0):
+        super().__init__()
+        conv = lambda i, o, k=3: torch.nn.Conv2d(i, o, k, padding=k // 2)  # noqa: E731
+        self.rcan, self.res_scale = rcan, res_scale
+        self.sub_mean, self.add_mean = _MeanShift(-1), _MeanShift(+1)
+        self.head = torch.nn.Sequential(conv(3, nf))
+        if rcan:
+            def rcab():
+                ca = torch.nn.Module()
+                ca.conv_du = torch.nn.Sequential(conv(nf, nf // reduction, 1), torch.nn.ReLU(),
+                                                 conv(nf // reduction, nf, 1), torch.nn.Sigmoid())
+                b = torch.nn.Module()
+                b.body = torch.nn.Sequential(conv(nf, nf), torch.nn.ReLU(), conv(nf, nf), ca)
+                return b
+            group = lambda: torch.nn.Sequential(*[rcab() for _ in range(blocks)], conv(nf, nf))  # noqa: E731
+            units = []
+            for _ in range(groups):
+                g = torch.nn.Module()
+                g.body = group()
+                units.append(g)
+        else:
+            units = []
+            for _ in range(blocks):
+                b = torch.nn.Module()
+                b.body = torch.nn.Sequential(conv(nf, nf), torch.nn.ReLU(), conv(nf, nf))
+                units.append(b)
+        self.body = torch.nn.Sequential(*units, conv(nf, nf))
+        up = [conv(nf, 4 * nf), torch.nn.PixelShuffle(2)] * (scale // 2) if scale in (2, 4) else \
+            [conv(nf, 9 * nf), torch.nn.PixelShuffle(3)]
+        self.tail = torch.nn.Sequential(torch.nn.Sequential(*up), conv(nf, 3))
+
+    def forward(self, x):  # x on the 0-255 scale
+        x = self.head(self.sub_mean(x))
+        res = x
+        for unit in self.body[:-1]:
+            if self.rcan:
+                g = res
+                for layer in unit.body[:-1]:
+                    b = layer.body
+                    y = b[2](b[1](b[0](g)))
+                    g = g + y * b[3].conv_du(y.mean(dim=(2, 3), keepdim=True))
+                res = res + unit.body[-1](g)
+            else:
+                b = unit.body
+                res = res + b[2](b[1](b[0](res))) * self.res_scale
+        res = x + self.body[-1](res)
+        return self.add_mean(self.tail(res))
+
+
+@pytest.mark.parametrize("rcan, scale", [(True, 2), (True, 3), (False, 4), (False, 2)])
+def test_original_edsr_and_rcan_layouts_load_and_compute_the_original(rcan, scale):
+    original = _randomised(_OriginalEDSROrRCAN(rcan, scale=scale)).double()
+    with torch.no_grad():  # _randomised perturbed the fixed shifts too: put them back
+        original.sub_mean.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        original.add_mean.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        for shift, sign in ((original.sub_mean, -1), (original.add_mean, 1)):
+            shift.bias.copy_(sign * 255 * torch.tensor([0.4488, 0.4371, 0.4040]))
+    loaded = faiglib.load_sr_model({k: v.float() for k, v in original.state_dict().items()}).double()
+    assert loaded.arch == ("rcan" if rcan else "edsr") and loaded.scale == scale
+    x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        expected = original(x * 255) / 255
+    assert torch.allclose(loaded(x), expected.float().double(), rtol=1e-5, atol=1e-5)
+    sd = dict(original.state_dict())
+    sd["sub_mean.bias"] = sd["sub_mean.bias"] + 1.0  # another mean: refused, not silently replaced
+    with pytest.raises(ValueError, match="not the DIV2K mean shift"):
+        faiglib.load_sr_model(sd)
+
+
+def test_the_published_edsr_gets_its_residual_scaling():
+    # EDSR (256 wide, 32 blocks) scales every residual by 0.1, a number no tensor of its checkpoint holds
+    sizes = detect_architecture(build_network("edsr", num_feat=256, num_block=32, upscale=2).state_dict())[1]
+    assert sizes == {"num_feat": 256, "num_block": 32, "upscale": 2, "res_scale": 0.1}

@@ -95,7 +95,9 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[st
                       "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}
     blocks = _count(state, r"body\.\d+\.conv1\.weight")
     if arch == "edsr":
-        return arch, {"num_feat": nf, "num_block": blocks, "upscale": _pixel_shuffle_scale(state, "upsample", nf)}
+        sizes = {"num_feat": nf, "num_block": blocks, "upscale": _pixel_shuffle_scale(state, "upsample", nf)}
+        # the residual scaling is in no tensor: the published EDSR (256 wide, 32 blocks) uses 0.1, the baseline 1
+        return arch, {**sizes, "res_scale": 0.1} if (nf, blocks) == (256, 32) else sizes
     scale = 4 if "upconv2.weight" in state else {4 * nf: 2, 9 * nf: 3}.get(int(state["upconv1.weight"].shape[0]))
     if scale is None:
         raise ValueError(f"an MSRResNet layout whose upconv1 has {state['upconv1.weight'].shape[0]} outputs "
@@ -145,6 +147,61 @@ def _swinir_sizes(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     else:
         raise ValueError("a SwinIR body without an SR tail (the denoising / JPEG models have none): not an SR network")
     return sizes
+
+
+#: The mean the original EDSR / RCAN code subtracts (``MeanShift``, on the 0-255 scale, std 1): DIV2K's.
+_ORIGINAL_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+def _check_mean_shift(state: Mapping[str, torch.Tensor], name: str, sign: float) -> None:
+    """The original code's ``sub_mean`` / ``add_mean`` are fixed 1x1 convs: identity weight, bias ``∓255·mean``.
+    faiglib's EDSR and RCAN apply exactly that shift; anything else is refused rather than silently dropped."""
+    weight, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
+    if weight is None:
+        return
+    expected = sign * 255 * torch.tensor(_ORIGINAL_MEAN, dtype=torch.float64)
+    if (weight.shape[:2] != (3, 3) or not torch.allclose(weight.double().reshape(3, 3), torch.eye(3, dtype=torch.float64))
+            or bias is None or not torch.allclose(bias.double(), expected, atol=1e-3)):
+        raise ValueError(f"the checkpoint's {name} is not the DIV2K mean shift of the original EDSR / RCAN code "
+                         f"(identity weight, bias {sign:+.0f} x 255 x {_ORIGINAL_MEAN}); its network cannot be "
+                         f"built here")
+
+
+def _from_original_layout(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The original EDSR / RCAN repositories' key names (EDSR-PyTorch: ``sub_mean``, ``head.0``, ``body.<i>.body.
+    <j>``, ``tail.0.<k>``, ``tail.1``, ``add_mean``) renamed to BasicSR's, which faiglib's networks use; the fixed
+    mean shifts are checked and dropped (the networks apply the same shift). Any other state dict is returned as
+    it is."""
+    if not ("head.0.weight" in state and "tail.1.weight" in state):
+        return dict(state)
+    _check_mean_shift(state, "sub_mean", -1.0)
+    _check_mean_shift(state, "add_mean", +1.0)
+    rcan = "body.0.body.0.body.3.conv_du.0.weight" in state
+    trunk = max(int(k.split(".")[1]) for k in state if re.fullmatch(r"body\.\d+\..*", k))
+    last_in_group: dict[str, str] = {}  # RCAN: each group's closing conv is its body.<n_resblocks>
+    for key in state:
+        m = re.fullmatch(r"body\.(\d+)\.body\.(\d+)\..*", key)
+        if m and int(m[2]) > int(last_in_group.get(m[1], -1)):
+            last_in_group[m[1]] = m[2]
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith(("sub_mean.", "add_mean.")):
+            continue
+        new = re.sub(r"^head\.0\.", "conv_first.", key)
+        new = re.sub(r"^tail\.0\.", "upsample.", new)
+        new = re.sub(r"^tail\.1\.", "conv_last.", new)
+        new = re.sub(rf"^body\.{trunk}\.", "conv_after_body.", new)
+        if rcan:  # body.<g>.body.<b>.body.{0, 2, 3.conv_du.{0, 2}} -> body.<g>.residual_group.<b>.rcab.{0, 2, 3.attention.{1, 3}}
+            m = re.fullmatch(r"body\.(\d+)\.body\.(\d+)\.(weight|bias)", new)
+            if m and last_in_group.get(m[1]) == m[2]:
+                new = f"body.{m[1]}.conv.{m[3]}"
+            new = re.sub(r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.(\d)\.",
+                         lambda m: f"body.{m[1]}.residual_group.{m[2]}.rcab.3.attention.{int(m[3]) + 1}.", new)
+            new = re.sub(r"^body\.(\d+)\.body\.(\d+)\.body\.([02])\.", r"body.\1.residual_group.\2.rcab.\3.", new)
+        else:  # EDSR: body.<b>.body.{0, 2} -> body.<b>.conv{1, 2}
+            new = re.sub(r"^body\.(\d+)\.body\.([02])\.", lambda m: f"body.{m[1]}.conv{int(m[2]) // 2 + 1}.", new)
+        renamed[new] = value
+    return renamed
 
 
 def _derived_buffers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -203,7 +260,7 @@ def load_sr_model(checkpoint, *, scale: int | None = None) -> nn.Module:
     if meta.get("arch"):
         arch, kwargs = meta["arch"], dict(meta.get("arch_kwargs", {}))
     else:
-        state = _derived_buffers(state)
+        state = _from_original_layout(_derived_buffers(state))
         arch, kwargs = detect_architecture(state)
     model = _loaded(arch, kwargs, state, "the checkpoint" if isinstance(checkpoint, Mapping) else str(checkpoint))
     found = int(kwargs.get("upscale", kwargs.get("scale", getattr(model, "upscale", 0))) or 0)
