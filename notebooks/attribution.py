@@ -46,10 +46,10 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspace
 from faiglib.studies.attribution import completeness, overlap_summary
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-print(f"{exp.spec.label}: {len(exp.filter_index)} filters in {len(exp.filter_index.layers)} conv layers; "
-      f"N = {exp.profile.n_steps}, rule '{exp.profile.method}'")
+print(f"{ws.spec.label}: {len(ws.filter_index)} filters in {len(ws.filter_index.layers)} conv layers; "
+      f"N = {ws.profile.n_steps}, rule '{ws.profile.method}'")
 
 # %% [markdown]
 # ## Completeness: the attributions add up to the loss change
@@ -60,8 +60,8 @@ print(f"{exp.spec.label}: {len(exp.filter_index)} filters in {len(exp.filter_ind
 # trapezoid rule. `faiglib.faig` reports that gap as `delta`.
 
 # %%
-steps = (1, 2, 5, 10, 20) if exp.profile.name != "smoke" else (1, 2, 4)
-gaps = completeness(exp, kind="blur", image=0, steps=steps)
+steps = (1, 2, 5, 10, 20) if ws.profile.name != "smoke" else (1, 2, 4)
+gaps = completeness(ws, kind="blur", image=0, steps=steps)
 for method, rows in gaps.items():
     print(method, [f"N={r['n_steps']}: {r['relative_gap']:.2e}" for r in rows])
 fig = plots.completeness_curve(gaps)
@@ -74,11 +74,11 @@ fig = plots.completeness_curve(gaps)
 # deblurring and for denoising.
 
 # %%
-scores = exp.scores()
+scores = ws.scores()
 top = {f"{fn} (top 1 %)": scores.top(d, 0.01) for d, fn in (("blur", "deblur"), ("noise", "denoise"))}
 print(f"FAIG over {len(scores.image_names)} images x {len(scores.degradations)} degradations took "
       f"{scores.meta['seconds']:.0f} s")
-fig = plots.filter_distribution(exp.filter_index, top, title=f"{exp.spec.label}: where the top-1 % filters are")
+fig = plots.filter_distribution(ws.filter_index, top, title=f"{ws.spec.label}: where the top-1 % filters are")
 
 # %% [markdown]
 # ## Are the two sets different, and does gradient elimination matter?
@@ -88,10 +88,10 @@ fig = plots.filter_distribution(exp.filter_index, top, title=f"{exp.spec.label}:
 # pick up filters that matter for any restoration and overlap more.
 
 # %%
-overlaps = overlap_summary(exp, scores, proportion=0.01)
+overlaps = overlap_summary(ws, scores, proportion=0.01)
 for key, value in overlaps.items():
     print(f"{key:>44s}: {value:.3f}")
-results_file = exp.write_results("attribution", {
+results_file = ws.write_results("attribution", {
     "top1pct_overlap": overlaps,
     "completeness_relative_gap": {m: rows[-1]["relative_gap"] for m, rows in gaps.items()},
     "completeness_n_steps": steps[-1],

@@ -57,11 +57,11 @@ from faiglib.studies.claims import masking_ratios, yardstick_table
 from faiglib.studies.masking import method_example_outputs, yardstick_masking
 from faiglib.studies.workspace import METHODS
 
-exps = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
+seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)
-networks = list(dict.fromkeys(e.spec.label for e in exps))
-print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed for e in exps})}; "
-      f"{len(exps[0].analysis_set())} analysis images")
+networks = list(dict.fromkeys(e.spec.label for e in seed_workspaces))
+print(f"{len(seed_workspaces)} trained pairs: networks {networks}, seeds {sorted({e.seed for e in seed_workspaces})}; "
+      f"{len(seed_workspaces[0].analysis_set())} analysis images")
 
 # %% [markdown]
 # ## The trained pairs
@@ -71,8 +71,8 @@ print(f"{len(exps)} trained pairs: networks {networks}, seeds {sorted({e.seed fo
 # analysis inputs. The target should beat the baseline on blurry and noisy inputs.
 
 # %%
-psnr = {e.spec.label: {} for e in exps}
-for e in exps:
+psnr = {e.spec.label: {} for e in seed_workspaces}
+for e in seed_workspaces:
     psnr[e.spec.label][f"seed{e.seed}"] = e.psnr_table()
 show_markdown(markdown_table(
     ["network", "seed"] + [f"{k}: baseline → target (dB)" for k in ("clean", "blur", "noise")],
@@ -89,7 +89,7 @@ show_markdown(markdown_table(
 # in the second (the other function).
 
 # %%
-masked = {net: [yardstick_masking(e, proportions) for e in exps if e.spec.label == net] for net in networks}
+masked = {net: [yardstick_masking(e, proportions) for e in seed_workspaces if e.spec.label == net] for net in networks}
 per_seed = {net: [m["table"] for m in runs] for net, runs in masked.items()}
 summary = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net in networks:
@@ -102,7 +102,7 @@ for net in networks:
 # the paper's definition (gray images), then with what the official code computed (blue channel only).
 
 # %%
-table_proportions = exps[0].profile.table_proportions
+table_proportions = seed_workspaces[0].profile.table_proportions
 for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (official code)")):
     for net in networks:
         show_markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS))
@@ -153,7 +153,7 @@ show_markdown(markdown_table(
 # masked; for the noisy input, its top-1 % *denoising* filters.
 
 # %%
-fig = plots.masking_grid(method_example_outputs(exps[0], proportion=0.01, image=0))
+fig = plots.masking_grid(method_example_outputs(seed_workspaces[0], proportion=0.01, image=0))
 
 # %% [markdown]
 # ## Does the paper's ordering hold?
@@ -171,12 +171,12 @@ show_markdown(markdown_table(
 
 # %%
 results_file = write_results(
-    results, exps[0].profile.name, "table2",
-    {"n_images": len(exps[0].analysis_set()), "methods": METHODS, "table_proportions": list(table_proportions),
+    results, seed_workspaces[0].profile.name, "table2",
+    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": METHODS, "table_proportions": list(table_proportions),
      "psnr": psnr, "orderings_1pct": orderings, "masking": summary, "yardstick": yardstick,
-     "discriminativeness_1pct": discriminativeness, "yardstick_draws": exps[0].profile.yardstick_draws},
-    seed=", ".join(str(s) for s in sorted({e.seed for e in exps})), device=device, network=", ".join(networks),
-    data=str(exps[0].data), train_data=str(exps[0].train_data))
+     "discriminativeness_1pct": discriminativeness, "yardstick_draws": seed_workspaces[0].profile.yardstick_draws},
+    seed=", ".join(str(s) for s in sorted({e.seed for e in seed_workspaces})), device=device, network=", ".join(networks),
+    data=str(seed_workspaces[0].data), train_data=str(seed_workspaces[0].train_data))
 
 # %% [markdown]
 # ## Summary

@@ -59,10 +59,10 @@ from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import elimination_ratios
 from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
 
-exps = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
+seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
                             device=device, data=data, train_data=train_data, out=out, results=results)
-p = exps[0].profile
-print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; validation: {validation_data or p.classify_validation_data}, "
+p = seed_workspaces[0].profile
+print(f"{seed_workspaces[0].spec.label}, seeds {[e.seed for e in seed_workspaces]}; validation: {validation_data or p.classify_validation_data}, "
       f"test: {test_data or p.classify_test_data} (at most {p.classify_images} images, HR crop {p.classify_crop}); "
       f"p = {p.classify_proportion:g}")
 
@@ -75,8 +75,8 @@ print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; validation: {valid
 # of the panel and should lie above the dashed threshold, orange dots should lie below it. First seed shown.
 
 # %%
-found = {e.seed: classify(e, validation=validation_data, test=test_data) for e in exps}
-first = found[exps[0].seed]
+found = {e.seed: classify(e, validation=validation_data, test=test_data) for e in seed_workspaces}
+first = found[seed_workspaces[0].seed]
 fig = plots.overlap_scores(first["overlaps"], first["thresholds"])
 
 # %%
@@ -109,8 +109,8 @@ show_markdown(confusion_markdown(total))
 # elimination also disturbs the noisy input.
 
 # %%
-ablation = {e.seed: elimination_ablation(e, proportion=0.01) for e in exps}
-numbers, images = ablation[exps[0].seed]
+ablation = {e.seed: elimination_ablation(e, proportion=0.01) for e in seed_workspaces}
+numbers, images = ablation[seed_workspaces[0].seed]
 fig = plots.masking_grid(images)
 
 # %%
@@ -124,17 +124,17 @@ ratios, paper_effect = elimination["ratios"], elimination["shows_paper_effect"]
 # %%
 accuracy = mean_std([r["accuracy"] for r in found.values()])
 payload = {
-    "network": exps[0].spec.label, "seeds": [e.seed for e in exps],
+    "network": seed_workspaces[0].spec.label, "seeds": [e.seed for e in seed_workspaces],
     "accuracy": accuracy, "paper_accuracy": PAPER_ACCURACY, "paper_thresholds": PAPER_THRESHOLDS,
     "confusion_summed_over_seeds": total,
     "per_seed": {str(s): r for s, r in found.items()},
     "ablation_1pct": {str(s): n for s, (n, _) in ablation.items()},
     "ablation_noise_input_without_over_with": ratios, "ablation_shows_paper_effect": paper_effect,
 }
-results_file = write_results(results, p.name, "classification", payload, seed=", ".join(str(e.seed) for e in exps),
-                             device=device, network=exps[0].spec.label, data=str(exps[0].data),
+results_file = write_results(results, p.name, "classification", payload, seed=", ".join(str(e.seed) for e in seed_workspaces),
+                             device=device, network=seed_workspaces[0].spec.label, data=str(seed_workspaces[0].data),
                              validation_data=str(validation_data or p.classify_validation_data),
-                             test_data=str(test_data or p.classify_test_data), train_data=str(exps[0].train_data))
+                             test_data=str(test_data or p.classify_test_data), train_data=str(seed_workspaces[0].train_data))
 
 # %% [markdown]
 # ## Summary
@@ -145,9 +145,9 @@ results_file = write_results(results, p.name, "classification", payload, seed=",
 # measured numbers, next to the paper's:
 
 # %%
-seeds_text = ", ".join(str(e.seed) for e in exps)
+seeds_text = ", ".join(str(e.seed) for e in seed_workspaces)
 show_markdown(
-    f"- **Accuracy** ({exps[0].spec.label}, seeds {seeds_text}, mean ± std over seeds; "
+    f"- **Accuracy** ({seed_workspaces[0].spec.label}, seeds {seeds_text}, mean ± std over seeds; "
     f"{first['n_images']['test']} test images × 4 versions): blur "
     f"**{accuracy['blur']['mean']:.1%} ± {accuracy['blur']['std']:.1%}** (paper: {PAPER_ACCURACY['blur']:.0%}), "
     f"noise **{accuracy['noise']['mean']:.1%} ± {accuracy['noise']['std']:.1%}** "

@@ -46,9 +46,9 @@ from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import control_summary
 from faiglib.studies.control import LAMBDAS, control_strip, control_table
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-print(f"{exp.spec.label}, seed {seed}, {len(exp.analysis_set())} analysis images; top {proportion:.0%} filters, "
+print(f"{ws.spec.label}, seed {seed}, {len(ws.analysis_set())} analysis images; top {proportion:.0%} filters, "
       f"λ in {list(LAMBDAS)}")
 
 # %% [markdown]
@@ -59,7 +59,7 @@ print(f"{exp.spec.label}, seed {seed}, {len(exp.analysis_set())} analysis images
 # is the target; at λ = 0 the gradient-map MSE is the masking effect of Fig. 2.
 
 # %%
-table = control_table(exp, proportion=proportion, lambdas=LAMBDAS)
+table = control_table(ws, proportion=proportion, lambdas=LAMBDAS)
 fig = plots.control_curves(table)
 
 # %%
@@ -76,9 +76,9 @@ show_markdown("PSNR (dB) along λ\n\n" + markdown_table(
 
 # %%
 strip_lambdas = (0.0, 0.4, 0.8, 1.0, 1.2, 1.5)
-fig = plots.image_row(control_strip(exp, "blur", "blur", proportion, strip_lambdas),
+fig = plots.image_row(control_strip(ws, "blur", "blur", proportion, strip_lambdas),
                       title="blurry input, deblurring filters interpolated")
-fig = plots.image_row(control_strip(exp, "noise", "noise", proportion, strip_lambdas),
+fig = plots.image_row(control_strip(ws, "noise", "noise", proportion, strip_lambdas),
                       title="noisy input, denoising filters interpolated")
 
 # %% [markdown]
@@ -89,15 +89,15 @@ fig = plots.image_row(control_strip(exp, "noise", "noise", proportion, strip_lam
 if interactive:
     from faiglib.report.widgets import control_explorer
 
-    display(control_explorer(exp, proportion=proportion))
+    display(control_explorer(ws, proportion=proportion))
 
 # %%
 summary = control_summary(table)
 for key, row in summary.items():
     print(f"{key:>30s}: PSNR {row['psnr_lambda0']:.2f} dB at λ=0, {row['psnr_lambda1']:.2f} dB at λ=1; "
           f"best λ {row['best_lambda']:g}")
-results_file = exp.write_results("control", {"proportion": proportion, "curves": table, "summary": summary,
-                                             "n_images": len(exp.analysis_set())})
+results_file = ws.write_results("control", {"proportion": proportion, "curves": table, "summary": summary,
+                                             "n_images": len(ws.analysis_set())})
 
 # %% [markdown]
 # ## Summary
@@ -112,10 +112,10 @@ def span(filters, inp):
 
 
 show_markdown(
-    f"- **Deblurring filters** ({exp.spec.label}, seed {seed}): blurry input {span('deblur_filters', 'blur_input')}; "
+    f"- **Deblurring filters** ({ws.spec.label}, seed {seed}): blurry input {span('deblur_filters', 'blur_input')}; "
     f"noisy input {span('deblur_filters', 'noise_input')}.\n"
     f"- **Denoising filters**: noisy input {span('denoise_filters', 'noise_input')}; blurry input "
     f"{span('denoise_filters', 'blur_input')}.\n"
     f"- A discriminative filter set moves the PSNR of its own input from λ = 0 to λ = 1 much more than that of "
     f"the other input; a best λ above 1 means that extrapolating past the target restores its degradation "
-    f"further. Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing).")
+    f"further. Profile `{ws.profile.name}` (the `smoke` profile's numbers mean nothing).")

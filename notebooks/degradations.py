@@ -36,9 +36,9 @@ results = "results"  # where headline numbers are written as JSON
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-print(exp.profile.name, exp.degradation)
+print(ws.profile.name, ws.degradation)
 
 # %% [markdown]
 # ## The analysis set
@@ -49,7 +49,7 @@ print(exp.profile.name, exp.degradation)
 # same noise realisation.
 
 # %%
-aset = exp.analysis_set()
+aset = ws.analysis_set()
 for name, hr in zip(aset.names, aset.hr):
     print(f"{name:>24s}  HR {tuple(hr.shape[-2:])} -> LR {tuple(aset.lr['clean'][aset.names.index(name)].shape[-2:])}")
 
@@ -67,7 +67,7 @@ from faiglib.measures.metrics import interpolation_psnr
 
 costs = {kind: round(value, 2) for kind, value in interpolation_psnr(aset).items()}
 print("mean PSNR (dB) of bilinear upsampling:", costs)
-results_file = exp.write_results("degradations", {"bilinear_upsampling_psnr_db": costs, "n_images": len(aset)})
+results_file = ws.write_results("degradations", {"bilinear_upsampling_psnr_db": costs, "n_images": len(aset)})
 
 # %% [markdown]
 # ## Summary

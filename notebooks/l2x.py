@@ -67,10 +67,10 @@ from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_ex
                                   paired_differences, remove_replace_study, separation_from_permutation)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
-exp = notebook_workspace(**common)
-nogr_label = exp.profile.semantics_networks[0].label
+ws = notebook_workspace(**common)
+nogr_label = ws.profile.semantics_networks[0].label
 nogr = notebook_workspace(arch=nogr_label, **common)
-print(f"{exp.spec.label} and {nogr_label}, seed {seed}, x{exp.profile.scale}; {len(exp.analysis_set())} analysis "
+print(f"{ws.spec.label} and {nogr_label}, seed {seed}, x{ws.profile.scale}; {len(ws.analysis_set())} analysis "
       f"images; {window_size}x{window_size} windows, reference blur sigma {sigma}")
 
 # %% [markdown]
@@ -83,7 +83,7 @@ print(f"{exp.spec.label} and {nogr_label}, seed {seed}, x{exp.profile.scale}; {l
 # negative part (red: raises $D$, blue: lowers it).
 
 # %%
-examples = l2x_examples(exp, image=example_image, kinds=("blur", "noise"), window_size=window_size,
+examples = l2x_examples(ws, image=example_image, kinds=("blur", "noise"), window_size=window_size,
                         n_windows=n_windows, sigma=sigma)
 fig = l2x_plots.l2x_panels(examples)
 def gap(g):
@@ -109,7 +109,7 @@ show_markdown(markdown_table(["input", "window (crop)", "D(F(x))", "D(F(x̄))", 
 # $D$ down).
 
 # %%
-study = remove_replace_study(exp, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
+study = remove_replace_study(ws, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
                              window_size=window_size, sigma=sigma, fold=fold, ig_steps=ig_steps)
 fig = l2x_plots.remove_replace_curves(study, "target")
 methods = study["settings"]["methods"]
@@ -207,18 +207,18 @@ show_markdown(markdown_table(["method", "forward images", "backward images", "wa
 # attribution matrices across models; here it compares the representations themselves.
 
 # %%
-batches = cka_patches(exp, patch=cka_patch, per_image=cka_per_image, seed=seed)
+batches = cka_patches(ws, patch=cka_patch, per_image=cka_per_image, seed=seed)
 # the attention networks of the profile (the attention chapter's pairs), target against MSRResNet's target
 attention = {spec.label: notebook_workspace(profile=profile, seed=seed, arch=spec.label, device=device,
                                             train_data=train_data, out=out, results=results)
-             for spec in exp.profile.attention_networks}
-cka = cka_study({"baseline vs target": (exp.model("baseline"), exp.model("target")),
-                 "MSRResNet vs nogr (targets)": (exp.model("target"), nogr.model("target")),
-                 **{f"MSRResNet vs {label} (targets)": (exp.model("target"), ws.model("target"))
-                    for label, ws in attention.items()}}, batches)
+             for spec in ws.profile.attention_networks}
+cka = cka_study({"baseline vs target": (ws.model("baseline"), ws.model("target")),
+                 "MSRResNet vs nogr (targets)": (ws.model("target"), nogr.model("target")),
+                 **{f"MSRResNet vs {label} (targets)": (ws.model("target"), other.model("target"))
+                    for label, other in attention.items()}}, batches)
 fig = l2x_plots.cka_heatmaps(cka, {"baseline vs target": ("baseline", "target"),
-                                   "MSRResNet vs nogr (targets)": (exp.spec.label, nogr_label),
-                                   **{f"MSRResNet vs {label} (targets)": (exp.spec.label, label)
+                                   "MSRResNet vs nogr (targets)": (ws.spec.label, nogr_label),
+                                   **{f"MSRResNet vs {label} (targets)": (ws.spec.label, label)
                                       for label in attention}})
 show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last", "CKA of the last layers"],
                              [[n, ", ".join(f"{v:.2f}" for v in r["diagonal"]) or "– (other layer names)",
@@ -235,9 +235,9 @@ print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch
 # (one map per sample, on the LR grid).
 
 # %%
-networks = {"baseline": exp.model("baseline"), "target": exp.model("target"),
+networks = {"baseline": ws.model("baseline"), "target": ws.model("target"),
             "nogr baseline": nogr.model("baseline"), "nogr target": nogr.model("target")}
-acka = attribution_cka(exp, networks, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
+acka = attribution_cka(ws, networks, kinds=("blur", "noise"), n_windows=n_windows, n_images=n_images,
                        window_size=window_size, sigma=sigma)
 fig = l2x_plots.cka_heatmaps({f"CKA of positive L2X maps ({acka['samples']} windows x inputs)":
                               {"matrix": acka["matrix"], "layers_a": acka["names"], "layers_b": acka["names"]}})
@@ -245,7 +245,7 @@ show_markdown(markdown_table([""] + acka["names"], [[a] + [f"{v:.2f}" for v in r
                                                     for a, row in zip(acka["names"], acka["matrix"])]))
 
 # %%
-results_file = exp.write_results("l2x", {
+results_file = ws.write_results("l2x", {
     "settings": study["settings"], "windows": study["windows"], "percents": study["percents"],
     "auc": study["auc"], "auc_summary": study["summary"], "orderings": orderings, "paired_with_l2x": paired,
     "replacement": study["settings"]["replacement"],
@@ -308,5 +308,5 @@ show_markdown("\n".join(
         "under removal; its CKA between the attributions of ten different architectures. "
         "The attention chapter's RCAN- and SwinIR-style networks enter the layer CKA above; "
         "their L2X maps are not compared.",
-        f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
-        f"`results/{exp.profile.name}/l2x.json`."]))
+        f"- Profile `{ws.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
+        f"`results/{ws.profile.name}/l2x.json`."]))

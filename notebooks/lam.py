@@ -60,9 +60,9 @@ from faiglib.report.tables import architecture_diffusion_markdown, diffusion_com
 from faiglib.studies.lam import (architecture_verdict, compare_architectures, compare_diffusion, diffusion_study,
                                  lam_examples, stored_architectures)
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                          results=results)
-print(f"{exp.spec.label}, seed {seed}, x{exp.profile.scale}; {len(exp.analysis_set())} analysis images; "
+print(f"{ws.spec.label}, seed {seed}, x{ws.profile.scale}; {len(ws.analysis_set())} analysis images; "
       f"LAM: {window_size}x{window_size} windows, sigma {sigma}, {fold} steps")
 
 # %% [markdown]
@@ -75,7 +75,7 @@ print(f"{exp.spec.label}, seed {seed}, x{exp.profile.scale}; {len(exp.analysis_s
 # the output size, and a kernel-density view of $|\mathrm{LAM}|$.
 
 # %%
-examples = lam_examples(exp, image=example_image, kind="blur", window_size=window_size, n_windows=n_windows,
+examples = lam_examples(ws, image=example_image, kind="blur", window_size=window_size, n_windows=n_windows,
                         sigma=sigma, fold=fold)
 fig = plots.lam_panels(examples, zoom=min(8 * window_size, *examples["target"][0].output.shape[-2:]))
 for which, (res, _) in examples.items():
@@ -90,7 +90,7 @@ for which, (res, _) in examples.items():
 # clean, blurry and noisy inputs, for both networks (mean ± std over images × windows; dots: single windows).
 
 # %%
-study = diffusion_study(exp, kinds=("clean", "blur", "noise"), n_windows=n_windows, n_images=n_images,
+study = diffusion_study(ws, kinds=("clean", "blur", "noise"), n_windows=n_windows, n_images=n_images,
                         window_size=window_size, sigma=sigma, fold=fold)
 fig = plots.diffusion_bars(study["summary"])
 by_kind = {f"{kind} input": {m: study["summary"][m][kind] for m in study["summary"]} for kind in study["settings"]["kinds"]}
@@ -130,21 +130,22 @@ for kind, c in comparison.items():
 # Picture: the targets' maps of the first window on blurry input, one row per network.
 
 # %%
-arch_ws, not_stored = stored_architectures(exp, [s.label for s in exp.profile.attention_networks]
+arch_ws, not_stored = stored_architectures(ws, [s.label for s in ws.profile.attention_networks]
                                            if architectures else [])
-arch_studies = {exp.spec.label: study, **{
-    label: diffusion_study(ws, kinds=study["settings"]["kinds"], n_windows=n_windows, n_images=n_images,
-                           window_size=window_size, sigma=sigma, fold=fold) for label, ws in arch_ws.items()}}
-largest = max(max(lr.shape[-2:]) for lr in exp.analysis_set().lr["clean"])
-radii = {label: receptive_radius(ws.model("target"), max_size=largest)
-         for label, ws in {exp.spec.label: exp, **arch_ws}.items()}
-arch_comparison = compare_architectures(arch_studies, exp.spec.label)
+arch_studies = {ws.spec.label: study, **{
+    label: diffusion_study(other, kinds=study["settings"]["kinds"], n_windows=n_windows, n_images=n_images,
+                           window_size=window_size, sigma=sigma, fold=fold) for label, other in arch_ws.items()}}
+largest = max(max(lr.shape[-2:]) for lr in ws.analysis_set().lr["clean"])
+radii = {label: receptive_radius(other.model("target"), max_size=largest)
+         for label, other in {ws.spec.label: ws, **arch_ws}.items()}
+arch_comparison = compare_architectures(arch_studies, ws.spec.label)
 if arch_ws:
-    arch_examples = {f"{label} target": lam_examples(ws, image=example_image, kind="blur", window_size=window_size,
-                                                     n_windows=n_windows, sigma=sigma, fold=fold)["target"]
-                     for label, ws in {exp.spec.label: exp, **arch_ws}.items()}
+    arch_examples = {f"{label} target": lam_examples(other, image=example_image, kind="blur",
+                                                     window_size=window_size, n_windows=n_windows, sigma=sigma,
+                                                     fold=fold)["target"]
+                     for label, other in {ws.spec.label: ws, **arch_ws}.items()}
     fig = plots.lam_panels(arch_examples, zoom=min(8 * window_size, *examples["target"][0].output.shape[-2:]))
-    show_markdown(architecture_diffusion_markdown(arch_studies, arch_comparison, radii, exp.spec.label))
+    show_markdown(architecture_diffusion_markdown(arch_studies, arch_comparison, radii, ws.spec.label))
     arch_answer = architecture_verdict(arch_comparison)
 else:
     arch_answer = "not measured"
@@ -152,7 +153,7 @@ print(f"networks measured: {', '.join(arch_studies)}; not trained yet (make sect
       f"{', '.join(not_stored) or 'none'}; the LAM paper's ordering (target, all inputs): {arch_answer}")
 
 # %%
-results_file = exp.write_results("lam", {
+results_file = ws.write_results("lam", {
     "settings": study["settings"], "windows": study["windows"], "diffusion_index": study["di"],
     "summary": study["summary"], "comparison": comparison, "relative_completeness_gap": study["completeness"],
     "objective_change": study["objective_change"], "median_relative_completeness_gap": median_gap,
@@ -161,7 +162,7 @@ results_file = exp.write_results("lam", {
     "architectures": {"networks": list(arch_studies), "not_trained": not_stored, "receptive_radius": radii,
                       "diffusion_index": {label: st["di"] for label, st in arch_studies.items()},
                       "summary": {label: st["summary"] for label, st in arch_studies.items()},
-                      "comparison_with": exp.spec.label, "comparison": arch_comparison,
+                      "comparison_with": ws.spec.label, "comparison": arch_comparison,
                       "lam_paper_ordering": arch_answer}})
 
 # %% [markdown]
@@ -183,17 +184,17 @@ def line(kind):
 blur_answer = ("yes" if comparison["blur"]["resolved"] and comparison["blur"]["more_diffuse"] else
                "no, it diffuses less" if comparison["blur"]["resolved"] else "not resolved by these windows")
 show_markdown("\n".join([line(k) for k in comparison] + [
-    f"- Does the target ({exp.spec.label}, seed {seed}) diffuse more than the baseline on blurry input? "
+    f"- Does the target ({ws.spec.label}, seed {seed}) diffuse more than the baseline on blurry input? "
     f"**{blur_answer}**.",
     f"- Completeness with {fold} steps: the maps sum to $D(F(x)) - D(F(x_0))$ within {median_gap:.1%} for the "
     f"median window and {worst_gap:.1%} at worst, a window where $D$ changes by only {worst_change:+.3f} along the "
     f"path (the relative gap divides by that change).",
     f"- The LAM paper's headline, that networks with attention or larger receptive fields use more input pixels "
-    f"(a higher DI than {exp.spec.label}'s target on every input kind): **{arch_answer}** at this scale"
+    f"(a higher DI than {ws.spec.label}'s target on every input kind): **{arch_answer}** at this scale"
     + "".join(f"; {label}, blurry input: {c['target']['blur']['difference']['mean']:+.2f} "
               f"({c['target']['blur']['verdict'].replace(label, 'it')})"
               for label, c in arch_comparison.items() if "blur" in c["target"])
     + (f". Not trained yet, so not measured: {', '.join(not_stored)} (`make section S=attention`)." if not_stored
        else "."),
-    f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
-    f"`results/{exp.profile.name}/lam.json`."]))
+    f"- Profile `{ws.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
+    f"`results/{ws.profile.name}/lam.json`."]))

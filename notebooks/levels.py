@@ -55,10 +55,10 @@ from faiglib.studies.levels import level_overlaps, level_psnr
 
 common = dict(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label], device=device,
               data=data, train_data=train_data, out=out, results=results)
-exps = notebook_workspaces(levels=True, **common)
+seed_workspaces = notebook_workspaces(levels=True, **common)
 fixed = notebook_workspaces(**common)  # the paper's single-level targets of the same baselines, for reference
-p = exps[0].profile
-print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; levels target trained on blur sigma "
+p = seed_workspaces[0].profile
+print(f"{seed_workspaces[0].spec.label}, seeds {[e.seed for e in seed_workspaces]}; levels target trained on blur sigma "
       f"{p.levels_blur_range}, noise sigma {p.levels_noise_range}; test levels: blur {list(p.levels_blur)}, "
       f"noise {list(p.levels_noise)}; test images: {test_data or p.classify_test_data}")
 
@@ -71,8 +71,8 @@ print(f"{exps[0].spec.label}, seeds {[e.seed for e in exps]}; levels target trai
 
 # %%
 psnr = {name: mean_std([level_psnr(e, which, test_data) for e in group])
-        for name, group, which in (("baseline", exps, "baseline"), ("single-level target", fixed, "target"),
-                                   ("levels target", exps, "target"))}
+        for name, group, which in (("baseline", seed_workspaces, "baseline"), ("single-level target", fixed, "target"),
+                                   ("levels target", seed_workspaces, "target"))}
 kinds = list(psnr["baseline"])
 show_markdown("PSNR (dB) on the test images\n\n" + rows_markdown(
     {k: {name: psnr[name][k] for name in psnr} for k in kinds}, {name: name for name in psnr}, digits=4))
@@ -85,8 +85,8 @@ show_markdown("PSNR (dB) on the test images\n\n" + rows_markdown(
 # dotted: OS of the same inputs with the other degradation's filters, which should stay flat.
 
 # %%
-thresholds = {e.seed: classify(e, validation=validation_data, test=test_data) for e in exps}
-levels = {e.seed: level_overlaps(e, thresholds[e.seed]["thresholds"], test=test_data) for e in exps}
+thresholds = {e.seed: classify(e, validation=validation_data, test=test_data) for e in seed_workspaces}
+levels = {e.seed: level_overlaps(e, thresholds[e.seed]["thresholds"], test=test_data) for e in seed_workspaces}
 fig = plots.overlap_levels(list(levels.values()))
 
 # %% [markdown]
@@ -116,7 +116,7 @@ rises = {d: sum(r["tracking"][d]["increasing"] for r in levels.values()) for d i
 
 # %%
 payload = {
-    "network": exps[0].spec.label, "seeds": [e.seed for e in exps],
+    "network": seed_workspaces[0].spec.label, "seeds": [e.seed for e in seed_workspaces],
     "train_ranges": {"blur": list(p.levels_blur_range), "noise": list(p.levels_noise_range)},
     "test_levels": {"blur": list(p.levels_blur), "noise": list(p.levels_noise)},
     "psnr": psnr, "per_level": per_kind, "spearman": rho, "seeds_rising_at_every_step": rises,
@@ -124,10 +124,10 @@ payload = {
     "per_seed": {str(s): {"thresholds": thresholds[s]["thresholds"], "tracking": r["tracking"],
                           "overlaps": r["overlaps"]} for s, r in levels.items()},
 }
-results_file = write_results(results, p.name, "levels", payload, seed=", ".join(str(e.seed) for e in exps),
-                             device=device, network=exps[0].spec.label, data=str(exps[0].data),
+results_file = write_results(results, p.name, "levels", payload, seed=", ".join(str(e.seed) for e in seed_workspaces),
+                             device=device, network=seed_workspaces[0].spec.label, data=str(seed_workspaces[0].data),
                              validation_data=str(validation_data or p.classify_validation_data),
-                             test_data=str(test_data or p.classify_test_data), train_data=str(exps[0].train_data))
+                             test_data=str(test_data or p.classify_test_data), train_data=str(seed_workspaces[0].train_data))
 
 # %% [markdown]
 # ## Summary

@@ -39,10 +39,10 @@ from faiglib.report.tables import markdown_table
 from faiglib.studies.claims import masking_ratios, yardstick_table
 from faiglib.studies.masking import example_outputs, yardstick_masking
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-print(f"{exp.spec.label}, {len(exp.analysis_set())} analysis images, proportions {exp.profile.mask_proportions}, "
-      f"{exp.profile.yardstick_draws} random draws")
+print(f"{ws.spec.label}, {len(ws.analysis_set())} analysis images, proportions {ws.profile.mask_proportions}, "
+      f"{ws.profile.yardstick_draws} random draws")
 
 # %% [markdown]
 # ## FAIG versus random filters at 1 / 3 / 5 / 10 %
@@ -57,9 +57,9 @@ print(f"{exp.spec.label}, {len(exp.analysis_set())} analysis images, proportions
 # yardstick's noise, not that of training). Each panel is one (filter set, input) pair.
 
 # %%
-masked = yardstick_masking(exp, exp.profile.mask_proportions, (channel,), ("faig", "random"))
+masked = yardstick_masking(ws, ws.profile.mask_proportions, (channel,), ("faig", "random"))
 table, draws = masked["table"][channel], masked["draws"][channel]
-yardstick = yardstick_table(table, draws, ("faig",), seed=exp.seed)
+yardstick = yardstick_table(table, draws, ("faig",), seed=ws.seed)
 fig = plots.masking_curves(table)
 
 # %%
@@ -80,7 +80,7 @@ show_markdown(markdown_table(
 # clean; masking the denoising filters should do the opposite.
 
 # %%
-fig = plots.masking_grid(example_outputs(exp, proportion=0.01, image=0))
+fig = plots.masking_grid(example_outputs(ws, proportion=0.01, image=0))
 
 # %% [markdown]
 # In a live notebook, run it with `interactive = True` (or `papermill … -p interactive True`) to get sliders
@@ -90,7 +90,7 @@ fig = plots.masking_grid(example_outputs(exp, proportion=0.01, image=0))
 if interactive:
     from faiglib.report.widgets import masking_explorer
 
-    display(masking_explorer(exp))  # noqa: F821 - IPython's display
+    display(masking_explorer(ws))  # noqa: F821 - IPython's display
 
 # %% [markdown]
 # ## Headline numbers at 1 %
@@ -114,9 +114,9 @@ show_markdown(markdown_table(
     ["ratio at 1 %", "value", "95 % CI (yardstick)"],
     [[name, f"{v['ratio']:.3g}", f"[{v['low']:.3g}, {v['high']:.3g}]"] if isinstance(v, dict) else
      [name, f"{v:.3g}", "–"] for name, v in headline.items()]))
-results_file = exp.write_results("masking", {**table, "yardstick": yardstick, "draws": draws, "ratios_1pct": ratios,
-                                               "channel": channel, "n_images": len(exp.analysis_set()),
-                                               "yardstick_draws": exp.profile.yardstick_draws})
+results_file = ws.write_results("masking", {**table, "yardstick": yardstick, "draws": draws, "ratios_1pct": ratios,
+                                               "channel": channel, "n_images": len(ws.analysis_set()),
+                                               "yardstick_draws": ws.profile.yardstick_draws})
 
 # %% [markdown]
 # ## Summary
@@ -125,7 +125,7 @@ results_file = exp.write_results("masking", {**table, "yardstick": yardstick, "d
 blur_r, noise_r = one["deblur_filters"]["blur_input"]["faig_over_random"], one["denoise_filters"]["noise_input"]["faig_over_random"]
 show_markdown(
     f"In this notebook we have masked the FAIG-discovered deblurring and denoising filters (1–10 %) of "
-    f"{exp.spec.label} and {exp.profile.yardstick_draws} random sets of the same size each, and measured the "
+    f"{ws.spec.label} and {ws.profile.yardstick_draws} random sets of the same size each, and measured the "
     f"change of the output on blurry and noisy inputs. At 1 %, masking the deblurring filters changes the output "
     f"on blurry input {blur_r['ratio']:.3g}× as much as the median random set (95 % interval "
     f"{blur_r['low']:.3g}–{blur_r['high']:.3g}), and masking the denoising filters changes it on noisy input "

@@ -46,12 +46,12 @@ from faiglib.report.tables import markdown_table
 from faiglib.report.tables import table1_gap_markdown, table1_markdown
 from faiglib.studies import table1
 
-exp = notebook_workspace(profile=profile, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-p = exp.profile
+p = ws.profile
 print(f"blur sigma in {p.table1_blur_range}, noise sigma in [{p.table1_noise_range[0]:g}, "
       f"{p.table1_noise_range[1]:.4f}]; {p.table1_iters} iterations, batch {p.table1_batch_size}, "
-      f"HR patch {p.table1_hr_patch}, lr {p.table1_lr:g}; {len(exp.analysis_images())} test images"
+      f"HR patch {p.table1_hr_patch}, lr {p.table1_lr:g}; {len(ws.analysis_images())} test images"
       + (f" (central crops of at most {p.analysis_crop}x{p.analysis_crop})" if p.analysis_crop else ""))
 
 # %% [markdown]
@@ -78,7 +78,7 @@ print(f"one-branch / two-branch: FLOPs x{budget['ratio']['flops']:.3f}, params x
 # same for every seed). The curves show the L1 loss on the training batches: the same batches for both models.
 
 # %%
-table = table1.experiment_table1(exp, seeds)
+table = table1.experiment_table1(ws, seeds)
 fig = plots.blind_training_curves(table["histories"], table1.KINDS)
 
 # %% [markdown]
@@ -108,8 +108,8 @@ results_file = write_results(
                                              "table1_iters", "table1_batch_size", "table1_hr_patch", "table1_lr",
                                              "table1_contrast_weight")}},
     seed=", ".join(str(s) for s in table["seeds"]), device=device,
-    network=", ".join(table["complexity"][k]["label"] for k in table1.KINDS), data=str(exp.data),
-    train_data=str(exp.train_data))
+    network=", ".join(table["complexity"][k]["label"] for k in table1.KINDS), data=str(ws.data),
+    train_data=str(ws.train_data))
 
 # %% [markdown]
 # ## Summary

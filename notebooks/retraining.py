@@ -51,13 +51,13 @@ from faiglib.studies.workspace import METHODS
 
 retrain_archs = retrain_archs or [get_profile(profile).networks[0].label]
 common = dict(profile=profile, seeds=seeds, device=device, data=data, train_data=train_data, out=out, results=results)
-exps = notebook_workspaces(archs=archs, **common)
-retrain_exps = [e for e in exps if e.spec.label in retrain_archs or e.spec.arch in retrain_archs] \
+seed_workspaces = notebook_workspaces(archs=archs, **common)
+retrain_exps = [e for e in seed_workspaces if e.spec.label in retrain_archs or e.spec.arch in retrain_archs] \
     or notebook_workspaces(archs=retrain_archs, **common)
-networks = list(dict.fromkeys(e.spec.label for e in exps))
-p = exps[0].profile
+networks = list(dict.fromkeys(e.spec.label for e in seed_workspaces))
+p = seed_workspaces[0].profile
 print(f"filter distribution: {networks}; retraining: {sorted({e.spec.label for e in retrain_exps})}; "
-      f"seeds {sorted({e.seed for e in exps})}; top {p.retrain_proportion * 100:g} % filters, "
+      f"seeds {sorted({e.seed for e in seed_workspaces})}; top {p.retrain_proportion * 100:g} % filters, "
       f"{p.retrain_iters} iterations at lr {p.lr_retrain:g}")
 
 # %% [markdown]
@@ -122,7 +122,7 @@ for net, per_seed in single.items():
 
 # %%
 for net in networks:
-    net_exps = [e for e in exps if e.spec.label == net]
+    net_exps = [e for e in seed_workspaces if e.spec.label == net]
     selections = {f"{fn} filters": [e.scores().top(d, 0.01) for e in net_exps]
                   for d, fn in (("blur", "deblur"), ("noise", "denoise"))}
     fig = plots.filter_distribution(net_exps[0].filter_index, selections, title=f"{net}: top-1 % FAIG filters")
@@ -133,7 +133,7 @@ for net in networks:
 
 # %%
 for net in networks:
-    e = next(x for x in exps if x.spec.label == net)
+    e = next(x for x in seed_workspaces if x.spec.label == net)
     fig = plots.filter_connections(e.filter_index, {f"{fn} filters": e.scores().top(d, 0.01)
                                                     for d, fn in (("blur", "deblur"), ("noise", "denoise"))},
                                    title=f"{net}, seed {e.seed}")
@@ -146,7 +146,7 @@ for net in networks:
 # denoising set, and deeper than all filters, in every seed.
 
 # %%
-depth = {net: claims.depth_claim([depth_summary(e, 0.01) for e in exps if e.spec.label == net])
+depth = {net: claims.depth_claim([depth_summary(e, 0.01) for e in seed_workspaces if e.spec.label == net])
          for net in networks}
 show_markdown(markdown_table(
     ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",
@@ -158,13 +158,13 @@ show_markdown(markdown_table(
 # %%
 results_file = write_results(
     results, p.name, "table3",
-    {"n_images": len(exps[0].analysis_set()), "methods": METHODS, "proportion": p.retrain_proportion,
+    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": METHODS, "proportion": p.retrain_proportion,
      "retrain_iters": p.retrain_iters, "lr_retrain": p.lr_retrain, "psnr": table3, "faig_minus_random": gains,
      "relative_depth_1pct": depth,
      "single_task_diagnostic": {net: {str(seed): t for seed, t in per.items()} for net, per in single.items()},
      "single_task_faig_minus_random": single_gains},
-    seed=", ".join(str(s) for s in sorted({e.seed for e in exps})), device=device, network=", ".join(networks),
-    data=str(exps[0].data), train_data=str(exps[0].train_data))
+    seed=", ".join(str(s) for s in sorted({e.seed for e in seed_workspaces})), device=device, network=", ".join(networks),
+    data=str(seed_workspaces[0].data), train_data=str(seed_workspaces[0].train_data))
 
 # %% [markdown]
 # ## Summary

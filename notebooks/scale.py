@@ -51,11 +51,11 @@ from faiglib.studies.scale import SEED_LABELS, paper_ratios, scale_archs, scale_
 
 archs = scale_archs(get_profile(profile))
 seeds = list(get_profile(profile).scale_seeds if seeds is None else seeds)
-exps = [notebook_workspace(profile=profile, seed=s, arch=a, device=device, data=data, train_data=train_data,
+seed_workspaces = [notebook_workspace(profile=profile, seed=s, arch=a, device=device, data=data, train_data=train_data,
                            out=out, results=results) for a in archs for s in seeds]
-p = exps[0].profile
+p = seed_workspaces[0].profile
 print(f"{len(archs)} sizes: {', '.join(archs)}; seeds {seeds}; {p.baseline_iters} + {p.target_iters} iterations; "
-      f"{len(exps[0].analysis_set())} analysis images; {p.yardstick_draws} random draws")
+      f"{len(seed_workspaces[0].analysis_set())} analysis images; {p.yardstick_draws} random draws")
 
 # %% [markdown]
 # ## The pairs
@@ -67,7 +67,7 @@ print(f"{len(archs)} sizes: {', '.join(archs)}; seeds {seeds}; {p.baseline_iters
 # every seed's random draws.
 
 # %%
-study = scale_study(exps, classify=classify, retrain=retrain)
+study = scale_study(seed_workspaces, classify=classify, retrain=retrain)
 rows = study["rows"]
 multi = len(seeds) > 1
 show_markdown(markdown_table(
@@ -84,7 +84,7 @@ show_markdown(markdown_table(
      + ([f"{r['classification']['blur']:.2f} / {r['classification']['noise']:.2f}"] if classify else [])
      + ([f"{r['retrain_gain_blur_db']:+.3f} / {r['retrain_gain_noise_db']:+.3f}"] if retrain else [])
      for r in rows]))
-results_file = exps[0].write_results("scale", {**study, "archs": archs, "paper_ratios": paper_ratios()})
+results_file = seed_workspaces[0].write_results("scale", {**study, "archs": archs, "paper_ratios": paper_ratios()})
 
 # %% [markdown]
 # ## Over seeds

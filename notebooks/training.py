@@ -34,10 +34,10 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)
-p = exp.profile
-print(f"network {exp.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_baseline:g}), "
+p = ws.profile
+print(f"network {ws.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_baseline:g}), "
       f"target {p.target_iters} it (lr {p.lr_target:g}); batch {p.batch_size}, HR patch {p.hr_patch}")
 
 # %% [markdown]
@@ -48,7 +48,7 @@ print(f"network {exp.spec.label}; baseline {p.baseline_iters} it (lr {p.lr_basel
 # metadata; an interrupted run resumes where it stopped, and a finished one is reused.
 
 # %%
-baseline_run, target_run = exp.pair()
+baseline_run, target_run = ws.pair()
 print("baseline:", baseline_run.checkpoint.name, "| target:", target_run.checkpoint.name)
 fig = plots.training_curves({"baseline": baseline_run.history, "target": target_run.history})
 
@@ -59,10 +59,10 @@ fig = plots.training_curves({"baseline": baseline_run.history, "target": target_
 # best on clean inputs and poor on degraded ones; the target should win clearly on blur and noise.
 
 # %%
-table = exp.psnr_table()
+table = ws.psnr_table()
 show_markdown(markdown_table(["input", "baseline (dB)", "target (dB)"],
                                  [[kind, f"{row['baseline']:.2f}", f"{row['target']:.2f}"] for kind, row in table.items()]))
-results_file = exp.write_results("training", {
+results_file = ws.write_results("training", {
     "psnr_db": table,
     "seconds": {"baseline": baseline_run.history.get("seconds"), "target": target_run.history.get("seconds")}})
 

@@ -54,10 +54,10 @@ from faiglib.report.book import faiglib_command as command, notebook_workspace, 
 from faiglib.report.tables import markdown_table
 from faiglib.studies.lam import choose_windows, window_generator
 
-exp = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
+ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                          results=results)
 work = Path(out) / "your_network"
-print(f"{exp.spec.label}, seed {seed}, x{exp.profile.scale}; files go to {work}")
+print(f"{ws.spec.label}, seed {seed}, x{ws.profile.scale}; files go to {work}")
 
 # %% [markdown]
 # ## A checkpoint without a recorded architecture
@@ -67,13 +67,13 @@ print(f"{exp.spec.label}, seed {seed}, x{exp.profile.scale}; files go to {work}"
 # `faiglib.load_sr_model` builds and loads it. The reloaded target must compute what the book's target computes.
 
 # %%
-paths = {which: save_community(work / f"{which}.pth", exp.model(which)) for which in ("baseline", "target")}
+paths = {which: save_community(work / f"{which}.pth", ws.model(which)) for which in ("baseline", "target")}
 state = torch.load(paths["target"], map_location="cpu", weights_only=True)["params_ema"]
 arch, sizes = detect_architecture(state)
-book_target = exp.model("target")
+book_target = ws.model("target")
 on = next(book_target.parameters()).device
 mine = load_sr_model(paths["target"]).to(on)
-lr = exp.analysis_set().lr["blur"][example_image]
+lr = ws.analysis_set().lr["blur"][example_image]
 with torch.no_grad():
     difference = float((mine(lr[None].to(on)) - book_target(lr[None].to(on))).abs().max())
 show_markdown(markdown_table(["file", "keys", "detected", "sizes", "scale", "largest output difference"],
@@ -99,7 +99,7 @@ print(units_text)
 
 # %%
 image_path = save_image(lr, work / "lr_blur.png")
-window = choose_windows(exp.analysis_set().hr[example_image], 3, window_size, window_generator(seed, example_image))[0]
+window = choose_windows(ws.analysis_set().hr[example_image], 3, window_size, window_generator(seed, example_image))[0]
 command("lam", paths["target"], image_path, "--window", *window, "--size", window_size, "--out", work / "lam")
 lam_report = json.loads((work / "lam" / "lam.json").read_text())
 display(ShowImage(filename=str(work / "lam" / "lam.png"), width=900))
@@ -119,10 +119,10 @@ show_markdown(markdown_table(["window (y, x)", "DI", "D(F(x))", "D(F(x₀))", "r
 # of seeded random selections of as many units.
 
 # %%
-crop = exp.profile.analysis_crop
-faig_args = ["faig", paths["baseline"], paths["target"], "--data", exp.data or exp.profile.analysis_data,
-             "--degradation", "blur", "--n-steps", exp.profile.n_steps, "--blur-sigma", exp.profile.blur_sigma,
-             "--noise-sigma", exp.profile.noise_sigma, "--seed", seed, "--out", work / "faig"]
+crop = ws.profile.analysis_crop
+faig_args = ["faig", paths["baseline"], paths["target"], "--data", ws.data or ws.profile.analysis_data,
+             "--degradation", "blur", "--n-steps", ws.profile.n_steps, "--blur-sigma", ws.profile.blur_sigma,
+             "--noise-sigma", ws.profile.noise_sigma, "--seed", seed, "--out", work / "faig"]
 command(*faig_args, *(["--crop", crop] if crop else []))
 faig_report = json.loads((work / "faig" / "faig.json").read_text())
 ranked = (work / "faig" / "faig_blur.csv").read_text().splitlines()
@@ -135,7 +135,7 @@ print(f"{faig_report['units']} units on {len(faig_report['images'])} images (N =
       f"{len(masking['random_draws'])} random selections")
 
 # %%
-results_file = exp.write_results("your_network", {
+results_file = ws.write_results("your_network", {
     "checkpoint_layout": "params_ema", "detected": {"arch": arch, "sizes": sizes}, "output_difference": difference,
     "units": faig_report["units"], "lam": {k: lam_report[k] for k in ("window", "window_size", "diffusion_index",
                                                                        "relative_completeness_gap", "context")},
@@ -158,5 +158,5 @@ show_markdown("\n".join([
     + (f"{ratio:.3g}x the median random selection." if ratio is not None else "while random selections change nothing."),
     "- The same commands take checkpoints of MSRResNet, EDSR, RCAN and RRDBNet with BasicSR's key names and of "
     "SwinIR with its own (the layouts `tests/test_community.py` checks).",
-    f"- Profile `{exp.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
-    f"`results/{exp.profile.name}/your_network.json`."]))
+    f"- Profile `{ws.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
+    f"`results/{ws.profile.name}/your_network.json`."]))

@@ -23,7 +23,7 @@ def _figure_output(draw):
     return out, redraw
 
 
-def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
+def masking_explorer(ws, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     """Sliders for the masked proportion and the analysis image, redrawing the Fig. 2-style grid of
     :meth:`faiglib.studies.masking.example_outputs` for the chosen values. Returns the widget."""
     import ipywidgets as widgets
@@ -31,11 +31,11 @@ def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     from faiglib.report.plots import masking_grid
     from faiglib.studies import masking
 
-    n_images = len(exp.analysis_set())
+    n_images = len(ws.analysis_set())
     proportion = widgets.SelectionSlider(options=[(f"{p * 100:g} %", p) for p in proportions], value=0.01,
                                          description="masked")
     image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
-    out, redraw = _figure_output(lambda: masking_grid(masking.example_outputs(exp, proportion=proportion.value,
+    out, redraw = _figure_output(lambda: masking_grid(masking.example_outputs(ws, proportion=proportion.value,
                                                                           image=image.value)))
 
     proportion.observe(redraw, names="value")
@@ -44,7 +44,7 @@ def masking_explorer(exp, proportions=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1)):
     return widgets.VBox([widgets.HBox([proportion, image]), out])
 
 
-def control_explorer(exp, proportion: float = 0.01):
+def control_explorer(ws, proportion: float = 0.01):
     """Controllable restoration in a live notebook: a λ slider (0 to 1.5), the filter set (deblurring or
     denoising), the input (blurry or noisy) and the analysis image; redraws the input, the output with the
     chosen top-``proportion`` filters at ``λ·W_target + (1 − λ)·W_baseline``
@@ -54,14 +54,14 @@ def control_explorer(exp, proportion: float = 0.01):
     from faiglib.studies.control import control_strip
     from faiglib.report.plots import image_row
 
-    n_images = len(exp.analysis_set())
+    n_images = len(ws.analysis_set())
     lam = widgets.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.1, description="λ", readout_format=".1f")
     filters = widgets.Dropdown(options=[("deblurring filters", "blur"), ("denoising filters", "noise")],
                                value="blur", description="filters")
     kind = widgets.Dropdown(options=[("blurry input", "blur"), ("noisy input", "noise")], value="blur",
                             description="input")
     image = widgets.IntSlider(value=0, min=0, max=n_images - 1, description="image")
-    out, redraw = _figure_output(lambda: image_row(control_strip(exp, filters.value, kind.value, proportion,
+    out, redraw = _figure_output(lambda: image_row(control_strip(ws, filters.value, kind.value, proportion,
                                                                  (round(lam.value, 3),), image.value)))
 
     for w in (lam, filters, kind, image):

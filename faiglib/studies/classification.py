@@ -54,57 +54,57 @@ def classification_images(source: str, scale: int, crop: int | None, count: int 
 _SPLIT_SEEDS = {"validation": 10_000, "test": 20_000}  # noise of split s: seed _SPLIT_SEEDS[s] + experiment seed
 
 
-def _cached_image_scores(exp, name: str, aset, kinds, meta) -> DiscriminativeFilters:
+def _cached_image_scores(ws, name: str, aset, kinds, meta) -> DiscriminativeFilters:
     """Per-image FAIG scores (Eq. 6, each image against its own ground truth) of the inputs ``kinds`` of
     ``aset`` (an :class:`~faiglib.data.degradations.AnalysisSet`), stored under the pair's keys and the
     digest of the very tensors attributed: the one cache behind :func:`image_filter_scores` and
     :func:`~faiglib.studies.levels.level_filter_scores`. ``name`` labels the entry (``validation``, ``test``, …)."""
-    p = exp.profile
+    p = ws.profile
     n_steps = p.n_steps if p.classify_n_steps is None else p.classify_n_steps
     kinds = tuple(kinds)
-    parts = {"version": FAIG_VERSION, "pair": exp.pair_keys(), "kinds": list(kinds),
+    parts = {"version": FAIG_VERSION, "pair": ws.pair_keys(), "kinds": list(kinds),
              "inputs": aset.key(kinds),
              "n_steps": n_steps, "method": p.method, "precision": p.precision}
 
     def compute() -> DiscriminativeFilters:
-        base, target = exp.states()
-        on = lambda xs: [x.to(exp.device) for x in xs]  # noqa: E731
+        base, target = ws.states()
+        on = lambda xs: [x.to(ws.device) for x in xs]  # noqa: E731
         result = discriminative_filters(
-            exp.architecture(), {k: v.to(exp.device) for k, v in base.items()},
-            {k: v.to(exp.device) for k, v in target.items()},
+            ws.architecture(), {k: v.to(ws.device) for k, v in base.items()},
+            {k: v.to(ws.device) for k, v in target.items()},
             type(aset)(aset.names, on(aset.hr), {k: on(v) for k, v in aset.lr.items()}, aset.degradation, aset.seed),
             degradations=kinds, n_steps=n_steps, method=p.method,
-            internal_batch_size=p.internal_batch_size, precision=p.precision, progress=exp.progress)
+            internal_batch_size=p.internal_batch_size, precision=p.precision, progress=ws.progress)
         result.per_image = {k: v.cpu() for k, v in result.per_image.items()}
         result.losses = {k: v.cpu() for k, v in result.losses.items()}
         result.deltas = {k: v.cpu() for k, v in result.deltas.items()}
-        result.meta.update(profile=p.name, seed=exp.seed, network=exp.spec.label, name=name, **meta)
+        result.meta.update(profile=p.name, seed=ws.seed, network=ws.spec.label, name=name, **meta)
         return result
 
-    return exp.cached("image-faig", parts, compute, lambda r, path: r.save(path), DiscriminativeFilters.load)
+    return ws.cached("image-faig", parts, compute, lambda r, path: r.save(path), DiscriminativeFilters.load)
 
 
-def _split_source(exp, split: str, source: str | None) -> str:
+def _split_source(ws, split: str, source: str | None) -> str:
     if split not in _SPLIT_SEEDS:
         raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
-    p = exp.profile
+    p = ws.profile
     return source or {"validation": p.classify_validation_data, "test": p.classify_test_data}[split]
 
 
-def image_filter_scores(exp, split: str, source: str | None = None) -> DiscriminativeFilters:
+def image_filter_scores(ws, split: str, source: str | None = None) -> DiscriminativeFilters:
     """Per-image FAIG scores (Eq. 6, each image with its own ground truth) of every input kind (clean /
     blur / noise / blur+noise) of the ``"validation"`` or ``"test"`` images, stored. ``source``: default the profile's ``classify_validation_data`` / ``classify_test_data``.
     The noise of the split is seeded by ``10 000 + seed`` (validation) or ``20 000 + seed`` (test)."""
-    source = _split_source(exp, split, source)
-    p = exp.profile
-    noise_seed = _SPLIT_SEEDS[split] + exp.seed
+    source = _split_source(ws, split, source)
+    p = ws.profile
+    noise_seed = _SPLIT_SEEDS[split] + ws.seed
 
-    aset = exp.memo(f"split-set:{split}:{source}", lambda: build_analysis_set(
-        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation, noise_seed))
-    return _cached_image_scores(exp, split, aset, DEGRADATION_KINDS, dict(data=str(source), split=split))
+    aset = ws.memo(f"split-set:{split}:{source}", lambda: build_analysis_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), ws.degradation, noise_seed))
+    return _cached_image_scores(ws, split, aset, DEGRADATION_KINDS, dict(data=str(source), split=split))
 
 
-def classify(exp, proportion: float | None = None, validation: str | None = None,
+def classify(ws, proportion: float | None = None, validation: str | None = None,
              test: str | None = None) -> dict[str, Any]:
     """Sec. 5.3 for one experiment: data-set sets ``{filter^D}`` (Eq. 7, top ``proportion``, default the
     profile's ``classify_proportion``) on the analysis set, OS of every validation and test input, the
@@ -115,11 +115,11 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
     {"validation"|"test": {D: {kind: mean OS}}}, "overlaps": {split: {D: {kind: [OS per image]}}},
     "n_images": {...}, "n_filters_per_set": k}``.
     """
-    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
-    scores = exp.scores()
+    proportion = check_proportion(ws.profile.classify_proportion if proportion is None else proportion)
+    scores = ws.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
-    splits = {"validation": image_filter_scores(exp, "validation", validation),
-              "test": image_filter_scores(exp, "test", test)}
+    splits = {"validation": image_filter_scores(ws, "validation", validation),
+              "test": image_filter_scores(ws, "test", test)}
     os_ = {s: overlap_scores(r.per_image, dataset_sets, proportion) for s, r in splits.items()}
     thresholds, balanced = {}, {}
     for d, positives in TASKS.items():
@@ -146,7 +146,7 @@ def classify(exp, proportion: float | None = None, validation: str | None = None
 
 
 @torch.no_grad()
-def elimination_ablation(exp, proportion: float = 0.01, image: int = 0) -> tuple[dict, dict]:
+def elimination_ablation(ws, proportion: float = 0.01, image: int = 0) -> tuple[dict, dict]:
     """Sec. 5.4 / Fig. 5: mask the top ``proportion`` deblurring filters found with and without gradient
     elimination (Eq. 7 with and without its second term) and measure the output difference
     (:func:`~faiglib.measures.gradient_maps.output_difference`, gray, x1e3) on the blurry and the noisy analysis inputs.
@@ -159,26 +159,26 @@ def elimination_ablation(exp, proportion: float = 0.01, image: int = 0) -> tuple
     from faiglib.core.edits import masked
     from faiglib.studies.masking import masking_effect, reference_outputs
 
-    scores = exp.scores()
+    scores = ws.scores()
     chosen = {"with_elimination": scores.top("blur", proportion, eliminate=True),
               "without_elimination": scores.top("blur", proportion, eliminate=False)}
-    model = exp.model("target")
-    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
-    aset = exp.analysis_set()
+    model = ws.model("target")
+    base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
+    aset = ws.analysis_set()
     kinds = tuple(TASKS)
     reference = reference_outputs(model, aset, kinds)
     numbers: dict[str, Any] = {}
     for label, filters in chosen.items():
-        effect = masking_effect(model, base, filters, aset, kinds, "gray", exp.filter_index, reference)
+        effect = masking_effect(model, base, filters, aset, kinds, "gray", ws.filter_index, reference)
         numbers[label] = {f"{k}_input": float(v.mean()) for k, v in effect.items()}
     a, b = (set(f.tolist()) for f in chosen.values())
     numbers["overlap"] = len(a & b) / len(a | b)
     images: dict[str, dict[str, torch.Tensor]] = {}
     for kind in kinds:
-        x = aset.lr[kind][image].unsqueeze(0).to(exp.device)
+        x = aset.lr[kind][image].unsqueeze(0).to(ws.device)
         row = {"input": aset.lr[kind][image], "target output": model(x)[0].clamp(0, 1).cpu()}
         for label, filters in chosen.items():
-            with masked(model, base, filters, exp.filter_index):
+            with masked(model, base, filters, ws.filter_index):
                 row[f"masked ({label.replace('_', ' ')})"] = model(x)[0].clamp(0, 1).cpu()
         row["ground truth"] = aset.hr[image]
         images[kind] = row

@@ -61,22 +61,22 @@ def control_curve(model: nn.Module, baseline_params, filters, inputs: Sequence[t
     return curve
 
 
-def control_table(exp, proportion: float = 0.01, lambdas: Sequence[float] = LAMBDAS) -> dict[str, Any]:
+def control_table(ws, proportion: float = 0.01, lambdas: Sequence[float] = LAMBDAS) -> dict[str, Any]:
     """:func:`control_curve` for the top ``proportion`` FAIG deblurring and denoising filters (Eq. 7) of an
     :class:`~faiglib.studies.workspace.Workspace`, on its blurry and noisy analysis inputs:
     ``{"deblur_filters": {"blur_input": curve, "noise_input": curve}, "denoise_filters": {...}}``."""
-    scores = exp.scores()
-    model = exp.model("target")
-    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
-    aset = exp.analysis_set()
+    scores = ws.scores()
+    model = ws.model("target")
+    base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
+    aset = ws.analysis_set()
     return {f"{function}_filters": {
         f"{kind}_input": control_curve(model, base, scores.top(d, proportion), aset.lr[kind], aset.hr, lambdas,
-                                       exp.filter_index, crop_border=exp.profile.scale)
+                                       ws.filter_index, crop_border=ws.profile.scale)
         for kind in FUNCTIONS} for d, function in FUNCTIONS.items()}
 
 
 @torch.no_grad()
-def control_strip(exp, degradation: str = "blur", kind: str | None = None, proportion: float = 0.01,
+def control_strip(ws, degradation: str = "blur", kind: str | None = None, proportion: float = 0.01,
                   lambdas: Sequence[float] = (0.0, 0.4, 0.8, 1.0, 1.2, 1.5), image: int = 0) -> dict[str, torch.Tensor]:
     """Outputs ``(3, H, W)`` of the target on analysis image ``image`` with degradation ``kind`` (default:
     ``degradation``) while its top ``proportion`` filters for ``degradation`` are interpolated:
@@ -84,16 +84,16 @@ def control_strip(exp, degradation: str = "blur", kind: str | None = None, propo
     if degradation not in FUNCTIONS:
         raise ValueError(f"degradation must be one of {list(FUNCTIONS)}, got {degradation!r}")
     kind = kind or degradation
-    aset = exp.analysis_set()
+    aset = ws.analysis_set()
     if kind not in aset.lr:
         raise ValueError(f"no analysis inputs of kind {kind!r}; have {list(aset.lr)}")
-    filters = exp.scores().top(degradation, proportion)
-    model = exp.model("target")
-    base = {k: v.to(exp.device) for k, v in exp.states()[0].items()}
-    x = aset.lr[kind][image].unsqueeze(0).to(exp.device)
+    filters = ws.scores().top(degradation, proportion)
+    model = ws.model("target")
+    base = {k: v.to(ws.device) for k, v in ws.states()[0].items()}
+    x = aset.lr[kind][image].unsqueeze(0).to(ws.device)
     row = {"input": aset.lr[kind][image]}
     for lam in lambdas:
-        with interpolated(model, base, filters, lam, exp.filter_index):
+        with interpolated(model, base, filters, lam, ws.filter_index):
             row[f"λ = {lam:g}"] = model(x)[0].clamp(0, 1).cpu()
     row["ground truth"] = aset.hr[image]
     return row

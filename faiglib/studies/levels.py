@@ -62,42 +62,42 @@ def build_level_set(images, degradation: Degradation, blur_levels: Sequence[floa
     return AnalysisSet([n for n, _ in pairs], [x for _, x in pairs], lr, degradation, seed)
 
 
-def _level_key(exp, source: str) -> list:
-    p = exp.profile
-    return [str(source), p.classify_crop, p.classify_images, p.scale, _SPLIT_SEEDS["test"] + exp.seed,
+def _level_key(ws, source: str) -> list:
+    p = ws.profile
+    return [str(source), p.classify_crop, p.classify_images, p.scale, _SPLIT_SEEDS["test"] + ws.seed,
             list(p.levels_blur), list(p.levels_noise)]
 
 
-def level_set(exp, source: str | None = None) -> AnalysisSet:
+def level_set(ws, source: str | None = None) -> AnalysisSet:
     """The test images (default the profile's ``classify_test_data``) at every level of ``profile.levels_blur``
     / ``levels_noise`` (:func:`build_level_set`; noise seeded as the test split of :func:`image_filter_scores`)."""
-    source = _split_source(exp, "test", source)
-    p = exp.profile
-    return exp.memo("level_set:" + json.dumps(_level_key(exp, source)), lambda: build_level_set(
-        classification_images(source, p.scale, p.classify_crop, p.classify_images), exp.degradation,
-        p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + exp.seed))
+    source = _split_source(ws, "test", source)
+    p = ws.profile
+    return ws.memo("level_set:" + json.dumps(_level_key(ws, source)), lambda: build_level_set(
+        classification_images(source, p.scale, p.classify_crop, p.classify_images), ws.degradation,
+        p.levels_blur, p.levels_noise, _SPLIT_SEEDS["test"] + ws.seed))
 
 
-def level_filter_scores(exp, source: str | None = None) -> DiscriminativeFilters:
+def level_filter_scores(ws, source: str | None = None) -> DiscriminativeFilters:
     """Per-image FAIG scores of :func:`level_set` for every level kind, stored."""
-    source = _split_source(exp, "test", source)
-    kinds = level_kinds(exp.profile.levels_blur, exp.profile.levels_noise)
-    return _cached_image_scores(exp, "levels", level_set(exp, source), kinds,
+    source = _split_source(ws, "test", source)
+    kinds = level_kinds(ws.profile.levels_blur, ws.profile.levels_noise)
+    return _cached_image_scores(ws, "levels", level_set(ws, source), kinds,
                                 dict(data=str(source), split="test-levels"))
 
 
 @torch.no_grad()
-def level_psnr(exp, which: str = "target", source: str | None = None) -> dict[str, float]:
+def level_psnr(ws, which: str = "target", source: str | None = None) -> dict[str, float]:
     """``{kind: mean RGB PSNR (dB)}`` of the experiment's ``"baseline"`` or ``"target"`` network on
     :func:`level_set` (is every level restored at all?)."""
     from faiglib.training.stages import evaluate_psnr
 
-    aset = level_set(exp, source)
-    model = exp.model(which)
-    return {kind: evaluate_psnr(model, aset, (kind,), exp.device) for kind in aset.lr}
+    aset = level_set(ws, source)
+    model = ws.model(which)
+    return {kind: evaluate_psnr(model, aset, (kind,), ws.device) for kind in aset.lr}
 
 
-def level_overlaps(exp, thresholds: Mapping[str, float], proportion: float | None = None,
+def level_overlaps(ws, thresholds: Mapping[str, float], proportion: float | None = None,
                    test: str | None = None) -> dict[str, Any]:
     """Does OS(x, D) track the strength of D? For the test images at every level (:func:`level_filter_scores`):
 
@@ -109,10 +109,10 @@ def level_overlaps(exp, thresholds: Mapping[str, float], proportion: float | Non
     ``increasing``: the mean rises strictly from level to level; ``spearman``: rank correlation of level and
     OS over all those (image, level) pairs. ``thresholds``: e.g. :func:`classify`'s (chosen on validation).
     """
-    proportion = check_proportion(exp.profile.classify_proportion if proportion is None else proportion)
-    scores = exp.scores()
+    proportion = check_proportion(ws.profile.classify_proportion if proportion is None else proportion)
+    scores = ws.scores()
     dataset_sets = {d: scores.top(d, proportion) for d in TASKS}
-    result = level_filter_scores(exp, test)
+    result = level_filter_scores(ws, test)
     os_ = overlap_scores(result.per_image, dataset_sets, proportion)
     kinds = list(result.per_image)
     tracking = {}

@@ -264,20 +264,20 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
             "seconds": seconds, "histories": histories}
 
 
-def experiment_table1(exp, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+def experiment_table1(ws, seeds: Sequence[int] | None = None) -> dict[str, Any]:
     """:func:`table1` with an :class:`~faiglib.studies.workspace.Workspace`'s profile, device and data: trained on
-    ``exp.train_images()``, tested on ``exp.analysis_images()``, stored in the entry ``table1`` keyed by the
+    ``ws.train_images()``, tested on ``ws.analysis_images()``, stored in the entry ``table1`` keyed by the
     training images' digest and every setting that changes Table 1's models. ``seeds``: default the profile's."""
     from faiglib.data.degradations import DEGRADATIONS_VERSION
     from faiglib.training.stages import TRAINING_VERSION
 
-    seeds = exp.profile.seeds if seeds is None else seeds
-    settings = {k: v for k, v in exp.profile.as_dict().items() if k.startswith("table1_") or k in ("scale", "resize")}
-    parts = {"version": TRAINING_VERSION, "degradations": DEGRADATIONS_VERSION, "train": exp._train_digest(),
+    seeds = ws.profile.seeds if seeds is None else seeds
+    settings = {k: v for k, v in ws.profile.as_dict().items() if k.startswith("table1_") or k in ("scale", "resize")}
+    parts = {"version": TRAINING_VERSION, "degradations": DEGRADATIONS_VERSION, "train": ws._train_digest(),
              "settings": settings}
-    with exp.store.entry("table1", parts) as out_dir:
-        return table1(exp.profile, seeds, exp.train_images(), exp.analysis_images(), out_dir, exp.device,
-                      exp.progress, str(exp.train_data))
+    with ws.store.entry("table1", parts) as out_dir:
+        return table1(ws.profile, seeds, ws.train_images(), ws.analysis_images(), out_dir, ws.device,
+                      ws.progress, str(ws.train_data))
 
 
 def gaps(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
