@@ -161,7 +161,7 @@ show_markdown(markdown_table(
 # Per network: what fine-tuning gained on each degradation, the masking effects at 1 % with the lower ends of their
 # intervals, discriminativeness, the attention share of the top units, and the answer by the rule above.
 
-# %%
+# %% tags=["hide-input"]
 verdicts = {label: small_set_verdict(s) for label, s in summaries.items()}
 for label, v in verdicts.items():
     r = v["ratios"]

@@ -144,7 +144,7 @@ results_file = write_results(results, p.name, "classification", payload, seed=",
 # separate validation images, and compared FAIG with and without gradient elimination by masking. The
 # measured numbers, next to the paper's:
 
-# %%
+# %% tags=["hide-input"]
 seeds_text = ", ".join(str(e.seed) for e in seed_workspaces)
 show_markdown(
     f"- **Accuracy** ({seed_workspaces[0].spec.label}, seeds {seeds_text}, mean ± std over seeds; "

@@ -105,7 +105,7 @@ results_file = ws.write_results("control", {"proportion": proportion, "curves": 
 # In this notebook we have interpolated only the top-1 % deblurring or denoising filters between the baseline
 # and the target, for λ from 0 (masked) through 1 (target) to 1.5. What λ controls here, computed:
 
-# %%
+# %% tags=["hide-input"]
 def span(filters, inp):
     row = summary[f"{filters}/{inp}"]
     return f"{row['psnr_lambda0']:.2f} → {row['psnr_lambda1']:.2f} dB (best λ = {row['best_lambda']:g})"

@@ -265,7 +265,7 @@ results_file = ws.write_results("l2x", {
 # reference) with their positive and negative parts, judged them and four other maps by remove-and-replace on the
 # same windows, counted what each costs, and compared layers of networks by CKA. Computed:
 
-# %%
+# %% tags=["hide-input"]
 def order_line(which, o):
     r = orderings[which][o]
     s = study["summary"][which]

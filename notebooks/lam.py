@@ -172,7 +172,7 @@ results_file = ws.write_results("lam", {
 # and texture, on clean, blurry and noisy inputs, and compared how many input pixels each network uses through
 # the diffusion index. Computed:
 
-# %%
+# %% tags=["hide-input"]
 def line(kind):
     c = comparison[kind]
     b, t = study["summary"]["baseline"][kind], study["summary"]["target"][kind]

@@ -135,7 +135,7 @@ results_file = write_results(results, p.name, "levels", payload, seed=", ".join(
 # A target fine-tuned on a range of blur and noise levels was analysed with the filters found at the middle
 # levels; the test images were degraded at several levels of each. The measured answer:
 
-# %%
+# %% tags=["hide-input"]
 acc = payload["accuracy_at_the_middle_levels"]
 show_markdown("\n".join(
     f"- **{d}**: the mean OS(x, {d}) rises at every step from clean to the strongest level in {rises[d]} of "

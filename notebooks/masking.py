@@ -121,7 +121,7 @@ results_file = ws.write_results("masking", {**table, "yardstick": yardstick, "dr
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["hide-input"]
 blur_r, noise_r = one["deblur_filters"]["blur_input"]["faig_over_random"], one["denoise_filters"]["noise_input"]["faig_over_random"]
 show_markdown(
     f"In this notebook we have masked the FAIG-discovered deblurring and denoising filters (1–10 %) of "

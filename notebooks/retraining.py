@@ -174,7 +174,7 @@ results_file = write_results(
 # noisy inputs over several seeds (Table 3), and located the top-1 % deblurring and denoising filters in both
 # networks (Fig. 4) with their mean relative depth. Measured here, next to the paper (SRResNet, Set14):
 
-# %%
+# %% tags=["hide-input"]
 lines = []
 for net, g in gains.items():
     for cell, gain in g.items():

@@ -116,7 +116,7 @@ fig = plots.scale_trends(study, paper_ratios())
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["hide-input"]
 small, large = rows[0], rows[-1]
 def _where(difference):
     return "behind" if difference > 0 else "in front of" if difference < 0 else "at the same depth as"

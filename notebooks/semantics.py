@@ -180,7 +180,7 @@ results_file = write_results(results, p.name, "semantics", {
 # We have measured how well the features of the GR and no-GR pairs separate the four degradation conditions
 # and the source images, at every depth; the answer, computed:
 
-# %%
+# %% tags=["hide-input"]
 def chi(variant, which, key="degradation"):
     return f"{deepest[f'{variant}/{which}'][key]:.3g}"
 

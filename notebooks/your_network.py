@@ -148,7 +148,7 @@ results_file = ws.write_results("your_network", {
 # In this notebook we have saved the book's pair as a community checkpoint, read it back with the architecture
 # found from its keys, and run the `faiglib` command on it. Computed:
 
-# %%
+# %% tags=["hide-input"]
 show_markdown("\n".join([
     f"- `load_sr_model` detected **{arch}** ({', '.join(f'{k}={v}' for k, v in sizes.items())}, x{mine.scale}); the "
     f"reloaded target's output differs from the book's by at most {difference:.1g}.",
