@@ -165,6 +165,10 @@ def test_runner_end_to_end_then_unpacked_store_serves_without_recomputing(tmp_pa
     assert ws.ig_ranking().scores("noise").shape == (len(ws.filter_index),)
     assert masking.method_masking(ws) == payload["table2"]  # the baselines chapter's table, read
     assert set(masking.masking_table(ws)) == {f"mask_{q * 100:g}pct" for q in ws.profile.mask_proportions}
+    # every unpacked entry came with its digests: what the fresh store reads is verified, not trusted
+    from faiglib.core.checkpoint import MANIFEST
+    entries = [p.parent for p in (tmp_path / "fresh" / "store").rglob("parts.json")]
+    assert entries and all((e / MANIFEST).is_file() for e in entries)
 
 
 def _small_store(root):

@@ -131,8 +131,11 @@ def record_file(path: str | os.PathLike) -> None:
     writes (e.g. a caller's own ``save`` in :meth:`~faiglib.studies.workspace.Workspace.cached`); under the lock."""
     path = Path(path)
     sealed = _sealing(path)
-    if sealed is not None and path.is_file() and recorded_digests(sealed[0]).get(sealed[1]) != file_sha256(path):
-        _record_digest(path, file_sha256(path))
+    if sealed is None or not path.is_file():
+        return
+    sha = file_sha256(path)  # read once: a checkpoint is tens of MB
+    if recorded_digests(sealed[0]).get(sealed[1]) != sha:
+        _record_digest(path, sha)
 
 
 def _atomic_replace(path: Path, write) -> Path:

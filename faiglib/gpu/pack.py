@@ -35,9 +35,9 @@ class PackError(ValueError):
 
 def _skip(name: str) -> bool:
     base = os.path.basename(name)
-    # resume states travel: a second call continues an unfinished training from them
-    return base.endswith(".lock") or base == "file-digests.json" \
-        or (base.startswith(".") and base.endswith(".tmp")) or name.startswith("quarantine")
+    # resume states and each entry's digests.json travel: a second call continues an unfinished training from
+    # them, and the unpacked store verifies every file it reads against the digests
+    return base.endswith(".lock") or (base.startswith(".") and base.endswith(".tmp")) or name.startswith("quarantine")
 
 
 def pack_store(store_root: str | Path, out: str | Path, max_parts: int = MAX_PARTS,
