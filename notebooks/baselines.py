@@ -53,7 +53,8 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
-from faiglib.studies.claims import masking_ratios, yardstick_table
+from faiglib.measures.yardstick import yardstick_table
+from faiglib.studies.claims import masking_ratios
 from faiglib.studies.masking import method_example_outputs, yardstick_masking
 from faiglib.studies.workspace import METHODS
 

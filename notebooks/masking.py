@@ -36,7 +36,8 @@ from IPython.display import display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import masking_ratios, yardstick_table
+from faiglib.measures.yardstick import yardstick_table
+from faiglib.studies.claims import masking_ratios
 from faiglib.studies.masking import example_outputs, yardstick_masking
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
@@ -53,7 +54,7 @@ print(f"{ws.spec.label}, {len(ws.analysis_set())} analysis images, proportions {
 # a few draws swings with whether such a draw is among them. The yardstick is therefore the **median** of
 # the profile's `yardstick_draws` independent draws, shown with its interquartile range (the error bars of
 # the random curve), and FAIG's effect is FAIG / median(random) with a 95 % bootstrap interval
-# (`claims.ratio_to_random`: the draws resampled 2000 times with a seeded generator; it covers the
+# (`faiglib.measures.yardstick.ratio_to_random`: the draws resampled 2000 times with a seeded generator; it covers the
 # yardstick's noise, not that of training). Each panel is one (filter set, input) pair.
 
 # %%

@@ -111,10 +111,11 @@ def network_summary(ws, proportions: Sequence[float] | None = None, channel: str
     the same arguments as the masking chapter's, so one computed there is reused).
 
     Returns ``{"label", "arch", "n_units", "units_by_component", "completeness", "psnr", "masking" (the
-    table), "yardstick" (:func:`~faiglib.studies.claims.yardstick_table`), "ratios" ({mask: masking_ratios}),
+    table), "yardstick" (:func:`~faiglib.measures.yardstick.yardstick_table`), "ratios" ({mask: masking_ratios}),
     "locations" ({"deblur", "denoise"}: :func:`unit_locations` of the top ``location_proportion``), "draws"}``.
     """
-    from faiglib.studies.claims import masking_ratios, yardstick_table
+    from faiglib.measures.yardstick import yardstick_table
+    from faiglib.studies.claims import masking_ratios
     from faiglib.studies.masking import yardstick_masking
     from faiglib.studies.workspace import FUNCTIONS
 

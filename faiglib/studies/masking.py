@@ -18,6 +18,7 @@ from faiglib.core.ranking import check_proportion
 from faiglib.methods.baselines import IG_VERSION
 from faiglib.methods.faig import FAIG_VERSION
 from faiglib.core.units import FilterIndex
+from faiglib.measures.yardstick import median_iqr
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
@@ -76,9 +77,9 @@ def random_summary(draw_effects: torch.Tensor) -> dict[str, float]:
     (mean) and ``random_std`` (kept for older readers), and the yardstick to divide by, ``random_median`` with
     its quartiles ``random_q1`` / ``random_q3``."""
     values = draw_effects.double().flatten()
-    q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
+    robust = median_iqr(values.tolist())  # the yardstick's one definition of median and quartiles
     return {"random": float(values.mean()), "random_std": float(values.std()) if len(values) > 1 else 0.0,
-            "random_median": float(med), "random_q1": float(q1), "random_q3": float(q3)}
+            "random_median": robust["median"], "random_q1": robust["q1"], "random_q3": robust["q3"]}
 
 
 #: Bump when a change to the masking study changes its numbers: stored masking tables are recomputed.
@@ -184,7 +185,7 @@ def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tupl
     "denoise_filters": {...}}, ...}}``: values are means over the analysis images; ``random`` is the mean over
     ``draws`` random draws (default ``profile.yardstick_draws``), ``random_std`` their standard deviation,
     ``random_median``/``random_q1``/``random_q3`` their quartiles (the yardstick to divide by:
-    :func:`faiglib.studies.claims.ratio_to_random`). Every channel comes from the same forward passes.
+    :func:`faiglib.measures.yardstick.ratio_to_random`). Every channel comes from the same forward passes.
     Default proportions: ``profile.curve_proportions``. The draws themselves: :func:`yardstick_masking`.
     """
     return yardstick_masking(ws, proportions, channels, methods, draws)["table"]

@@ -6,7 +6,7 @@ for MSRResNets of several widths and depths (``profile.networks[0]`` and ``profi
 on each pair, with the library functions the chapters use:
 
 * the 1 % masking effects of FAIG over the random yardstick (median of ``profile.yardstick_draws`` draws) with
-  their bootstrap intervals (:func:`~faiglib.studies.claims.ratio_to_random`);
+  their bootstrap intervals (:func:`~faiglib.measures.yardstick.ratio_to_random`);
 * discriminativeness in both directions (:func:`~faiglib.studies.claims.masking_ratios`);
 * what the fine-tuning taught the target (PSNR gain over the baseline on blurry, noisy and clean input);
 * where the top 1 % deblurring and denoising filters sit (:func:`~faiglib.studies.retraining.depth_summary`);
@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from faiglib.measures.statistics import mean_std
-from faiglib.studies.claims import (RETRAINING_CELLS, masking_ratios, paper_ratio, retraining_gains,
-                                    yardstick_table)
+from faiglib.measures.yardstick import yardstick_table
+from faiglib.studies.claims import RETRAINING_CELLS, masking_ratios, paper_ratio, retraining_gains
 from faiglib.studies.masking import yardstick_masking
 from faiglib.studies.retraining import depth_summary, retraining_table
 
@@ -160,7 +160,7 @@ def seed_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 def _combined_row(ws_list, rows: Sequence[Mapping[str, Any]], proportion: float) -> dict[str, Any]:
     """One network over seeds: the first seed's row with the measures replaced by their means over seeds, the
-    FAIG / random ratios recomputed over seeds (:func:`~faiglib.studies.claims.ratio_to_random`: mean of the
+    FAIG / random ratios recomputed over seeds (:func:`~faiglib.measures.yardstick.ratio_to_random`: mean of the
     per-seed ratios, the interval resampling every seed's draws), Table 3's gains paired by seed, and
     ``"seeds"``, ``"per_seed"`` (the seeds' rows) and ``"summary"`` (:func:`seed_summary`)."""
     mask = f"mask_{proportion * 100:g}pct"
