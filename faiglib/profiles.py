@@ -391,7 +391,10 @@ PROFILES: dict[str, Profile] = {
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
-        scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6)), scale_seeds=(0, 1, 2)),
+        scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6)), scale_seeds=(0, 1, 2),
+        # the cpu profile's attention pairs (the attention chapter and LAM across architectures), on the dev data
+        attention_networks=(NetSpec("rcan", 32, 3, num_group=2),
+                            NetSpec("swinir", 32, depths=(2,), num_heads=4, window_size=8))),
     # One H200, one command of at most 10 minutes (faiglib.gpu.run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.gpu.run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
     # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and
