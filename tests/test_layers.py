@@ -43,3 +43,18 @@ def test_the_check_sees_imports_at_any_depth(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("import os\n\ndef f():\n    from faiglib.studies.lam import lam\n    import faiglib.report.plots\n")
     assert [(_layer(m), line) for line, m in _imports(source) if _layer(m)] == [("studies", 4), ("report", 5)]
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_two_modules_import_each_other():
+    graph = {}
+    for path in ROOT.rglob("*.py"):
+        here = _module(path)
+        graph[here] = {m for _, m in _imports(path) if m.startswith("faiglib.") and m != here}
+    known = set(graph)
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] & known if a < b and a in graph.get(b, ()))
+    assert not cycles, f"modules that import each other: {cycles}"
