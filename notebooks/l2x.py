@@ -63,8 +63,9 @@ from faiglib.measures.remove_replace import ORDERS
 from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import format_mean_std, markdown_table
-from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, ordering_by_auc,
-                                  paired_differences, remove_replace_study, separation_from_permutation)
+from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, l2x_where_valid,
+                                  ordering_by_auc, paired_differences, remove_replace_study,
+                                  separation_from_permutation)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
 ws = notebook_workspace(**common)
@@ -227,6 +228,24 @@ print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch
       f"{cka['baseline vs target']['batches']} minibatches")
 
 # %% [markdown]
+# ## L2X on the attention networks, where it is valid
+#
+# captum's rescale rule is checked for ReLU-like nonlinearities; softmax, LayerNorm and GELU have none, and a
+# channel attention multiplies two branches of the network, which the rule treats as linear.
+# `faiglib.studies.l2x.l2x_where_valid` therefore runs L2X on each attention network's target only where
+# `rescale_attribution` accepts it (known modules and a map that sums to the objective's change within 1 %), and
+# otherwise says why and uses the IG map from the same blurred reference instead. Same first window as above.
+
+# %%
+validity = l2x_where_valid({ws.spec.label: ws, **attention}, image=example_image, kinds=("blur", "noise"),
+                           window_size=window_size, n_windows=n_windows, sigma=sigma, ig_steps=ig_steps)
+show_markdown(markdown_table(
+    ["network", "input", "map", "relative summation / completeness gap", "why not L2X"],
+    [[r["network"], r["kind"], l2x_plots.METHOD_LABELS[r["method"]], gap(r["relative_gap"]),
+      (r["refused"][:90] + "…") if r["refused"] and len(r["refused"]) > 90 else (r["refused"] or "–")]
+     for r in validity]))
+
+# %% [markdown]
 # ## CKA between the networks' L2X maps (the seed's use)
 #
 # The seed compares *attributions* rather than activations: `faiglib.studies.l2x.attribution_cka` computes the
@@ -256,7 +275,7 @@ results_file = ws.write_results("l2x", {
     "objectives": study["objectives"], "costs": costs,
     "relative_completeness_gap": study["relative_gap"],
     "examples": {kind: res.as_dict() for kind, (res, _) in examples.items()},
-    "cka": cka, "attribution_cka": acka, "nogr_network": nogr_label})
+    "cka": cka, "attribution_cka": acka, "nogr_network": nogr_label, "l2x_where_valid": validity})
 
 # %% [markdown]
 # ## Summary
@@ -304,9 +323,13 @@ show_markdown("\n".join(
         f"- CKA of positive L2X maps: baseline vs target {acka['matrix'][0][1]:.2f}, target vs nogr target "
         f"{acka['matrix'][1][3]:.2f}, nogr baseline vs nogr target {acka['matrix'][2][3]:.2f} "
         f"({acka['samples']} windows x inputs).",
+        "- L2X on the attention networks: "
+        + "; ".join(f"{r['network']} ({r['kind']}) "
+                    + ("L2X, gap " + gap(r["relative_gap"]) if r["method"] == "l2x" else "refused, IG instead")
+                    for r in validity if r["network"] != ws.spec.label) + ".",
         "- Not reproduced: the seed's ten architectures (EDSR ... SwinIR) and its Urban100/Manga109 PSNR/SSIM curves "
         "under removal; its CKA between the attributions of ten different architectures. "
-        "The attention chapter's RCAN- and SwinIR-style networks enter the layer CKA above; "
-        "their L2X maps are not compared.",
+        "The attention chapter's RCAN- and SwinIR-style networks enter the layer CKA above and the validity table; "
+        "their maps are not compared by remove-and-replace.",
         f"- Profile `{ws.profile.name}` (the `smoke` profile's numbers mean nothing). All numbers: "
         f"`results/{ws.profile.name}/l2x.json`."]))

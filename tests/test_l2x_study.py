@@ -265,3 +265,16 @@ def test_every_pixel_method_has_one_call_shape_and_result():
             assert r.delta is None and r.relative_gap is None
     with pytest.raises(ValueError, match="unknown pixel method"):
         pixel_attribute("shap", m, case)
+
+
+def test_l2x_where_valid_refuses_a_transformer_and_uses_ig_instead():
+    from faiglib.studies.l2x import l2x_where_valid
+
+    swin = build_network("swinir", embed_dim=8, depths=(2,), num_heads=2, window_size=4, upscale=2).double().eval()
+    spaces = {"cnn": FakeWorkspace(), "swin": FakeWorkspace(models={"baseline": swin, "target": swin})}
+    rows = l2x_where_valid(spaces, kinds=("blur",), window_size=8, ig_steps=16)
+    by = {r["network"]: r for r in rows}
+    assert by["cnn"]["method"] == "l2x" and by["cnn"]["refused"] is None and by["cnn"]["relative_gap"] < 0.01
+    # SwinIR's LayerNorm / GELU have no rescale rule: refused with the reason, and IG's map stands in
+    assert by["swin"]["method"] == "ig_blur" and "LayerNorm" in by["swin"]["refused"]
+    assert by["swin"]["relative_gap"] is not None

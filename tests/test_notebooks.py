@@ -266,6 +266,11 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
     assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)",
                                "MSRResNet vs rcan-16x1-g1 (targets)", "MSRResNet vs swinir-8-d2-h2-w4 (targets)"}
     assert res["cka"]["MSRResNet vs rcan-16x1-g1 (targets)"]["diagonal"] == []  # other layer names
+    # L2X only where the rescale rule holds: SwinIR's LayerNorm / GELU are refused and IG stands in
+    rows = {(r["network"], r["kind"]): r for r in res["l2x_where_valid"]}
+    assert rows[("swinir-8-d2-h2-w4", "blur")]["method"] == "ig_blur"
+    assert "LayerNorm" in rows[("swinir-8-d2-h2-w4", "blur")]["refused"]
+    assert all(r["relative_gap"] < 0.01 for r in res["l2x_where_valid"] if r["method"] == "l2x")
 
 
 def test_scale_results_have_one_row_per_size_smallest_first_over_seeds(executed):

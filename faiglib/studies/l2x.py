@@ -32,7 +32,7 @@ from faiglib.studies.lam import MODELS, choose_windows, window_generator
 
 __all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
            "ordering_by_auc", "paired_differences",
-           "l2x_examples", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
+           "l2x_examples", "l2x_where_valid", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
 METHODS = tuple(PIXEL_METHODS)  # the pixel methods the chapter compares: all of them
 
@@ -243,6 +243,32 @@ def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), w
         out[kind] = (rescale_attribution(model, case.x, case.window, window_size=window_size,
                                          reference=case.reference), case)
     return out
+
+
+def l2x_where_valid(workspaces: Mapping[str, Any], image: int = 0, kinds: Sequence[str] = ("blur", "noise"),
+                    window_size: int = 16, n_windows: int = 3, sigma: float = 1.2,
+                    ig_steps: int = 50) -> list[dict[str, Any]]:
+    """L2X on the target of every workspace (``{label: workspace}``), on the first window of one analysis image,
+    only where it is valid: captum's rescale rule is checked for ReLU-like nonlinearities, not for softmax /
+    LayerNorm / GELU, and :func:`~faiglib.methods.l2x.rescale_attribution` refuses a network with modules it has no
+    rule for, or a map whose sum misses the objective's change by more than 1 %. Where it refuses, the chapter's
+    IG map (straight line from the blurred reference, ``ig_steps`` steps) stands in. One row per network and input
+    kind: ``{"network", "kind", "method" ("l2x" or "ig_blur"), "relative_gap", "refused" (the reason, or None)}``."""
+    rows = []
+    for label, ws in workspaces.items():
+        aset = ws.analysis_set()
+        window = choose_windows(aset.hr[image], n_windows, window_size, window_generator(ws.seed, image))[0]
+        model = ws.model("target")
+        for kind in kinds:
+            case = window_case(model, aset.lr[kind][image], tuple(window), window_size, sigma=sigma)
+            try:
+                r, refused = pixel_attribute("l2x", model, case), None
+            except ValueError as err:  # the rule does not hold for this network: say so, use IG instead
+                refused = str(err).splitlines()[0]
+                r = pixel_attribute("ig_blur", model, case, ig_steps=ig_steps)
+            rows.append({"network": label, "kind": kind, "method": r.method, "relative_gap": r.relative_gap,
+                         "refused": refused})
+    return rows
 
 
 def representation_layers(model: nn.Module) -> list[str]:
