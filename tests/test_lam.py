@@ -335,3 +335,18 @@ def test_attribution_density_known_answers():
     row = torch.exp(-(j - 2) ** 2 / (2 * bw2)) + torch.exp(-(j - 8) ** 2 / (2 * bw2))
     assert torch.allclose(d[4], row / row.max(), atol=1e-9)
     assert d[torch.arange(9) != 4].abs().max() < 1e-12
+
+
+def test_the_crop_helpers_leave_a_batch_norm_network_as_it_was():
+    # receptive_radius and window_case run the network (probe, whole image, crops): in eval mode, like the methods
+    from faiglib.methods.receptive_field import receptive_radius
+    from faiglib.methods.window import window_case
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 12, 3, padding=1),
+                        nn.PixelShuffle(2)).double()
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    receptive_radius(net)
+    window_case(net, image(16, 18, torch.float64), (8, 10), 8)
+    assert net.training and net[1].training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # running stats untouched

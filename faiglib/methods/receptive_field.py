@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from faiglib.core.edits import in_evaluation_mode
+
 __all__ = ["receptive_radius", "CropBox", "crop_box", "fit_crop", "AUTO_MARGIN", "PROBE_SIZE"]
 
 PROBE_SIZE = 48  # LR pixels of the first probe image
@@ -43,9 +45,11 @@ def _probe_support(model: nn.Module, channels: int, size: int) -> tuple[torch.Te
     return (grad[0].abs().sum(0) > 0).nonzero().cpu(), (height // 2) * size / height
 
 
+@in_evaluation_mode
 def receptive_radius(model: nn.Module, channels: int = 3, size: int = PROBE_SIZE,
                      max_size: int | None = None) -> int | None:
-    """LR pixels around an input pixel that can change one output pixel of ``model`` (in its current mode), or
+    """LR pixels around an input pixel that can change one output pixel of ``model`` (in eval mode, which is put
+    back afterwards; batch-norm statistics are not updated), or
     ``None`` when the dependence reaches the border of every probe up to ``max_size`` (default ``size``) LR pixels:
     a global operation or a field wider than the probe. The probe doubles from ``size`` while it is reached.
     Dead activations at the probe can only make the measured support smaller: callers add a margin, and
@@ -97,11 +101,8 @@ class CropBox:
     def box(self) -> tuple[int, int, int, int]:
         return self.r0, self.r1, self.c0, self.c1
 
-    @property
-    def is_whole(self) -> bool:
-        return self.context is None
 
-
+@in_evaluation_mode
 def fit_crop(model: nn.Module, images: torch.Tensor, window: tuple[int, int], window_size: int, scale: int,
              full_outputs: torch.Tensor, before: int = 0, after: int = 1, context="auto",
              tolerance: float = 1e-4) -> CropBox:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from faiglib.core.edits import in_evaluation_mode
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.lam import infer_scale
 from faiglib.methods.receptive_field import fit_crop
@@ -35,12 +36,14 @@ class WindowCase:
     context: int | None
 
 
+@in_evaluation_mode
 def window_case(model: nn.Module, lr: torch.Tensor, window: tuple[int, int], window_size: int = 16,
                 context: int | str | None = "auto", sigma: float = 1.2, kernel_size: int = 9,
                 tolerance: float = 1e-4) -> WindowCase:
     """Crop ``lr`` ``(C, h, w)`` to the footprint of the output window plus ``context`` LR pixels, verified by
     :func:`~faiglib.methods.receptive_field.fit_crop` (``"auto"``: the measured receptive radius + 2, widened until
-    the window's output on the crop equals the whole image's within ``tolerance``; ``None``: the whole image)."""
+    the window's output on the crop equals the whole image's within ``tolerance``; ``None``: the whole image).
+    ``model`` runs in eval mode and is left as it was."""
     p = next(iter(model.parameters()), None)
     lr = lr.to(device=p.device, dtype=p.dtype) if p is not None else lr
     reference = blur_baseline(lr, sigma, kernel_size)
