@@ -13,10 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faiglib.models.rcan import DIV2K_MEAN
+
 __all__ = ["EDSR", "RRDBNet", "EDSR_RGB_MEAN"]
 
-#: EDSR's RGB mean (DIV2K), subtracted before and added after the network, on a 0-255 scale (``img_range``).
-EDSR_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+#: EDSR's RGB mean (DIV2K's, as RCAN's and SwinIR's), subtracted before and added after the network, on a 0-255
+#: scale (``img_range``).
+EDSR_RGB_MEAN = DIV2K_MEAN
 
 
 class _ResidualBlock(nn.Module):

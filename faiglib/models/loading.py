@@ -14,6 +14,7 @@ from torch import nn
 
 from faiglib.core.checkpoint import CheckpointError, as_state_dict, load_state
 from faiglib.models.networks import build_network
+from faiglib.models.rcan import DIV2K_MEAN
 
 __all__ = ["load_model", "load_sr_model", "detect_architecture"]
 
@@ -149,21 +150,18 @@ def _swinir_sizes(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     return sizes
 
 
-#: The mean the original EDSR / RCAN code subtracts (``MeanShift``, on the 0-255 scale, std 1): DIV2K's.
-_ORIGINAL_MEAN = (0.4488, 0.4371, 0.4040)
-
-
 def _check_mean_shift(state: Mapping[str, torch.Tensor], name: str, sign: float) -> None:
-    """The original code's ``sub_mean`` / ``add_mean`` are fixed 1x1 convs: identity weight, bias ``∓255·mean``.
+    """The original code's ``sub_mean`` / ``add_mean`` are fixed 1x1 convs (``MeanShift``, std 1): identity weight,
+    bias ``∓255·mean`` with DIV2K's mean.
     faiglib's EDSR and RCAN apply exactly that shift; anything else is refused rather than silently dropped."""
     weight, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
     if weight is None:
         return
-    expected = sign * 255 * torch.tensor(_ORIGINAL_MEAN, dtype=torch.float64)
+    expected = sign * 255 * torch.tensor(DIV2K_MEAN, dtype=torch.float64)
     if (weight.shape[:2] != (3, 3) or not torch.allclose(weight.double().reshape(3, 3), torch.eye(3, dtype=torch.float64))
             or bias is None or not torch.allclose(bias.double(), expected, atol=1e-3)):
         raise ValueError(f"the checkpoint's {name} is not the DIV2K mean shift of the original EDSR / RCAN code "
-                         f"(identity weight, bias {sign:+.0f} x 255 x {_ORIGINAL_MEAN}); its network cannot be "
+                         f"(identity weight, bias {sign:+.0f} x 255 x {DIV2K_MEAN}); its network cannot be "
                          f"built here")
 
 
