@@ -84,3 +84,17 @@ def test_spearman_known_answers():
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="same length"):
         spearman([1, 2], [1, 2, 3])
+
+
+def test_paired_difference_known_answer():
+    from faiglib.measures.statistics import paired_difference
+
+    # differences 3 - 1, 5 - 2, 4 - 4 = 2, 3, 0: mean 5/3, sample variance ((1/3)² + (4/3)² + (5/3)²) / 2 = 7/3
+    p = paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 4.0])
+    assert p["n"] == 3 and p["difference"]["values"] == [2.0, 3.0, 0.0]
+    assert p["difference"]["mean"] == pytest.approx(5 / 3)
+    assert p["standard_error"] == pytest.approx(math.sqrt(7 / 3) / math.sqrt(3))
+    assert paired_difference([1.0], [2.0], sign=-1.0) == {"difference": {"mean": 1.0, "std": 0.0, "values": [1.0]},
+                                                          "standard_error": None, "n": 1}
+    with pytest.raises(ValueError, match="as many of each"):
+        paired_difference([1.0, 2.0], [1.0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["mean_std", "ordering", "method_orderings", "spearman"]
+__all__ = ["mean_std", "paired_difference", "ordering", "method_orderings", "spearman"]
 
 
 def mean_std(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -33,6 +33,18 @@ def mean_std(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     mean = math.fsum(values) / len(values)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
     return {"mean": mean, "std": std, "values": values}
+
+
+def paired_difference(first: Sequence[float], second: Sequence[float], sign: float = 1.0) -> dict[str, Any]:
+    """``sign · (first[i] − second[i])`` over pairs measured on the same case (window, image, seed):
+    ``{"difference": {"mean", "std", "values"}, "standard_error": std / √n (None for one pair: no spread; None,
+    not inf, because results are JSON), "n"}``. ValueError unless both have the same, non-zero length."""
+    if len(first) != len(second) or not first:
+        raise ValueError(f"paired values need as many of each (and at least one), got {len(first)} and "
+                         f"{len(second)}")
+    leaf = mean_std([sign * (float(a) - float(b)) for a, b in zip(first, second)])
+    n = len(first)
+    return {"difference": leaf, "standard_error": leaf["std"] / math.sqrt(n) if n > 1 else None, "n": n}
 
 
 def ordering(values: Mapping[str, float]) -> list[str]:

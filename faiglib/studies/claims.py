@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 
-from faiglib.measures.statistics import mean_std
+from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.measures.yardstick import median_iqr, ratio_to_random, yardstick_table  # re-exported here
 
 __all__ = ["PaperValue", "PAPER", "VERDICTS", "paired_gain", "retraining_gains", "depth_claim",
@@ -122,9 +122,7 @@ def seed_verdict(values: Sequence[float], paper: float | None = None, threshold:
 def paired_gain(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """``a[i] − b[i]`` for each seed ``i`` (pairs from one trained pair), as ``{"mean", "std", "values"}``
     (sample std, ``n − 1``; 0 for one seed)."""
-    if len(a) != len(b) or not a:
-        raise ValueError(f"paired values need as many of each (and at least one), got {len(a)} and {len(b)}")
-    return mean_std([float(x) - float(y) for x, y in zip(a, b)])
+    return paired_difference(a, b)["difference"]
 
 
 #: Table 3's cells: (filters retrained, input); the first two are the paper's claims, the others controls.

@@ -14,7 +14,6 @@ Methods (:data:`METHODS`): ``l2x`` (:func:`~faiglib.methods.l2x.rescale_attribut
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -24,7 +23,7 @@ from faiglib.measures.cka import CKAAccumulator, layer_cka
 from faiglib.measures.costs import count_passes
 from faiglib.measures.remove_replace import (ORDERS, DEFAULT_PERCENTS, REPLACEMENTS, channel_mean_reference,
                                              permuted_map, remove_and_replace)
-from faiglib.measures.statistics import mean_std
+from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
 from faiglib.methods.pixel_attribution import PIXEL_METHODS, attribute as pixel_attribute
 from faiglib.methods.window import WindowCase, window_case
@@ -168,11 +167,9 @@ def separation_from_permutation(study: Mapping[str, Any], order: str = "absolute
         for method in next(iter(per_kind.values())):
             real = [v for k in per_kind for v in per_kind[k][method][order]]
             shuffled = [v for k in per_kind for v in study["permuted_auc"][which][k][method][order]]
-            leaf = mean_std([sign * (a - b) for a, b in zip(real, shuffled)])
-            n = len(real)
-            se = leaf["std"] / math.sqrt(n) if n > 1 else None
-            z = leaf["mean"] / se if se else None
-            out[which][method] = {"difference": leaf, "standard_error": se, "n": n, "z": z}
+            paired = paired_difference(real, shuffled, sign)
+            se = paired["standard_error"]
+            out[which][method] = {**paired, "z": paired["difference"]["mean"] / se if se else None}
     return out
 
 
@@ -216,14 +213,11 @@ def paired_differences(study: Mapping[str, Any], first: str = "l2x", order: str 
             if method == first:
                 continue
             other = [v for k in kinds for v in per_kind[k][method][order]]
-            leaf = mean_std([sign * (a - b) for a, b in zip(mine, other)])
-            n = len(mine)
-            se = leaf["std"] / math.sqrt(n) if n > 1 else None
-            resolved = se is not None and abs(leaf["mean"]) > max(2 * se, margin)
-            verdict = ((f"{first} better" if leaf["mean"] > 0 else f"{method} better") if resolved
-                       else "no difference resolved")
-            out[which][method] = {"difference": leaf, "standard_error": se, "n": n, "resolved": resolved,
-                                  "verdict": verdict}
+            paired = paired_difference(mine, other, sign)
+            mean, se = paired["difference"]["mean"], paired["standard_error"]
+            resolved = se is not None and abs(mean) > max(2 * se, margin)
+            verdict = (f"{first} better" if mean > 0 else f"{method} better") if resolved else "no difference resolved"
+            out[which][method] = {**paired, "resolved": resolved, "verdict": verdict}
     return out
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from faiglib.core.store import ReadOnlyStoreError
-from faiglib.measures.statistics import mean_std
+from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.lam import LAMResult, lam
 
 __all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "compare_architectures",
@@ -121,14 +121,12 @@ def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second:
         b = study["di"][second][kind]
         if len(a) != len(b) or not a:
             raise ValueError(f"{kind}: {first} has {len(a)} values and {second} {len(b)}; they must pair up")
-        leaf = mean_std([y - x for x, y in zip(a, b)])
-        n = len(a)
-        se = leaf["std"] / math.sqrt(n) if n > 1 else None  # None, not inf: the results are JSON
-        resolved = se is not None and abs(leaf["mean"]) > 2 * se
-        verdict = (f"{second} diffuses more" if leaf["mean"] > 0 else f"{second} diffuses less") if resolved \
+        paired = paired_difference(b, a)
+        mean, se = paired["difference"]["mean"], paired["standard_error"]
+        resolved = se is not None and abs(mean) > 2 * se
+        verdict = (f"{second} diffuses more" if mean > 0 else f"{second} diffuses less") if resolved \
             else "no difference resolved"
-        out[kind] = {"difference": leaf, "standard_error": se, "n": n, "more_diffuse": leaf["mean"] > 0,
-                     "resolved": resolved, "verdict": verdict}
+        out[kind] = {**paired, "more_diffuse": mean > 0, "resolved": resolved, "verdict": verdict}
     return out
 
 
