@@ -153,6 +153,7 @@ def run_faig(args: argparse.Namespace) -> dict[str, Any]:
     from faiglib.data.degradations import Degradation, build_analysis_set
     from faiglib.data.images import center_crop, resolve_images
     from faiglib.core.ranking import top_count
+    from faiglib.methods.baselines import random_filter_ranking
     from faiglib.methods.faig import discriminative_filters
     from faiglib.studies.masking import masking_effect, random_summary, reference_outputs
 
@@ -190,10 +191,12 @@ def run_faig(args: argparse.Namespace) -> dict[str, Any]:
     reference = reference_outputs(target, analysis, (args.degradation,))
     effect = float(masking_effect(target, state, top, analysis, (args.degradation,), index=index,
                                   reference=reference)[args.degradation].mean())
-    g = torch.Generator().manual_seed(args.seed)
-    draws = [float(masking_effect(target, state, torch.randperm(len(index), generator=g)[:count], analysis,
+    # draw r is the masking chapter's random draw r of this seed (Workspace.random_rankings): same sets, same yardstick
+    draws = [float(masking_effect(target, state,
+                                  random_filter_ranking(index, 1000 * args.seed + r, (args.degradation,))
+                                  .top(args.degradation, 0.01), analysis,
                                   (args.degradation,), index=index, reference=reference)[args.degradation].mean())
-             for _ in range(args.draws)]
+             for r in range(args.draws)]
     median = random_summary(torch.tensor(draws))["random_median"]  # the masking chapter's yardstick
     payload = {"baseline": Path(args.baseline).name, "target": Path(args.target).name, "arch": target.arch,
                "scale": target.scale, "images": list(analysis.names), "degradation": args.degradation,

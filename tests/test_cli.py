@@ -90,6 +90,23 @@ def test_faig_command_ranks_every_unit_and_checks_the_top_1_percent(files):
     assert report["images"] == ["a.png", "b.png"]
 
 
+def test_faig_command_draws_the_masking_chapters_random_sets(files, monkeypatch):
+    # draw r of seed s masks the first 1 % of the permutation of a generator seeded 1000 s + r, the sets of the
+    # masking chapter's Workspace.random_rankings, so that the command's yardstick is the book's
+    import faiglib.studies.masking as masking
+
+    masked, effect = [], masking.masking_effect
+    monkeypatch.setattr(masking, "masking_effect", lambda net, state, units, *a, **k: (masked.append(units.tolist()),
+                                                                                     effect(net, state, units, *a, **k))[1])
+    assert main(["faig", str(files["ckpt"]), str(files["target"]), "--data", str(files["data"]), "--n-steps", "2",
+                 "--draws", "2", "--seed", "3", "--out", str(files["dir"] / "faig3")]) == 0
+    units = len(FilterIndex(files["net"]))
+    count = max(1, int(0.01 * units))
+    expected = [torch.randperm(units, generator=torch.Generator().manual_seed(3000 + r))[:count].tolist()
+                for r in range(2)]
+    assert masked[1:] == expected  # masked[0] is the FAIG top 1 %
+
+
 def test_units_command_counts_every_kind(tmp_path, capsys):
     # a SwinIR with Linear, LayerNorm and GELU: conv units (out x in), Linear rows, one unit per bias-table head
     net = build_network("swinir", embed_dim=8, depths=(2,), num_heads=2, window_size=4, num_feat=4, upscale=2)
