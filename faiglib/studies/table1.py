@@ -35,8 +35,8 @@ from faiglib.profiles import Profile
 from faiglib.training.stages import ResumableRun, TrainResult, _cosine_lr
 from faiglib.models.twobranch import TwoBranchSR, contrastive_loss, split_views
 
-__all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_blind",
-           "load_blind", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
+__all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_table1_model",
+           "load_table1_model", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
            "gaps"]
 
 #: model kinds of Table 1 -> row labels
@@ -94,7 +94,7 @@ def _degrade(hr: torch.Tensor, profile: Profile, setting: str, generator: torch.
 
 
 @torch.enable_grad()
-def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_dir: str | Path, seed: int = 0,
+def train_table1_model(kind: str, setting: str, *, profile: Profile, train_images, out_dir: str | Path, seed: int = 0,
                 device: str = "cpu", progress: bool = True, stop_after: int | None = None,
                 data_label: str = "") -> TrainResult:
     """Train one model of Table 1; returns ``<out_dir>/<setting>/<label>-seed<seed>.pth`` (cached if done).
@@ -186,11 +186,11 @@ def train_blind(kind: str, setting: str, *, profile: Profile, train_images, out_
     return run.result(history)
 
 
-def load_blind(path: str | Path) -> nn.Module:
-    """The Table 1 model stored at ``path`` by :func:`train_blind`, in eval mode."""
+def load_table1_model(path: str | Path) -> nn.Module:
+    """The Table 1 model stored at ``path`` by :func:`train_table1_model`, in eval mode."""
     state, meta = load_state(path)
     if "arch" not in meta:
-        raise CheckpointError(f"{path}: no architecture recorded; not a Table 1 checkpoint of train_blind")
+        raise CheckpointError(f"{path}: no architecture recorded; not a Table 1 checkpoint of train_table1_model")
     model = build_model(meta["arch"], meta.get("arch_kwargs", {}))
     try:
         model.load_state_dict(state)
@@ -253,9 +253,9 @@ def table1(profile: Profile, seeds: Sequence[int], train_images, test_images, ou
         test_set = blind_test_set(test_images, profile, setting)
         for seed in seeds:
             for kind in KINDS:
-                run = train_blind(kind, setting, profile=profile, train_images=train_images, out_dir=out_dir,
+                run = train_table1_model(kind, setting, profile=profile, train_images=train_images, out_dir=out_dir,
                                   seed=seed, device=device, progress=progress, data_label=data_label)
-                model = load_blind(run.checkpoint).to(device)
+                model = load_table1_model(run.checkpoint).to(device)
                 per_seed[kind][setting].append(round(blind_psnr(model, test_set, device, profile.scale), 4))
                 seconds[kind][setting].append(run.history.get("seconds"))
                 histories[kind][setting].append(run.history)

@@ -154,7 +154,7 @@ def stage_settings(stage: str, profile: Profile, device: str | torch.device | No
 
 class ResumableRun:
     """The bookkeeping every cached, resumable training loop of faiglib shares (:func:`train_stage`,
-    :func:`faiglib.studies.table1.train_blind`): the key of the run's configuration, the finished checkpoint ``final``
+    :func:`faiglib.studies.table1.train_table1_model`): the key of the run's configuration, the finished checkpoint ``final``
     (reused if it carries this key, refused if it carries another), the resume state ``resume`` (written
     atomically every ``checkpoint_every`` iterations, reloaded only for this key), the progress bar and the
     ``stop_after`` interruption used to test resumption.

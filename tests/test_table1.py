@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from faiglib.studies import table1 as blind
+from faiglib.studies import table1
 from faiglib.core.checkpoint import load_state
 from faiglib.profiles import get_profile
 
@@ -18,19 +18,19 @@ def images():
 
 
 def run(kind, out, images, setting="blur+noise", **kw):
-    return blind.train_blind(kind, setting, profile=kw.pop("profile", PROFILE), train_images=images[0], out_dir=out,
+    return table1.train_table1_model(kind, setting, profile=kw.pop("profile", PROFILE), train_images=images[0], out_dir=out,
                              progress=False, **kw)
 
 
 def test_configs_are_matched_and_labelled():
-    cfg = blind.network_configs(get_profile("cpu"))
+    cfg = table1.network_configs(get_profile("cpu"))
     assert cfg["two_branch"]["arch"] == "twobranch" and cfg["one_branch"]["arch"] == "msrresnet"
-    table = blind.complexity_table(get_profile("cpu"))
+    table = table1.complexity_table(get_profile("cpu"))
     assert table["one_branch"]["label"] == cfg["one_branch"]["label"]
     assert abs(table["ratio"]["flops"] - 1) <= 0.1 and abs(table["ratio"]["params"] - 1) <= 0.1
 
 
-@pytest.mark.parametrize("kind", list(blind.KINDS))
+@pytest.mark.parametrize("kind", list(table1.KINDS))
 def test_interrupted_training_resumes_to_identical_weights(tmp_path, images, kind):
     full = run(kind, tmp_path / "a", images)
     first = run(kind, tmp_path / "b", images, stop_after=3)
@@ -49,15 +49,15 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path, images, kin
 
 def test_both_models_see_the_same_batches(tmp_path, images, monkeypatch):
     seen = {}
-    original = blind._degrade
+    original = table1._degrade
 
     def recording(hr, profile, setting, generator):
         lr = original(hr, profile, setting, generator)
         seen.setdefault(current, []).append((hr.clone(), lr.clone()))
         return lr
 
-    monkeypatch.setattr(blind, "_degrade", recording)
-    for current in blind.KINDS:
+    monkeypatch.setattr(table1, "_degrade", recording)
+    for current in table1.KINDS:
         run(current, tmp_path, images, seed=1)
     one, two = seen["one_branch"], seen["two_branch"]
     assert len(one) == len(two) == PROFILE.table1_iters
@@ -81,19 +81,19 @@ def test_two_branch_training_lowers_both_losses(tmp_path, images):
 
 def test_test_set_is_fixed_and_model_loads(tmp_path, images):
     _, test = images
-    a = blind.blind_test_set(test, PROFILE, "blur+noise")
-    b = blind.blind_test_set(test[:1], PROFILE, "blur+noise")
+    a = table1.blind_test_set(test, PROFILE, "blur+noise")
+    b = table1.blind_test_set(test[:1], PROFILE, "blur+noise")
     assert torch.equal(a[0][0], b[0][0])  # image 0's degradation does not depend on the others
-    assert a[1][0].shape == (3, 18, 20) and not torch.equal(a[0][0], blind.blind_test_set(test, PROFILE, "blur")[0][0])
-    model = blind.load_blind(run("one_branch", tmp_path, images).checkpoint)
-    assert 0 < blind.blind_psnr(model, a, crop_border=2) < 100
+    assert a[1][0].shape == (3, 18, 20) and not torch.equal(a[0][0], table1.blind_test_set(test, PROFILE, "blur")[0][0])
+    model = table1.load_table1_model(run("one_branch", tmp_path, images).checkpoint)
+    assert 0 < table1.blind_psnr(model, a, crop_border=2) < 100
 
 
 def test_table1_shape(tmp_path, images):
     train, test = images
-    res = blind.table1(PROFILE, [0, 1], train, test, tmp_path, progress=False)
-    for kind in blind.KINDS:
-        for setting in blind.SETTINGS:
+    res = table1.table1(PROFILE, [0, 1], train, test, tmp_path, progress=False)
+    for kind in table1.KINDS:
+        for setting in table1.SETTINGS:
             leaf = res["psnr"][kind][setting]
             assert len(leaf["values"]) == 2 and leaf["std"] >= 0
             assert len(res["seconds"][kind][setting]) == 2
@@ -114,7 +114,7 @@ def test_gaps_are_paired_by_seed_and_rendered():
 
     psnr = {"one_branch": {"blur": mean_std([30.0, 31.0, 32.0]), "blur+noise": mean_std([25.0, 25.0, 25.0])},
             "two_branch": {"blur": mean_std([29.9, 30.9, 31.9]), "blur+noise": mean_std([25.1, 24.9, 25.0])}}
-    g = blind.gaps({"psnr": psnr})
+    g = table1.gaps({"psnr": psnr})
     # paired: the one-branch model is 0.1 dB better in every seed, although the seeds spread by 1 dB
     assert g["blur"]["mean"] == pytest.approx(0.1) and g["blur"]["std"] == pytest.approx(0.0, abs=1e-12)
     assert g["blur+noise"]["mean"] == pytest.approx(0.0, abs=1e-12) and g["blur+noise"]["std"] == pytest.approx(0.1)
@@ -124,11 +124,11 @@ def test_gaps_are_paired_by_seed_and_rendered():
     assert "no difference resolved" in text.splitlines()[3]
     cx = {"two_branch": {"label": "a", "flops": 2e9, "params": 1000}, "one_branch": {"label": "b", "flops": 2.1e9,
           "params": 990}, "ratio": {"lr_size": [64, 64]}}
-    table = table1_markdown({"psnr": psnr, "complexity": cx}, blind.KINDS, blind.SETTINGS)
+    table = table1_markdown({"psnr": psnr, "complexity": cx}, table1.KINDS, table1.SETTINGS)
     assert "| SRResNet one-branch (b) | 2.100 | 1.0 | 31.000 ± 1.000 | 25.000 ± 0.000 |" in table
 
 
-@pytest.mark.parametrize("kind", list(blind.KINDS))
+@pytest.mark.parametrize("kind", list(table1.KINDS))
 def test_resumed_history_equals_an_uninterrupted_one(tmp_path, images, kind):
     """checkpoint_every=3 is not a multiple of the 10-iteration log interval: the running sums are resumed."""
     profile = PROFILE.with_(table1_iters=20, checkpoint_every=3)
