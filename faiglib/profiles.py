@@ -196,7 +196,7 @@ class Profile:
     # the scale study (faiglib.studies.scale): networks of other sizes trained by the same recipe, compared with
     # ``networks[0]`` (Workspace(arch=label) finds them; other chapters iterate over ``networks`` only)
     scale_networks: tuple[NetSpec, ...] = ()
-    #: seeds of the scale study: one pair per network size and seed (a verdict needs three, studies.claims)
+    #: seeds of the scale study: one pair per network size and seed (a verdict needs three, measures.verdicts)
     scale_seeds: tuple[int, ...] = (0,)
     semantics_seeds: tuple[int, ...] = (0,)
     semantics_patches: int = 24  # LR patches per image (each in clean / blur / noise / blur+noise)

@@ -54,8 +54,7 @@ from faiglib.report.book import notebook_workspaces, show_markdown, write_result
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
 from faiglib.measures.yardstick import yardstick_table
-from faiglib.studies.claims import masking_ratios
-from faiglib.studies.masking import method_example_outputs, yardstick_masking
+from faiglib.studies.masking import masking_ratios, method_example_outputs, yardstick_masking
 from faiglib.studies.workspace import METHODS
 
 seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,

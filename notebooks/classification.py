@@ -56,8 +56,8 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import confusion_markdown
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import elimination_ratios
-from faiglib.studies.classification import PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation
+from faiglib.studies.classification import (PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation,
+                                            elimination_ratios)
 
 seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label],
                             device=device, data=data, train_data=train_data, out=out, results=results)

@@ -43,8 +43,7 @@ from IPython.display import display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import control_summary
-from faiglib.studies.control import LAMBDAS, control_strip, control_table
+from faiglib.studies.control import LAMBDAS, control_strip, control_summary, control_table
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)

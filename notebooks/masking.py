@@ -37,8 +37,7 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.tables import markdown_table
 from faiglib.measures.yardstick import yardstick_table
-from faiglib.studies.claims import masking_ratios
-from faiglib.studies.masking import example_outputs, yardstick_masking
+from faiglib.studies.masking import example_outputs, masking_ratios, yardstick_masking
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                           results=results)

@@ -45,8 +45,8 @@ from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import format_mean_std, markdown_table, retraining_markdown
-from faiglib.studies import claims
-from faiglib.studies.retraining import depth_summary, retraining_table, single_task_retraining
+from faiglib.studies.retraining import (depth_claim, depth_summary, retraining_gains, retraining_table,
+                                        single_task_retraining)
 from faiglib.studies.workspace import METHODS
 
 retrain_archs = retrain_archs or [get_profile(profile).networks[0].label]
@@ -83,7 +83,7 @@ for net, summary in table3.items():
 # here, per seed and as mean ± std:
 
 # %%
-gains = {net: claims.retraining_gains(summary) for net, summary in table3.items()}
+gains = {net: retraining_gains(summary) for net, summary in table3.items()}
 show_markdown(markdown_table(
     ["network", "filters retrained", "input", "FAIG − random (dB)", "per seed", "paper", "verdict"],
     [[net, cell.split("/")[0].replace("_", " "), cell.split("/")[1].replace("_", " "),
@@ -146,7 +146,7 @@ for net in networks:
 # denoising set, and deeper than all filters, in every seed.
 
 # %%
-depth = {net: claims.depth_claim([depth_summary(e, 0.01) for e in seed_workspaces if e.spec.label == net])
+depth = {net: depth_claim([depth_summary(e, 0.01) for e in seed_workspaces if e.spec.label == net])
          for net in networks}
 show_markdown(markdown_table(
     ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",

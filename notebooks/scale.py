@@ -90,7 +90,7 @@ results_file = seed_workspaces[0].write_results("scale", {**study, "archs": arch
 # ## Over seeds
 #
 # Each seed is an independently trained pair of every size. A claim gets a verdict only from three seeds or
-# more (`faiglib.studies.claims.seed_verdict`, also on the scorecard): the paper's side in every seed (or the
+# more (`faiglib.measures.verdicts.seed_verdict`, also on the scorecard): the paper's side in every seed (or the
 # 95 % t interval of the mean) and at least half its size is *reproduced*, every seed on the other side
 # *opposite*, anything else *not resolved*.
 

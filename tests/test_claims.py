@@ -1,12 +1,18 @@
-"""The claims module: known answers for every rule a chapter concludes with."""
+"""The claims and the numbers chapters conclude from: known answers for every rule (the verdict rules of
+measures.verdicts, the yardstick, each study's summaries)."""
 import pytest
 
-from faiglib.measures.statistics import mean_std
-from faiglib.studies import claims
+from faiglib.measures import verdicts, yardstick
+from faiglib.measures.statistics import mean_std, paired_difference
+from faiglib.studies import classification, claims, control, masking, retraining
+
+
+def paired_gain(a, b):
+    return paired_difference(a, b)["difference"]
 
 
 def test_seed_verdict_rule_on_known_values():
-    v = claims.seed_verdict
+    v = verdicts.seed_verdict
     assert v([1.0, 1.1, 1.2], 1.02) == "reproduced"
     assert v([0.3, 0.2, 0.25], 1.02) == "weaker"  # every seed positive, mean 0.25 < 1.02 / 2
     assert v([-0.03, 0.01, 0.005], 1.02) == "not resolved"  # Table 3 deblurring at cpu scale: seeds disagree
@@ -30,7 +36,7 @@ def test_seed_verdict_rule_on_known_values():
 
 
 def test_ratio_claims_are_judged_on_the_log_scale():
-    r = claims.ratio_seed_verdict
+    r = verdicts.ratio_seed_verdict
     assert r([90.0, 100.0, 80.0], 95.0) == "reproduced"
     assert r([3.0, 4.0, 3.5], 100.0) == "weaker"  # log 3.5 = 1.25 < log(100) / 2 = 2.30
     assert r([0.2, 0.3, 0.25], 100.0) == "opposite"
@@ -41,12 +47,12 @@ def test_ratio_claims_are_judged_on_the_log_scale():
 
 
 def test_paired_gain_is_per_seed_difference_with_sample_std():
-    g = claims.paired_gain([28.0, 28.5, 27.5], [27.0, 27.0, 27.0])
+    g = paired_gain([28.0, 28.5, 27.5], [27.0, 27.0, 27.0])
     assert g["values"] == [1.0, 1.5, 0.5]
     assert g["mean"] == pytest.approx(1.0) and g["std"] == pytest.approx(0.5)
-    assert claims.paired_gain([1.0], [0.25]) == {"mean": 0.75, "std": 0.0, "values": [0.75]}
+    assert paired_gain([1.0], [0.25]) == {"mean": 0.75, "std": 0.0, "values": [0.75]}
     with pytest.raises(ValueError, match="as many"):
-        claims.paired_gain([1.0, 2.0], [1.0])
+        paired_gain([1.0, 2.0], [1.0])
 
 
 def _table3(faig_deblur, random_deblur):
@@ -60,33 +66,33 @@ def _table3(faig_deblur, random_deblur):
 
 
 def test_retraining_gains_pair_by_seed_and_carry_the_paper_and_a_verdict():
-    gains = claims.retraining_gains(_table3([28.0, 28.2, 28.1], [27.0, 27.0, 27.0]))
+    gains = retraining.retraining_gains(_table3([28.0, 28.2, 28.1], [27.0, 27.0, 27.0]))
     deblur = gains["deblur_filters/blur_input"]
     assert deblur["values"] == pytest.approx([1.0, 1.2, 1.1]) and deblur["mean"] == pytest.approx(1.1)
     assert deblur["paper"] == pytest.approx(28.047 - 27.028) and deblur["verdict"] == "reproduced"
     assert gains["denoise_filters/blur_input"] == {"mean": 5.0, "std": 0.0, "values": [5.0, 5.0, 5.0]}  # no paper value
     assert gains["denoise_filters/noise_input"]["verdict"] == "not resolved"  # 20 − 20: no gain
-    two = claims.retraining_gains(_table3([28.0, 28.2], [27.0, 27.0]))
+    two = retraining.retraining_gains(_table3([28.0, 28.2], [27.0, 27.0]))
     assert two["deblur_filters/blur_input"]["verdict"] == "no verdict"  # two seeds are not judged
 
 
 def test_depth_claim_says_deeper_shallower_or_neither():
     runs = [{"deblur_filters": 0.4, "denoise_filters": 0.8, "all_filters": 0.57},
             {"deblur_filters": 0.5, "denoise_filters": 0.9, "all_filters": 0.57}]
-    d = claims.depth_claim(runs)
+    d = retraining.depth_claim(runs)
     assert d["deblur_shallower_in_every_seed"] and not d["deblur_deeper_in_every_seed"]
     assert d["deblur_minus_denoise"]["values"] == pytest.approx([-0.4, -0.4])
     assert d["deblur_filters"]["mean"] == pytest.approx(0.45)
-    mixed = claims.depth_claim([runs[0], {"deblur_filters": 0.9, "denoise_filters": 0.8, "all_filters": 0.57}])
+    mixed = retraining.depth_claim([runs[0], {"deblur_filters": 0.9, "denoise_filters": 0.8, "all_filters": 0.57}])
     assert not mixed["deblur_deeper_in_every_seed"] and not mixed["deblur_shallower_in_every_seed"]
     with pytest.raises(ValueError, match="no seeds"):
-        claims.depth_claim([])
+        retraining.depth_claim([])
 
 
 def test_masking_ratios_in_both_directions():
     one = {"deblur_filters": {"blur_input": {"faig": 2.0, "random": 0.1}, "noise_input": {"faig": 0.3, "random": 0.1}},
            "denoise_filters": {"blur_input": {"faig": 1.0, "random": 0.1}, "noise_input": {"faig": 3.0, "random": 0.5}}}
-    r = claims.masking_ratios(one)
+    r = masking.masking_ratios(one)
     assert r == pytest.approx({"deblur_filters_blur_input_faig_over_random": 20.0,
                                "denoise_filters_noise_input_faig_over_random": 6.0,
                                "noise_input_deblur_over_denoise_masking": 0.1,
@@ -96,20 +102,20 @@ def test_masking_ratios_in_both_directions():
 def test_elimination_ratios_and_the_paper_effect():
     n = lambda with_, without: {"with_elimination": {"noise_input": with_},  # noqa: E731
                                 "without_elimination": {"noise_input": without}}
-    r = claims.elimination_ratios([n(0.5, 1.0), n(0.2, 0.6)])
+    r = classification.elimination_ratios([n(0.5, 1.0), n(0.2, 0.6)])
     assert r["ratios"] == pytest.approx([2.0, 3.0]) and r["shows_paper_effect"] is True
-    assert claims.elimination_ratios([n(0.5, 1.0), n(1.0, 0.5)])["shows_paper_effect"] is False
-    assert claims.elimination_ratios([n(0.0, 1.0)])["ratios"] == [1e12]
+    assert classification.elimination_ratios([n(0.5, 1.0), n(1.0, 0.5)])["shows_paper_effect"] is False
+    assert classification.elimination_ratios([n(0.0, 1.0)])["ratios"] == [1e12]
 
 
 def test_control_summary_reads_lambda_0_and_1_and_the_best():
     table = {"deblur_filters": {"blur_input": {"lambda": [0.0, 0.5, 1.0, 1.5], "psnr": [25.0, 26.0, 27.0, 27.5]},
                                 "noise_input": {"lambda": [0.0, 1.0, 1.5], "psnr": [22.0, 22.0, 21.0]}}}
-    s = claims.control_summary(table)
+    s = control.control_summary(table)
     assert s["deblur_filters/blur_input"] == {"psnr_lambda0": 25.0, "psnr_lambda1": 27.0, "best_lambda": 1.5}
     assert s["deblur_filters/noise_input"]["best_lambda"] == 0.0  # ties go to the first
     with pytest.raises(ValueError, match="λ = 0 and λ = 1"):
-        claims.control_summary({"x": {"y": {"lambda": [0.5], "psnr": [1.0]}}})
+        control.control_summary({"x": {"y": {"lambda": [0.5], "psnr": [1.0]}}})
 
 
 def test_paper_values_are_where_the_chapters_read_them():
@@ -121,58 +127,58 @@ def test_paper_values_are_where_the_chapters_read_them():
 
 def test_median_iqr_hand_computed():
     # sorted 1, 2, 3, 4: positions (n-1)q = 0.75, 1.5, 2.25 -> 1.75, 2.5, 3.25 (linear interpolation)
-    assert claims.median_iqr([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
+    assert yardstick.median_iqr([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
         {"median": 2.5, "q1": 1.75, "q3": 3.25, "iqr": 1.5, "n": 4})
-    assert claims.median_iqr([7.0]) == pytest.approx({"median": 7.0, "q1": 7.0, "q3": 7.0, "iqr": 0.0, "n": 1})
+    assert yardstick.median_iqr([7.0]) == pytest.approx({"median": 7.0, "q1": 7.0, "q3": 7.0, "iqr": 0.0, "n": 1})
     with pytest.raises(ValueError, match="at least one value"):
-        claims.median_iqr([])
+        yardstick.median_iqr([])
 
 
 def test_ratio_to_random_constant_draws_give_a_zero_width_interval():
-    r = claims.ratio_to_random(3.0, [0.5] * 10, resamples=200)
+    r = yardstick.ratio_to_random(3.0, [0.5] * 10, resamples=200)
     assert r["ratio"] == r["low"] == r["high"] == pytest.approx(6.0)
     assert r["values"] == pytest.approx([6.0])
 
 
 def test_ratio_to_random_median_interval_and_seed_reproducibility():
     draws = [0.1, 0.2, 0.3, 0.4, 10.0]  # one draw hit a sensitive layer: the mean (2.2) would divide by it
-    r = claims.ratio_to_random(6.0, draws, resamples=500, seed=3)
+    r = yardstick.ratio_to_random(6.0, draws, resamples=500, seed=3)
     assert r["ratio"] == pytest.approx(20.0)  # 6 / median 0.3
     # a resampled median of 5 is one of the draws; it is the extreme 10.0 (or 0.1) with probability
     # P(>= 3 of 5 picks are that draw) = 5.8 % > 2.5 %, so the 95 % interval runs from 6 / 10 to 6 / 0.1
     assert (r["low"], r["high"]) == pytest.approx((0.6, 60.0))
-    assert claims.ratio_to_random(6.0, draws, resamples=500, seed=3) == r
+    assert yardstick.ratio_to_random(6.0, draws, resamples=500, seed=3) == r
     many = [0.1 * k for k in range(1, 22)]  # 21 distinct draws: the interval ends depend on the resamples
-    a = claims.ratio_to_random(1.0, many, resamples=300, seed=1)
-    assert a == claims.ratio_to_random(1.0, many, resamples=300, seed=1)
-    assert (a["low"], a["high"]) != (claims.ratio_to_random(1.0, many, resamples=300, seed=2)["low"],
-                                     claims.ratio_to_random(1.0, many, resamples=300, seed=2)["high"])
+    a = yardstick.ratio_to_random(1.0, many, resamples=300, seed=1)
+    assert a == yardstick.ratio_to_random(1.0, many, resamples=300, seed=1)
+    assert (a["low"], a["high"]) != (yardstick.ratio_to_random(1.0, many, resamples=300, seed=2)["low"],
+                                     yardstick.ratio_to_random(1.0, many, resamples=300, seed=2)["high"])
     assert a["ratio"] == pytest.approx(1.0 / 1.1) and a["low"] < a["ratio"] < a["high"]
     # several seeds: the mean of the per-seed ratios
-    two = claims.ratio_to_random([2.0, 4.0], [[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]], resamples=50)
+    two = yardstick.ratio_to_random([2.0, 4.0], [[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]], resamples=50)
     assert two["values"] == pytest.approx([2.0, 8.0]) and two["ratio"] == two["low"] == pytest.approx(5.0)
     with pytest.raises(ValueError, match="one list of draws per effect"):
-        claims.ratio_to_random([1.0, 2.0], [[1.0]])
+        yardstick.ratio_to_random([1.0, 2.0], [[1.0]])
 
 
 def test_yardstick_table_one_model_and_over_seeds():
     one = {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": 2.0, "random": 0.5}}}}
     draws = {"mask_1pct": {"deblur_filters": {"blur_input": [0.1, 0.2, 0.3, 0.4]}}}
-    row = claims.yardstick_table(one, draws, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
+    row = yardstick.yardstick_table(one, draws, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
     assert row["random"]["median"] == pytest.approx(0.25) and row["faig_over_random"]["ratio"] == pytest.approx(8.0)
     seeds = {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": {"mean": 1.5, "std": 0.7, "values": [1.0, 2.0]}}}}}
     per_seed = [{"mask_1pct": {"deblur_filters": {"blur_input": d}}} for d in ([0.5, 0.5], [1.0, 1.0])]
-    row = claims.yardstick_table(seeds, per_seed, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
+    row = yardstick.yardstick_table(seeds, per_seed, resamples=100)["mask_1pct"]["deblur_filters"]["blur_input"]
     assert row["faig_over_random"]["values"] == pytest.approx([2.0, 2.0])
     assert row["random"]["median"] == pytest.approx(0.75) and row["random"]["n"] == 4
     with pytest.raises(ValueError, match="one list of draws per seed"):
-        claims.yardstick_table(seeds, draws)
+        yardstick.yardstick_table(seeds, draws)
 
 
 def test_masking_ratios_divide_by_the_median_when_there_is_one():
     cell = {"faig": 2.0, "random": 1.0, "random_median": 0.1}
     one = {"deblur_filters": {"blur_input": cell, "noise_input": {"faig": 0.3}},
            "denoise_filters": {"blur_input": {"faig": 1.0}, "noise_input": {"faig": 3.0, "random": 0.5}}}
-    r = claims.masking_ratios(one)
+    r = masking.masking_ratios(one)
     assert r["deblur_filters_blur_input_faig_over_random"] == pytest.approx(20.0)
     assert r["denoise_filters_noise_input_faig_over_random"] == pytest.approx(6.0)

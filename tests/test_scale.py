@@ -2,7 +2,9 @@
 import pytest
 
 from faiglib.profiles import NetSpec, get_profile
-from faiglib.studies.claims import PAPER, masking_ratios, yardstick_table
+from faiglib.measures.yardstick import yardstick_table
+from faiglib.studies.claims import PAPER
+from faiglib.studies.masking import masking_ratios
 from faiglib.studies.masking import yardstick_masking
 from faiglib.studies.retraining import depth_summary, retraining_table
 from faiglib.studies.scale import paper_ratios, scale_archs, scale_row, scale_study

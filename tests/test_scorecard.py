@@ -3,17 +3,30 @@ import json
 
 
 from faiglib.report.scorecard import scorecard_markdown
-from faiglib.studies import claims
+from faiglib.measures import verdicts
+from faiglib.report.scorecard import SCORECARD, scorecard_rows
+from faiglib.studies.scale import size_claim_rows
 
 
 def test_ordering_verdict_over_seeds():
     order = ["faig", "ig", "abs_change", "random"]
     swapped = ["ig", "faig", "abs_change", "random"]
-    assert claims.ordering_verdict(order, [order] * 3, order) == "reproduced"
-    assert claims.ordering_verdict(order, [order, order, swapped], order) == "weaker"
-    assert claims.ordering_verdict(order[::-1], [order[::-1]] * 3, order) == "opposite"
-    assert claims.ordering_verdict(swapped, [order, swapped, swapped], order) == "not resolved"
-    assert claims.ordering_verdict(order, [order, order], order) == "no verdict"  # two seeds
+    assert verdicts.ordering_verdict(order, [order] * 3, order) == "reproduced"
+    assert verdicts.ordering_verdict(order, [order, order, swapped], order) == "weaker"
+    assert verdicts.ordering_verdict(order[::-1], [order[::-1]] * 3, order) == "opposite"
+    assert verdicts.ordering_verdict(swapped, [order, swapped, swapped], order) == "not resolved"
+    assert verdicts.ordering_verdict(order, [order, order], order) == "no verdict"  # two seeds
+
+
+def test_the_scorecard_loops_over_the_studies_declared_claims():
+    # every claim once, each naming the results file it is measured in; an empty edition runs none of them
+    from faiglib.studies import classification, control, masking, retraining, table1
+
+    declared = [c for study in (table1, masking, retraining, classification, control) for c in study.CLAIMS]
+    assert list(SCORECARD) == declared and len({c.claim for c in SCORECARD}) == len(SCORECARD) == 14
+    rows = scorecard_rows({})
+    assert [r["claim"] for r in rows] == [c.claim for c in declared]
+    assert all(r["verdict"] == "not run" and r["ours"] == f"no {c.source}.json" for r, c in zip(rows, declared))
 
 
 def leaf(values):
@@ -42,7 +55,7 @@ def test_scorecard_on_a_synthetic_results_folder(tmp_path):
         "classification": {"accuracy": {"blur": leaf([0.95, 0.97, 0.96]), "noise": leaf([0.4, 0.45, 0.42])},
                            "ablation_noise_input_without_over_with": [2.0, 0.5, 1.25]},
     }
-    rows = claims.scorecard_rows(results)
+    rows = scorecard_rows(results)
     got = {r["claim"]: r["verdict"] for r in rows}
     expected = {
         "one-branch ≈ two-branch at equal compute, blur (one − two, dB)": "reproduced",  # 0.055 ± 0.005 vs +0.055
@@ -75,7 +88,7 @@ def test_scorecard_reports_values_from_one_seed_without_a_verdict(tmp_path):
     net = "msrresnet-8x1"
     results = {"table3": {"faig_minus_random": {net: {"deblur_filters/blur_input": leaf([-0.024]),
                                                       "denoise_filters/noise_input": leaf([0.3, 0.2])}}}}
-    rows = {r["claim"]: r for r in claims.scorecard_rows(results)}
+    rows = {r["claim"]: r for r in scorecard_rows(results)}
     one = rows["retraining 1 %: FAIG − random, blurry input (dB)"]
     assert one["ours"] == "-0.024 (1 seed, no spread)" and one["verdict"] == "no verdict"  # was "opposite"
     assert rows["retraining 1 %: FAIG − random, noisy input (dB)"]["ours"] == "0.25 ± 0.071 (2 seeds)"
@@ -102,7 +115,7 @@ def test_scale_claims_per_network_size(tmp_path):
     seeds = [row("msrresnet-8x1", 90.0, 0.7, 0.8, 0.97), row("msrresnet-8x1", 100.0, 0.5, 0.75, 0.95),
              row("msrresnet-8x1", 80.0, 0.9, 0.85, 0.96)]
     scale = {"rows": [row("msrresnet-4x1", 3.0, -0.02, 0.4), {"network": "msrresnet-8x1", "per_seed": seeds}]}
-    got = {r["claim"]: r for r in claims.scale_claim_rows(scale)}
+    got = {r["claim"]: r for r in size_claim_rows(scale)}
     deblur = got["FAIG / random, 1 %, blurry input (Table 2)"]
     assert deblur["paper"] == "95.4" and deblur["cells"]["msrresnet-4x1"] == ("3", "no verdict")
     assert deblur["cells"]["msrresnet-8x1"] == ("90 ± 10 (3 seeds)", "reproduced")
@@ -116,7 +129,7 @@ def test_scale_claims_per_network_size(tmp_path):
     blur = got["degradation prediction accuracy, blur (Sec. 5.3)"]["cells"]
     assert blur == {"msrresnet-8x1": ("0.960 ± 0.01 (3 seeds)", "reproduced")}  # the smaller row has no classification
     assert got["degradation prediction accuracy, noise (Sec. 5.3)"]["cells"]["msrresnet-8x1"][1] == "not resolved"
-    assert claims.scale_claim_rows({}) == []
+    assert size_claim_rows({}) == []
 
     folder = tmp_path / "r" / "s"
     folder.mkdir(parents=True)

@@ -1,15 +1,42 @@
-"""The book's scorecard page: every quantitative claim of the paper, its value, ours and a verdict
-(:func:`faiglib.studies.claims.scorecard_rows`), from the results JSON of the edition being rendered."""
+"""The book's scorecard page: every quantitative claim of the paper, its value, ours and a verdict, from the
+results JSON of the edition being rendered. The claims are data (:class:`~faiglib.studies.claims.Claim`), declared
+by the studies that measure them; :data:`SCORECARD` lists them in the page's order and :func:`scorecard_rows`
+loops over them."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+from faiglib.measures.verdicts import VERDICTS
 from faiglib.report.tables import markdown_table
-from faiglib.studies.claims import ONE_SEED, VERDICTS, scale_claim_rows, scorecard_rows
+from faiglib.studies import classification, control, masking, retraining, table1
+from faiglib.studies.claims import ONE_SEED, Claim
+from faiglib.studies.scale import size_claim_rows
 
-__all__ = ["load_results", "scorecard_markdown", "size_claims_markdown"]
+__all__ = ["SCORECARD", "scorecard_network", "scorecard_rows", "load_results", "scorecard_markdown",
+           "size_claims_markdown"]
+
+#: every claim on the scorecard, in its order: Table 1, Table 2, Table 3 and Fig. 4, Sec. 5.3-5.4, the slides
+SCORECARD: tuple[Claim, ...] = (*table1.CLAIMS, *masking.CLAIMS, *retraining.CLAIMS, *classification.CLAIMS,
+                                *control.CLAIMS)
+
+
+def scorecard_network(results: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The SRResNet-style network whose Tables 2-3 the scorecard judges: the first ``msrresnet`` one in
+    ``table2.json``'s masking, else in ``table3.json``'s gains; ``None`` if neither has one."""
+    pools = [(results.get("table2") or {}).get("masking", {}), (results.get("table3") or {}).get("faig_minus_random", {})]
+    return next((n for pool in pools for n in pool if n.startswith("msrresnet")), None)
+
+
+def scorecard_rows(results: Mapping[str, Mapping[str, Any]], network: str | None = None,
+                   claims: Sequence[Claim] = SCORECARD) -> list[dict[str, str]]:
+    """Every claim of ``claims`` against an edition's results (``{results file stem: JSON}``), one row each
+    (:meth:`~faiglib.studies.claims.Claim.row`: ``{"claim", "where", "paper", "ours", "verdict", "rule"}``,
+    ``"not run"`` where its results are missing). ``network``: the SRResNet-style network of Tables 2-3
+    (default: :func:`scorecard_network`)."""
+    network = scorecard_network(results) if network is None else network
+    return [claim.row(results, network) for claim in claims]
 
 
 def load_results(results: str | Path, profile: str) -> dict[str, dict[str, Any]]:
@@ -25,7 +52,7 @@ def scorecard_markdown(results: str | Path, profile: str) -> str:
     lines = ["# Scorecard: the paper's claims against this edition", "",
              f"Every quantitative claim of the paper, the paper's value, ours (profile `{profile}`, from "
              f"`{Path(results, profile)}`) with its spread, and a verdict by a stated rule "
-             "(`faiglib.studies.claims.seed_verdict`), judged on the values of independently trained pairs "
+             "(`faiglib.measures.verdicts.seed_verdict`), judged on the values of independently trained pairs "
              "(seeds), each oriented by the paper's side of \"no effect\" (0 for a difference, 1 for a ratio, judged "
              "on a log scale, 0.5 for an accuracy): *reproduced* when every seed, or the whole 95 % t interval of "
              "the mean, lies on the paper's side and the mean is at least half the paper's effect; *weaker* when so "
@@ -52,9 +79,9 @@ def scorecard_markdown(results: str | Path, profile: str) -> str:
 
 def size_claims_markdown(scale: dict[str, Any]) -> str:
     """The claims the scale study measures, one column per network size: our value (mean ± std over its seeds)
-    and the verdict of :func:`~faiglib.studies.claims.scale_claim_rows`; ``""`` when it measured none.
+    and the verdict of :func:`~faiglib.studies.scale.size_claim_rows`; ``""`` when it measured none.
     ``scale``: ``results/<profile>/scale.json`` (or :func:`~faiglib.studies.scale.scale_study`'s result)."""
-    by_size = scale_claim_rows(scale)
+    by_size = size_claim_rows(scale)
     if not by_size:
         return ""
     networks = [r["network"] for r in scale["rows"]]

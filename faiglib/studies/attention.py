@@ -115,7 +115,7 @@ def network_summary(ws, proportions: Sequence[float] | None = None, channel: str
     "locations" ({"deblur", "denoise"}: :func:`unit_locations` of the top ``location_proportion``), "draws"}``.
     """
     from faiglib.measures.yardstick import yardstick_table
-    from faiglib.studies.claims import masking_ratios
+    from faiglib.studies.masking import masking_ratios
     from faiglib.studies.masking import yardstick_masking
     from faiglib.studies.workspace import FUNCTIONS
 

@@ -6,7 +6,7 @@ validation images (thresholds; the paper: BSD100) and test images (accuracy; the
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -15,9 +15,11 @@ from faiglib.methods.faig import FAIG_VERSION, DiscriminativeFilters, discrimina
 from faiglib.data.images import center_crop, embedded_images, resolve_images
 from faiglib.data.degradations import DEGRADATION_KINDS, build_analysis_set
 from faiglib.measures.overlap import TASKS, accuracies, choose_threshold, confusion, overlap_scores, predict
-from faiglib.studies.claims import PAPER
+from faiglib.measures.statistics import mean_std
+from faiglib.measures.verdicts import seed_verdict
+from faiglib.studies.claims import PAPER, Claim, mean_text
 
-__all__ = ["EMBEDDED_VALIDATION", "EMBEDDED_TEST", "PAPER_ACCURACY", "PAPER_THRESHOLDS", "classification_images",
+__all__ = ["CLAIMS", "elimination_ratios", "EMBEDDED_VALIDATION", "EMBEDDED_TEST", "PAPER_ACCURACY", "PAPER_THRESHOLDS", "classification_images",
            "image_filter_scores", "classify", "elimination_ablation"]
 
 #: Default validation / test images when no folder is given: scikit-image's bundled photos that are not
@@ -183,3 +185,34 @@ def elimination_ablation(ws, proportion: float = 0.01, image: int = 0) -> tuple[
         row["ground truth"] = aset.hr[image]
         images[kind] = row
     return numbers, images
+
+
+def elimination_ratios(ablation: Sequence[Mapping[str, Any]], floor: float = 1e-12) -> dict[str, Any]:
+    """Sec. 5.4 over seeds: per seed, the noisy-input masking effect of the deblurring set chosen *without*
+    gradient elimination divided by that of the set chosen *with* it (``ablation``: the numbers of
+    :func:`~faiglib.studies.classification.elimination_ablation`). The paper's effect: every ratio > 1."""
+    ratios = [n["without_elimination"]["noise_input"] / max(n["with_elimination"]["noise_input"], floor)
+              for n in ablation]
+    return {"ratios": ratios, "shows_paper_effect": bool(ratios) and all(r > 1 for r in ratios)}
+
+
+def _accuracy_claim(kind: str) -> Claim:
+    paper = PAPER_ACCURACY[kind]
+
+    def measure(found, network):
+        a = found.get("accuracy", {}).get(kind)
+        return (mean_text(a), seed_verdict(a["values"], paper, threshold=0.5)) if a else None
+
+    return Claim(f"degradation prediction accuracy, {kind} (above chance 0.5)", "Sec. 5.3", f"{paper:.2f}",
+                 "seed_verdict(per-seed accuracies, paper; chance 0.5)", "classification", measure)
+
+
+def _ablation_measure(found, network):
+    ratios = found.get("ablation_noise_input_without_over_with")
+    return (mean_text(mean_std(ratios)), seed_verdict(ratios, threshold=1.0)) if ratios else None
+
+
+#: the claims this study measures (Sec. 5.3 and 5.4), for the scorecard
+CLAIMS = (*(_accuracy_claim(kind) for kind in ("blur", "noise")),
+          Claim("without gradient elimination, the deblurring set hurts noisy input more (ratio)", "Sec. 5.4, Fig. 5",
+                "> 1", "seed_verdict(per-seed ratios, > 1)", "classification", _ablation_measure))

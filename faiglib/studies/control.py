@@ -14,18 +14,20 @@ bit for bit on exit); :func:`control_curve` measures PSNR and the gradient-map m
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from faiglib.measures.verdicts import seed_verdict
+from faiglib.studies.claims import CLAIMED_CELLS, ONE_SEED, Claim
 from faiglib.studies.workspace import FUNCTIONS
 from faiglib.core.units import FilterIndex
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.core.edits import interpolated
 from faiglib.measures.metrics import psnr
 
-__all__ = ["LAMBDAS", "control_curve", "control_table", "control_strip"]
+__all__ = ["CLAIMS", "control_summary", "LAMBDAS", "control_curve", "control_table", "control_strip"]
 
 #: λ values of the book's curves: 0 (masked) to 1 (target) and on to 1.5 (extrapolated)
 LAMBDAS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5)
@@ -97,3 +99,35 @@ def control_strip(ws, degradation: str = "blur", kind: str | None = None, propor
             row[f"λ = {lam:g}"] = model(x)[0].clamp(0, 1).cpu()
     row["ground truth"] = aset.hr[image]
     return row
+
+
+def control_summary(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]) -> dict[str, dict[str, float]]:
+    """For each curve of :func:`~faiglib.studies.control.control_table`: PSNR at λ = 0 (masked) and λ = 1 (the
+    target) and the λ with the best PSNR (the first, on ties): ``{"<filters>/<input>": {"psnr_lambda0",
+    "psnr_lambda1", "best_lambda"}}``. Curves must include λ = 0 and λ = 1."""
+    out = {}
+    for filters, per_input in table.items():
+        for inp, curve in per_input.items():
+            lambdas, psnr = list(curve["lambda"]), list(curve["psnr"])
+            if 0.0 not in lambdas or 1.0 not in lambdas:
+                raise ValueError(f"the curve {filters}/{inp} needs λ = 0 and λ = 1, has {lambdas}")
+            best = max(range(len(psnr)), key=psnr.__getitem__)
+            out[f"{filters}/{inp}"] = {"psnr_lambda0": psnr[lambdas.index(0.0)],
+                                       "psnr_lambda1": psnr[lambdas.index(1.0)], "best_lambda": lambdas[best]}
+    return out
+
+
+def _control_claim(filters: str, inp: str, label: str) -> Claim:
+    def measure(found, network):
+        c = found.get("summary", {}).get(f"{filters}/{inp}")
+        if not c:
+            return None
+        gain = c["psnr_lambda1"] - c["psnr_lambda0"]
+        return f"{gain:+.3f} (best λ {c['best_lambda']:g}; {ONE_SEED})", seed_verdict([gain])
+
+    return Claim(f"restoration strength follows λ: PSNR(λ=1) − PSNR(λ=0), {filters.split('_')[0]} set, {label} input "
+                 "(dB)", "slides (controllable restoration)", "> 0", "seed_verdict(gain, > 0)", "control", measure)
+
+
+#: the claims this study measures (the slides' controllable restoration), for the scorecard
+CLAIMS = tuple(_control_claim(*cell) for cell in CLAIMED_CELLS)

@@ -8,7 +8,7 @@ take a :class:`~faiglib.studies.workspace.Workspace`.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -20,9 +20,11 @@ from faiglib.methods.faig import FAIG_VERSION
 from faiglib.core.units import FilterIndex
 from faiglib.measures.yardstick import median_iqr
 from faiglib.measures.gradient_maps import output_difference
+from faiglib.measures.verdicts import ordering_verdict, ratio_seed_verdict
+from faiglib.studies.claims import CLAIMED_CELLS, Claim, paper_ratio, seeds_text
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 
-__all__ = ["random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
+__all__ = ["CLAIMS", "masking_ratios", "random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
            "masking_table",
            "example_outputs", "method_example_outputs"]
 
@@ -231,3 +233,67 @@ def method_example_outputs(ws, proportion: float = 0.01, image: int = 0) -> dict
     rankings = ws.rankings()
     return _masked_rows(ws, image, lambda kind: {f"{METHODS[m]} masked": r.top(kind, proportion)
                                                   for m, r in rankings.items()})
+
+
+def masking_ratios(one: Mapping[str, Any]) -> dict[str, float]:
+    """The masking chapter's ratios at one proportion (``one``: ``masking_table(...)["mask_1pct"]``): FAIG /
+    random on the input each set is for, and discriminativeness -- masking the *other* function's filters
+    against masking the right ones, on each input (small: the sets are specific). The random yardstick is the
+    median of the draws (``random_median``) where the cell has it, else their mean (``random``)."""
+    def cell(filters, inp, method):
+        return float(one[filters][inp][method])
+
+    def random(filters, inp):
+        c = one[filters][inp]
+        return float(c["random_median"] if "random_median" in c else c["random"])
+
+    return {
+        "deblur_filters_blur_input_faig_over_random": cell("deblur_filters", "blur_input", "faig")
+        / random("deblur_filters", "blur_input"),
+        "denoise_filters_noise_input_faig_over_random": cell("denoise_filters", "noise_input", "faig")
+        / random("denoise_filters", "noise_input"),
+        "noise_input_deblur_over_denoise_masking": cell("deblur_filters", "noise_input", "faig")
+        / cell("denoise_filters", "noise_input", "faig"),
+        "blur_input_denoise_over_deblur_masking": cell("denoise_filters", "blur_input", "faig")
+        / cell("deblur_filters", "blur_input", "faig"),
+    }
+
+
+def _ordering_claim(filters: str, inp: str, label: str) -> Claim:
+    order = ["faig", "ig", "abs_change", "random"]
+
+    def measure(found, network):
+        o = found.get("orderings_1pct", {}).get(network, {}).get("gray", {}).get(f"{filters}/{inp}")
+        if not o:
+            return None
+        return (" > ".join(o["by_mean"]) + ("" if o["same_in_every_seed"] else " (not in every seed)"),
+                ordering_verdict(o["by_mean"], o["per_seed"], order))
+
+    return Claim(f"FAIG > IG > |θ−θ̄| > random, 1 %, {label} input", "Table 2", " > ".join(order),
+                 "ordering_verdict (every seed)", "table2", measure)
+
+
+def _ratio_claim(filters: str, inp: str, label: str) -> Claim:
+    paper = paper_ratio(filters, inp)
+
+    def measure(found, network):
+        y = found.get("yardstick", {}).get(network, {}).get("gray", {}).get("mask_1pct", {})
+        cell = found.get("masking", {}).get(network, {}).get("gray", {}).get("mask_1pct", {})
+        if y:
+            r = y[filters][inp]["faig_over_random"]
+            values = r.get("values", [r["ratio"]])
+            return (f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}] (median yardstick; {seeds_text(values)})",
+                    ratio_seed_verdict(values, paper))
+        if cell:  # results from before the yardstick: the mean of a few random draws
+            c = cell[filters][inp]
+            values = [f / r for f, r in zip(c["faig"]["values"], c["random"]["values"])]
+            return (f"{sum(values) / len(values):.3g} (mean of few draws, no interval; {seeds_text(values)})",
+                    ratio_seed_verdict(values, paper))
+        return None
+
+    return Claim(f"FAIG / random, 1 %, {label} input", "Table 2", f"{paper:.3g}",
+                 "seed_verdict(log per-seed ratios, log paper)", "table2", measure)
+
+
+#: the claims this study measures (Table 2, in the baselines chapter), for the scorecard
+CLAIMS = tuple(claim for cell in CLAIMED_CELLS for claim in (_ordering_claim(*cell), _ratio_claim(*cell)))

@@ -7,16 +7,19 @@ is the one-degradation diagnostic, :func:`depth_summary` the depth of the discri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from faiglib.models.loading import load_model
 from faiglib.core.ranking import check_proportion
+from faiglib.measures.statistics import mean_std, paired_difference
+from faiglib.measures.verdicts import seed_verdict
+from faiglib.studies.claims import CLAIMED_CELLS, PAPER, RETRAINING_CELLS, Claim, mean_text, paper_gain
 from faiglib.studies.workspace import FUNCTIONS, METHODS
 from faiglib.training.stages import TrainResult, evaluate_psnr, train_stage
 
-__all__ = ["checkpoint_psnr", "retrained", "retraining_table", "single_task_retraining", "depth_summary"]
+__all__ = ["CLAIMS", "retraining_gains", "depth_claim", "checkpoint_psnr", "retrained", "retraining_table", "single_task_retraining", "depth_summary"]
 
 
 @torch.no_grad()
@@ -110,3 +113,62 @@ def depth_summary(ws, proportion: float = 0.01) -> dict[str, float]:
     out = {f"{FUNCTIONS[d]}_filters": float(depth[scores.top(d, proportion)].mean()) for d in FUNCTIONS}
     out["all_filters"] = float(depth.mean())
     return out
+
+
+def retraining_gains(summary: Mapping[str, Any], cells=RETRAINING_CELLS) -> dict[str, dict[str, Any]]:
+    """FAIG − random (dB) per Table 3 cell, paired by seed: ``{"<filters>/<input>": {"mean", "std", "values",
+    "paper", "verdict"}}``. ``summary``: :func:`~faiglib.measures.statistics.mean_std` over seeds of
+    :func:`~faiglib.studies.retraining.retraining_table` (leaves with per-seed ``values``). ``paper`` and
+    ``verdict`` only for the cells the paper reports."""
+    out = {}
+    for filters, inp in cells:
+        gain = paired_difference(summary[filters]["faig"][inp]["values"],
+                                 summary[filters]["random"][inp]["values"])["difference"]
+        key = f"{filters}/{inp}"
+        if f"table3/{key}/faig" in PAPER:
+            paper = paper_gain(filters, inp)
+            gain.update(paper=paper, verdict=seed_verdict(gain["values"], paper))
+        out[key] = gain
+    return out
+
+
+def depth_claim(runs: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """Fig. 4's claim over seeds: ``runs`` are :func:`~faiglib.studies.retraining.depth_summary` results (mean
+    relative depth of the top deblurring / denoising filters and of all filters). Returns their mean ± std,
+    ``deblur_deeper_in_every_seed`` (the paper's "more in the back part") and ``deblur_shallower_in_every_seed``
+    (its opposite), and the paired difference deblur − denoise."""
+    if not runs:
+        raise ValueError("no seeds")
+    out: dict[str, Any] = {k: mean_std([r[k] for r in runs]) for k in ("deblur_filters", "denoise_filters",
+                                                                          "all_filters")}
+    out["deblur_minus_denoise"] = paired_difference([r["deblur_filters"] for r in runs],
+                                                 [r["denoise_filters"] for r in runs])["difference"]
+    out["deblur_deeper_in_every_seed"] = all(r["deblur_filters"] > r["denoise_filters"] for r in runs)
+    out["deblur_shallower_in_every_seed"] = all(r["deblur_filters"] < r["denoise_filters"] for r in runs)
+    return out
+
+
+def _gain_claim(filters: str, inp: str, label: str) -> Claim:
+    paper = paper_gain(filters, inp)
+
+    def measure(found, network):
+        g = found.get("faig_minus_random", {}).get(network, {}).get(f"{filters}/{inp}")
+        return (mean_text(g), seed_verdict(g["values"], paper)) if g else None
+
+    return Claim(f"retraining 1 %: FAIG − random, {label} input (dB)", "Table 3", f"{paper:+.3f}",
+                 "seed_verdict(per-seed gains, paper gain)", "table3", measure)
+
+
+def _depth_measure(found, network):
+    d = found.get("relative_depth_1pct", {}).get(network)
+    if not d:
+        return None
+    diffs = [a - b for a, b in zip(d["deblur_filters"]["values"], d["denoise_filters"]["values"])]
+    return mean_text(mean_std(diffs)), seed_verdict(diffs)
+
+
+#: the claims this study measures (Table 3 and Fig. 4), for the scorecard
+CLAIMS = (*(_gain_claim(*cell) for cell in CLAIMED_CELLS),
+          Claim("deblurring filters sit deeper than denoising ones (relative depth, deblur − denoise)", "Fig. 4",
+                "> 0 (\"more in the back part\")", "seed_verdict(per-seed differences, > 0)", "table3",
+                _depth_measure))

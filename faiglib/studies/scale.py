@@ -7,7 +7,7 @@ on each pair, with the library functions the chapters use:
 
 * the 1 % masking effects of FAIG over the random yardstick (median of ``profile.yardstick_draws`` draws) with
   their bootstrap intervals (:func:`~faiglib.measures.yardstick.ratio_to_random`);
-* discriminativeness in both directions (:func:`~faiglib.studies.claims.masking_ratios`);
+* discriminativeness in both directions (:func:`~faiglib.studies.masking.masking_ratios`);
 * what the fine-tuning taught the target (PSNR gain over the baseline on blurry, noisy and clean input);
 * where the top 1 % deblurring and denoising filters sit (:func:`~faiglib.studies.retraining.depth_summary`);
 * optionally (``classify=True``) the blur / noise classification accuracy of Sec. 5.3
@@ -19,15 +19,17 @@ on each pair, with the library functions the chapters use:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 from faiglib.measures.statistics import mean_std
 from faiglib.measures.yardstick import yardstick_table
-from faiglib.studies.claims import RETRAINING_CELLS, masking_ratios, paper_ratio, retraining_gains
-from faiglib.studies.masking import yardstick_masking
-from faiglib.studies.retraining import depth_summary, retraining_table
+from faiglib.measures.verdicts import ratio_seed_verdict, seed_verdict
+from faiglib.studies.claims import CLAIMED_CELLS, PAPER, RETRAINING_CELLS, paper_gain, paper_ratio
+from faiglib.studies.masking import masking_ratios, yardstick_masking
+from faiglib.studies.retraining import depth_summary, retraining_gains, retraining_table
 
-__all__ = ["scale_archs", "scale_row", "scale_study", "seed_summary", "paper_ratios", "SCALE_METRICS", "SEED_MEASURES",
+__all__ = ["SizeClaim", "SIZE_CLAIMS", "size_claim_rows", "scale_archs", "scale_row", "scale_study", "seed_summary", "paper_ratios", "SCALE_METRICS", "SEED_MEASURES",
            "SEED_LABELS"]
 
 #: the metrics of a row that the chapter plots against the parameter count: (key, label).
@@ -71,7 +73,7 @@ def scale_row(ws, proportion: float = 0.01, classify: bool = False, retrain: boo
     "gain_{blur,noise,clean}_db", "psnr": psnr_table, "depth": depth_summary, "random_median": {…}}``
     (+ ``"classification": {"blur", "noise", "four_way"}`` accuracies in [0, 1] with ``classify``; + with
     ``retrain``: ``"retraining"``, Table 3's PSNR table without the upper bound, ``"retraining_gains"``
-    (:func:`~faiglib.studies.claims.retraining_gains` of this one seed: FAIG − random per claimed cell, with the
+    (:func:`~faiglib.studies.retraining.retraining_gains` of this one seed: FAIG − random per claimed cell, with the
     paper's gain), and their values ``"retrain_gain_blur_db"``, ``"retrain_gain_noise_db"``).
     """
     from faiglib.models.complexity import complexity
@@ -219,4 +221,64 @@ def scale_study(workspaces: Sequence, proportion: float = 0.01, classify: bool =
            "iterations": {"baseline": p.baseline_iters, "target": p.target_iters}}
     if len(seeds) == 1:
         out["seed"] = seeds[0]
+    return out
+
+
+@dataclass(frozen=True)
+class SizeClaim:
+    """A paper claim the scale study measures for each network size: ``value(row)`` reads one seed's value from
+    a scale row (``None`` where the row has none), ``judge(values)`` is its rule of
+    :mod:`faiglib.measures.verdicts` over the seeds, ``digits`` the format of our value."""
+
+    claim: str
+    paper: str
+    value: Callable[[Mapping[str, Any]], float | None]
+    judge: Callable[[Sequence[float]], str]
+    digits: str
+
+
+def _size_claims() -> tuple[SizeClaim, ...]:
+    claims = []
+    for (filters, inp, label), key in zip(CLAIMED_CELLS, ("deblur_over_random", "denoise_over_random")):
+        paper = paper_ratio(filters, inp)
+        claims.append(SizeClaim(f"FAIG / random, 1 %, {label} input (Table 2)", f"{paper:.3g}",
+                                lambda r, key=key: (r.get(key) or {}).get("ratio"),
+                                lambda v, paper=paper: ratio_seed_verdict(v, paper), ".3g"))
+    for filters, inp, label in CLAIMED_CELLS:
+        paper = paper_gain(filters, inp)
+        claims.append(SizeClaim(f"retraining 1 %: FAIG − random, {label} input (dB, Table 3)", f"{paper:+.3f}",
+                                lambda r, cell=f"{filters}/{inp}": (r.get("retraining_gains", {}).get(cell) or {}).get("mean"),
+                                lambda v, paper=paper: seed_verdict(v, paper), "+.3f"))
+    claims.append(SizeClaim("deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)", "> 0",
+                            lambda r: None if not r.get("depth") else r["depth"]["deblur_filters"] - r["depth"]["denoise_filters"],
+                            seed_verdict, "+.3f"))
+    for kind in ("blur", "noise"):
+        paper = PAPER[f"classification/accuracy/{kind}"].value
+        claims.append(SizeClaim(f"degradation prediction accuracy, {kind} (Sec. 5.3)", f"{paper:.2f}",
+                                lambda r, kind=kind: r.get("classification", {}).get(kind),
+                                lambda v, paper=paper: seed_verdict(v, paper, threshold=0.5), ".3f"))
+    return tuple(claims)
+
+
+#: the paper's claims the scale study measures, per network size (:func:`size_claim_rows`)
+SIZE_CLAIMS = _size_claims()
+
+
+def size_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """:data:`SIZE_CLAIMS` against each network size of ``scale`` (``results/<profile>/scale.json``: rows of
+    one seed each, or rows holding their seeds' rows in ``"per_seed"``), each judged over its seeds. Returns
+    ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}}]``, claims no row measured left
+    out; a value from fewer than :data:`~faiglib.measures.verdicts.MIN_SEEDS` seeds gets ``"no verdict"``."""
+    rows = scale.get("rows", [])
+    out: list[dict[str, Any]] = []
+    for claim in SIZE_CLAIMS:
+        cells = {}
+        for r in rows:
+            values = [claim.value(one) for one in r.get("per_seed", [r])]
+            if values and all(v is not None for v in values):
+                mean = sum(values) / len(values)
+                spread = "" if len(values) == 1 else f" ± {mean_std(values)['std']:.2g} ({len(values)} seeds)"
+                cells[r["network"]] = (f"{mean:{claim.digits}}{spread}", claim.judge(values))
+        if cells:
+            out.append({"claim": claim.claim, "paper": claim.paper, "cells": cells})
     return out

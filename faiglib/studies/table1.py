@@ -31,13 +31,15 @@ from faiglib.data.images import PatchSampler
 from faiglib.data.degradations import blind_degrade
 from faiglib.measures.metrics import psnr
 from faiglib.models.networks import MSRResNet
+from faiglib.measures.verdicts import seed_verdict
 from faiglib.profiles import Profile
-from faiglib.training.stages import ResumableRun, TrainResult, _cosine_lr
+from faiglib.studies.claims import PAPER, Claim, mean_text
+from faiglib.training.stages import ResumableRun, TrainResult, cosine_lr
 from faiglib.models.twobranch import TwoBranchSR, contrastive_loss, split_views
 
 __all__ = ["KINDS", "SETTINGS", "FLOPS_LR_SIZE", "TEMPERATURE", "network_configs", "build_model", "train_table1_model",
            "load_table1_model", "blind_test_set", "blind_psnr", "complexity_table", "table1", "experiment_table1", "PAPER_GAPS",
-           "gaps"]
+           "gaps", "CLAIMS"]
 
 #: model kinds of Table 1 -> row labels
 KINDS = {"two_branch": "two-branch (DASR-style)", "one_branch": "SRResNet one-branch"}
@@ -48,8 +50,23 @@ FLOPS_LR_SIZE = (64, 64)
 #: temperature of the contrastive loss (MoCo's default, which DASR uses)
 TEMPERATURE = 0.07
 #: the paper's Table 1 as one-branch minus two-branch PSNR (dB): SRResNet vs DAN and vs DASR, x4, RGB
-PAPER_GAPS = {"DAN": {"blur": 26.182 - 26.168, "blur+noise": 27.288 - 27.341},
-              "DASR": {"blur": 27.573 - 27.518, "blur+noise": 25.143 - 25.116}}
+PAPER_GAPS = {net: {s: PAPER[f"table1/{net.lower()}/{s}/one_branch"].value - PAPER[f"table1/{net.lower()}/{s}/two_branch"].value
+                    for s in SETTINGS} for net in ("DAN", "DASR")}
+
+
+def _gap_claim(setting: str) -> Claim:
+    paper = PAPER_GAPS["DASR"][setting]
+
+    def measure(found, network):
+        gap = found.get("gap_db", {})
+        return (mean_text(gap[setting]), seed_verdict(gap[setting]["values"], paper)) if setting in gap else None
+
+    return Claim(f"one-branch ≈ two-branch at equal compute, {setting} (one − two, dB)", "Table 1 (DASR)",
+                 f"{paper:+.3f}", "seed_verdict(per-seed gaps, paper gap)", "table1", measure)
+
+
+#: the claims this study measures (:class:`~faiglib.studies.claims.Claim`), for the scorecard
+CLAIMS = tuple(_gap_claim(setting) for setting in SETTINGS)
 
 
 @lru_cache(maxsize=16)
@@ -156,7 +173,7 @@ def train_table1_model(kind: str, setting: str, *, profile: Profile, train_image
         lr = _degrade(hr, profile, setting, degrade_gen).to(device)
         hr = hr.to(device)
         for group in optimizer.param_groups:
-            group["lr"] = _cosine_lr(profile.table1_lr, it, total)
+            group["lr"] = cosine_lr(profile.table1_lr, it, total)
         if kind == "two_branch":
             sr = model.restore(lr, model.representation(lr))
             # Two halves of each LR patch share its degradation but not its content: a positive pair.
