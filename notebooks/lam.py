@@ -57,8 +57,8 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.methods.receptive_field import receptive_radius
 from faiglib.report.tables import architecture_diffusion_markdown, diffusion_comparison_markdown, rows_markdown
-from faiglib.studies.lam import (architecture_verdict, compare_architectures, compare_diffusion, diffusion_study,
-                                 lam_examples, stored_architectures)
+from faiglib.studies.lam import (architecture_verdict, compare_architectures, compare_diffusion, diffusion_answer,
+                                 diffusion_study, lam_examples, stored_architectures)
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                          results=results)
@@ -181,11 +181,9 @@ def line(kind):
             f"over {c['n']} windows: **{c['verdict']}**.")
 
 
-blur_answer = ("yes" if comparison["blur"]["resolved"] and comparison["blur"]["more_diffuse"] else
-               "no, it diffuses less" if comparison["blur"]["resolved"] else "not resolved by these windows")
 show_markdown("\n".join([line(k) for k in comparison] + [
     f"- Does the target ({ws.spec.label}, seed {seed}) diffuse more than the baseline on blurry input? "
-    f"**{blur_answer}**.",
+    f"**{diffusion_answer(comparison['blur'])}**.",
     f"- Completeness with {fold} steps: the maps sum to $D(F(x)) - D(F(x_0))$ within {median_gap:.1%} for the "
     f"median window and {worst_gap:.1%} at worst, a window where $D$ changes by only {worst_change:+.3f} along the "
     f"path (the relative gap divides by that change).",

@@ -9,7 +9,7 @@ from faiglib.models.networks import build_network
 from faiglib.report.tables import diffusion_comparison_markdown
 from faiglib.methods.receptive_field import receptive_radius
 from faiglib.studies.lam import (architecture_verdict, choose_windows, compare_architectures, compare_diffusion,
-                                 diffusion_study, lam_examples)
+                                 diffusion_answer, diffusion_study, lam_examples)
 
 
 def textured(h=64, w=80, square=(24, 40, 16)):
@@ -46,6 +46,9 @@ def test_compare_diffusion_pairs_the_differences():
     assert blur["resolved"] and blur["more_diffuse"] and blur["verdict"] == "target diffuses more"
     assert out["noise"]["difference"]["mean"] == 0 and out["noise"]["verdict"] == "no difference resolved"
     assert not out["clean"]["resolved"] and out["clean"]["standard_error"] is None  # one pair: no spread
+    less = compare_diffusion({"di": {"baseline": {"blur": [2.0, 3.5, 4.0]}, "target": {"blur": [1.0, 2.0, 3.0]}}})
+    assert [diffusion_answer(c) for c in (blur, less["blur"], out["noise"], out["clean"])] == [
+        "yes", "no, it diffuses less", "not resolved by these windows", "not resolved by these windows"]
     table = diffusion_comparison_markdown(out)
     assert "| blur | +1.17 ± 0.29 | 0.33 | 3 | target diffuses more |" in table and "| clean | +8 ± 0 | – | 1 |" in table
     with pytest.raises(ValueError, match="pair up"):

@@ -20,7 +20,7 @@ from faiglib.core.store import ReadOnlyStoreError
 from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.lam import LAMResult, lam
 
-__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "compare_architectures",
+__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "diffusion_answer", "compare_architectures",
            "architecture_verdict", "stored_architectures", "lam_examples", "MODELS"]
 
 MODELS = ("baseline", "target")
@@ -128,6 +128,14 @@ def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second:
             else "no difference resolved"
         out[kind] = {**paired, "more_diffuse": mean > 0, "resolved": resolved, "verdict": verdict}
     return out
+
+
+def diffusion_answer(cell: Mapping[str, Any]) -> str:
+    """The plain answer to "does the second network diffuse more?" for one input kind of :func:`compare_diffusion`:
+    ``"yes"`` (resolved, more), ``"no, it diffuses less"`` (resolved, less) or ``"not resolved by these windows"``."""
+    if not cell["resolved"]:
+        return "not resolved by these windows"
+    return "yes" if cell["more_diffuse"] else "no, it diffuses less"
 
 
 def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
