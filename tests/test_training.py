@@ -230,3 +230,22 @@ def test_train_precision_enters_the_key_only_when_not_fp32(monkeypatch):
     assert stages.stage_settings("target", PROFILE.with_(train_precision="auto"))["train_precision"] == "bf16"
     with pytest.raises(ValueError, match="unknown train_precision 'fp16'"):
         stages.stage_settings("target", PROFILE.with_(train_precision="fp16"))
+
+
+def test_cosine_learning_rate_by_hand():
+    # eta_min = base / 100; lr(it) = eta_min + (base - eta_min) (1 + cos(pi it / total)) / 2
+    from faiglib.training.stages import cosine_lr
+
+    assert cosine_lr(2e-4, 0, 100) == pytest.approx(2e-4)
+    assert cosine_lr(2e-4, 50, 100) == pytest.approx(2e-6 + 0.5 * (2e-4 - 2e-6))  # cos(pi / 2) = 0
+    assert cosine_lr(2e-4, 100, 100) == pytest.approx(2e-6)
+    assert cosine_lr(1.0, 25, 100) == pytest.approx(0.01 + 0.99 * (1 + 2 ** -0.5) / 2)
+
+
+def test_init_digest_names_the_starting_weights():
+    from faiglib.training.stages import init_digest
+
+    a = {"w": torch.zeros(2, 2), "b": torch.ones(2)}
+    assert init_digest(None) is None and len(init_digest(a)) == 16
+    assert init_digest(a) == init_digest({"b": torch.ones(2), "w": torch.zeros(2, 2)})  # key order does not matter
+    assert init_digest(a) != init_digest({"w": torch.zeros(2, 2), "b": torch.full((2,), 2.0)})

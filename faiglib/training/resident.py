@@ -32,8 +32,8 @@ from faiglib.core.checkpoint import check_finite, load_state, save_model
 from faiglib.data.degradations import Degradation, build_analysis_set, downsample, gaussian_kernel
 from faiglib.data.images import center_crop, check_patch_source
 from faiglib.profiles import NetSpec, Profile
-from faiglib.training.stages import (ResumableRun, TrainResult, _cosine_lr, _digest, build_seeded, degradation_of,
-                                     evaluate_psnr, stage_settings)
+from faiglib.training.stages import (ResumableRun, TrainResult, build_seeded, cosine_lr, degradation_of,
+                                     evaluate_psnr, init_digest, stage_settings)
 
 __all__ = ["PRECISIONS", "ResidentPatches", "device_blur", "device_degrade", "stage_config",
            "train_resident_stage", "train_resident_pair"]
@@ -144,7 +144,7 @@ def stage_config(stage: str, profile: Profile, network: NetSpec, seed: int, data
         raise ValueError(f"the resident trainer does the baseline and target stages, not {stage!r}")
     return {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
             "settings": stage_settings(stage, profile), "train_images": list(train_names),
-            "init": _digest(init_state)}
+            "init": init_digest(init_state)}
 
 
 def _autocast(device: torch.device, precision: str):
@@ -246,7 +246,7 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
             lr = device_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise)
         lr = lr.contiguous(memory_format=torch.channels_last)
         for group in optimizer.param_groups:
-            group["lr"] = _cosine_lr(base_lr, it, total)
+            group["lr"] = cosine_lr(base_lr, it, total)
         with amp():
             out = forward(lr)
         loss = F.l1_loss(out.float(), hr)  # fp32 loss on fp32 master weights

@@ -38,7 +38,8 @@ from faiglib.models.networks import build_network
 from faiglib.profiles import NetSpec, Profile
 
 __all__ = ["STAGES", "TRAINING_VERSION", "TRAIN_PRECISIONS", "bf16_supported", "resolve_train_precision",
-           "stage_settings", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr"]
+           "stage_settings", "TrainResult", "ResumableRun", "train_stage", "train_pair", "build_seeded", "degradation_of", "evaluate_psnr",
+           "cosine_lr", "init_digest"]
 
 STAGES = ("baseline", "target", "retrain")
 
@@ -65,7 +66,9 @@ def build_seeded(spec: NetSpec, scale: int, seed: int) -> nn.Module:
         return build_network(spec.arch, **spec.kwargs(scale))
 
 
-def _digest(state: Mapping[str, torch.Tensor] | None) -> str | None:
+def init_digest(state: Mapping[str, torch.Tensor] | None) -> str | None:
+    """The 16-hex-digit digest of a starting state dict (key order sorted, raw bytes), part of a training's key:
+    the same architecture started from other weights is another run; ``None`` for a seeded start."""
     if state is None:
         return None
     h = hashlib.sha256()
@@ -75,7 +78,9 @@ def _digest(state: Mapping[str, torch.Tensor] | None) -> str | None:
     return h.hexdigest()[:16]
 
 
-def _cosine_lr(base: float, it: int, total: int) -> float:
+def cosine_lr(base: float, it: int, total: int) -> float:
+    """The learning rate of iteration ``it`` of ``total`` (every trainer of the book): cosine from ``base`` down
+    to ``base / 100``."""
     eta_min = base * 0.01
     return eta_min + 0.5 * (base - eta_min) * (1 + math.cos(math.pi * it / max(total, 1)))
 
@@ -273,7 +278,7 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
     base_lr = {"baseline": profile.lr_baseline, "target": profile.lr_target, "retrain": profile.lr_retrain}[stage]
     config = {"stage": stage, "network": network.label, "seed": seed, "data": data_label,
               "settings": stage_settings(stage, profile, device),
-              "train_images": [n for n, _ in train_images], "init": _digest(init_state)}
+              "train_images": [n for n, _ in train_images], "init": init_digest(init_state)}
     if blur_range is not None or noise_range is not None:  # only then: fixed-level keys stay as they were
         config["ranges"] = {"blur": None if blur_range is None else [float(v) for v in blur_range],
                             "noise": None if noise_range is None else [float(v) for v in noise_range]}
@@ -339,7 +344,7 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
             lr = random_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise,
                                 blur_range=blur_range, noise_range=noise_range)
         for group in optimizer.param_groups:
-            group["lr"] = _cosine_lr(base_lr, it, total)
+            group["lr"] = cosine_lr(base_lr, it, total)
         with autocast:
             out = model(lr)
         loss = F.l1_loss(out.float(), hr)
