@@ -37,14 +37,40 @@ from typing import Any
 __all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
 
 
+#: each architecture's own options of :class:`NetSpec` beyond width and depth (``None`` elsewhere), and how they
+#: reach its constructor: ``kwargs(spec, scale)`` -> its keyword arguments (``num_feat`` and ``upscale`` added
+#: for all). An architecture not listed takes ``num_feat`` and ``upscale`` alone.
+ARCH_SPECS: dict[str, dict[str, Any]] = {
+    "msrresnet": {"options": ("num_block", "global_residual"),
+                  "kwargs": lambda spec, scale: {"num_block": 16 if spec.num_block is None else spec.num_block,
+                                                 **({} if spec.global_residual else {"global_residual": False})}},
+    "rcan": {"options": ("num_block", "num_group"),
+             "kwargs": lambda spec, scale: {k: v for k, v in (("num_block", spec.num_block),
+                                                              ("num_group", spec.num_group)) if v is not None}},
+    # one width for SwinIR's tokens and its upsampler
+    "swinir": {"options": ("depths", "num_heads", "window_size"),
+               "kwargs": lambda spec, scale: {"embed_dim": spec.num_feat, **{
+                   k: v for k, v in (("depths", None if spec.depths is None else list(spec.depths)),
+                                     ("num_heads", spec.num_heads), ("window_size", spec.window_size))
+                   if v is not None}}},
+}
+
+#: the label's suffix of each option, when set (``global_residual`` only when False): ``msrresnet-32x4-nogr``,
+#: ``rcan-32x3-g2``, ``swinir-32-d2-h4-w8``. The CNNs' labels -- and so their store keys -- never show an unset one.
+_LABEL_PARTS = (("num_block", lambda v: f"x{v}"), ("global_residual", lambda v: "" if v else "-nogr"),
+                ("num_group", lambda v: f"-g{v}"), ("depths", lambda v: f"-d{'.'.join(map(str, v))}"),
+                ("num_heads", lambda v: f"-h{v}"), ("window_size", lambda v: f"-w{v}"))
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """An architecture of :mod:`faiglib.models.networks` and its size.
 
     ``num_feat`` is the width (SwinIR: the token width ``embed_dim``, also used for the upsampler);
-    ``num_block`` the residual blocks (RCAN: RCABs per residual group). The attention networks' knobs --
-    ``num_group`` (RCAN), ``depths``, ``num_heads``, ``window_size`` (SwinIR) -- default to ``None`` and reach
-    the label and the network's kwargs only when set, so the labels (and store keys) of the CNNs are unchanged.
+    ``num_block`` the residual blocks (RCAN: RCABs per residual group). The other options belong to one
+    architecture each (:data:`ARCH_SPECS`) -- ``global_residual`` (MSRResNet), ``num_group`` (RCAN), ``depths``,
+    ``num_heads``, ``window_size`` (SwinIR) -- and reach the label and the network's kwargs only when set, so the
+    labels (and store keys) of the CNNs are unchanged.
     """
 
     arch: str
@@ -63,45 +89,35 @@ class NetSpec:
             raise ValueError(f"NetSpec arch must be a network name such as 'msrresnet', got {self.arch!r}")
         _int_at_least(f"NetSpec({self.arch!r}).num_feat", self.num_feat, 1)
         _int_at_least(f"NetSpec({self.arch!r}).num_block", self.num_block, 1, optional=True)
-        if not self.global_residual and self.arch != "msrresnet":
-            raise ValueError(f"global_residual=False is an MSRResNet option; {self.arch!r} has no global skip")
         if isinstance(self.depths, list):
             object.__setattr__(self, "depths", tuple(self.depths))
-        for name, owner in (("num_group", "rcan"), ("depths", "swinir"), ("num_heads", "swinir"),
-                            ("window_size", "swinir")):
+        own = ARCH_SPECS.get(self.arch, {}).get("options", ())
+        for name, default in (("global_residual", True), ("num_group", None), ("depths", None), ("num_heads", None),
+                              ("window_size", None)):
             value = getattr(self, name)
-            if value is None:
+            if value == default:
                 continue
-            if self.arch != owner:
-                raise ValueError(f"NetSpec {name} is a {owner} option; {self.arch!r} has none (leave it None)")
+            if name not in own:
+                owner = next(a for a, spec in ARCH_SPECS.items() if name in spec["options"])
+                remedy = "leave it True" if name == "global_residual" else "leave it None"
+                raise ValueError(f"NetSpec {name} is a {owner} option; {self.arch!r} has none ({remedy})")
+            if name == "global_residual":
+                continue
             for v in (value if name == "depths" else (value,)):
                 _int_at_least(f"NetSpec({self.arch!r}).{name}", v, 1)
             if name == "depths" and not value:
                 raise ValueError(f"NetSpec depths must be a non-empty tuple of block counts, got {value!r}")
 
     def kwargs(self, scale: int) -> dict[str, Any]:
-        kw: dict[str, Any] = {"num_feat": self.num_feat, "upscale": scale}
-        if self.arch == "msrresnet":
-            kw["num_block"] = self.num_block if self.num_block is not None else 16
-        if not self.global_residual:
-            kw["global_residual"] = False
-        if self.arch == "rcan":
-            kw.update({k: v for k, v in (("num_block", self.num_block), ("num_group", self.num_group)) if v is not None})
-        if self.arch == "swinir":  # one width for the tokens and the upsampler
-            kw["embed_dim"] = self.num_feat
-            kw.update({k: v for k, v in (("depths", None if self.depths is None else list(self.depths)),
-                                         ("num_heads", self.num_heads), ("window_size", self.window_size))
-                       if v is not None})
-        return kw
+        """The keyword arguments of :func:`~faiglib.models.networks.build_network` for this network at ``scale``."""
+        own = ARCH_SPECS.get(self.arch)
+        return {"num_feat": self.num_feat, "upscale": scale, **(own["kwargs"](self, scale) if own else {})}
 
     @property
     def label(self) -> str:
-        return (f"{self.arch}-{self.num_feat}" + (f"x{self.num_block}" if self.num_block is not None else "")
-                + ("" if self.global_residual else "-nogr")
-                + (f"-g{self.num_group}" if self.num_group is not None else "")
-                + (f"-d{'.'.join(map(str, self.depths))}" if self.depths is not None else "")
-                + (f"-h{self.num_heads}" if self.num_heads is not None else "")
-                + (f"-w{self.window_size}" if self.window_size is not None else ""))
+        return f"{self.arch}-{self.num_feat}" + "".join(
+            part(getattr(self, name)) for name, part in _LABEL_PARTS
+            if getattr(self, name) is not None and not (name == "global_residual" and getattr(self, name)))
 
 
 @dataclass(frozen=True)

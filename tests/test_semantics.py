@@ -172,7 +172,7 @@ def test_nogr_netspec_label_and_profile_lookup():
     assert cpu.network("msrresnet-32x4-nogr") == spec
     assert cpu.network("msrresnet").label == "msrresnet-32x4"  # by arch: still the GR network
     assert [s.label for s in cpu.networks] == ["msrresnet-32x4", "srcnn_style-16"]
-    with pytest.raises(ValueError, match="MSRResNet option"):
+    with pytest.raises(ValueError, match="global_residual is a msrresnet option.*leave it True"):
         NetSpec("srcnn_style", 16, global_residual=False)
 
 
