@@ -11,12 +11,13 @@ import torch
 import pytest
 from chapter_lists import make_list
 
+from faiglib.report.book import RESULT_FILES
+
 jupytext = pytest.importorskip("jupytext")
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = make_list("FULL_ORDER")  # dependency order, as `make book-full` runs them (the Makefile's list)
-RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}  # sections whose results are named after the paper's table
 
 
 @pytest.fixture(scope="module")

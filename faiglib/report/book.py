@@ -10,7 +10,7 @@ from faiglib.core.results import portable_paths, repository_root, write_results 
 from faiglib.core.progress import notebook_progress
 from faiglib.studies.workspace import Workspace, workspaces
 
-__all__ = ["show_markdown", "faiglib_command", "write_results", "portable_paths", "scrub_notebook_paths", "notebook_workspace", "notebook_workspaces", "edition_markdown",
+__all__ = ["RESULT_FILES", "show_markdown", "faiglib_command", "write_results", "portable_paths", "scrub_notebook_paths", "notebook_workspace", "notebook_workspaces", "edition_markdown",
            "write_missing_sections", "record_section_time", "section_times"]
 
 
@@ -121,12 +121,14 @@ def edition_markdown(results: str | Path, profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# results files named otherwise than their chapter
-_RESULTS_SECTION = {"table1": "preliminary", "table2": "baselines", "table3": "retraining"}
+#: the chapters whose results file is named after the paper's table, not after the chapter:
+#: ``results/<profile>/<RESULT_FILES.get(section, section)>.json``
+RESULT_FILES = {"preliminary": "table1", "baselines": "table2", "retraining": "table3"}
 
 
 def _wall_time(times: Mapping[str, Mapping[str, Any]], stem: str) -> str:
-    t = times.get(_RESULTS_SECTION.get(stem, stem))
+    section = next((name for name, file in RESULT_FILES.items() if file == stem), stem)
+    t = times.get(section)
     return _minutes(t["seconds"]) if t else "–"
 
 
