@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from faiglib.studies.l2x import METHODS, attribute, window_case
+from faiglib.studies.l2x import COMPARED_METHODS, attribute, window_case
 from faiglib.studies.lam import choose_windows
 from faiglib.studies.workspace import Workspace
 
@@ -39,7 +39,7 @@ def main() -> None:
           f"window {tuple(window)}, crop {tuple(case.x.shape)}; fold {args.fold}, IG steps {args.ig_steps}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     rows = {}
-    for method in METHODS:
+    for method in COMPARED_METHODS:
         if method == "random":
             continue
         runs = []

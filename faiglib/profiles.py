@@ -227,7 +227,7 @@ class Profile:
     def __post_init__(self) -> None:
         """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
         not a ``ZeroDivisionError`` or a silently different experiment hours later. Sequences become tuples."""
-        from faiglib.core.paths import METHODS
+        from faiglib.core.paths import QUADRATURE_RULES
         from faiglib.methods.faig import PRECISIONS
 
         for f in fields(self):  # lists (e.g. from JSON or with_) become tuples: profiles stay hashable
@@ -292,7 +292,8 @@ class Profile:
                 _number(name, v, low=0.0, low_open=low_open)
             if not value[0] <= value[1]:
                 raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}")
-        for name, value, known in (("resize", self.resize, ("bilinear", "bicubic")), ("method", self.method, METHODS),
+        for name, value, known in (("resize", self.resize, ("bilinear", "bicubic")),
+                                   ("method", self.method, QUADRATURE_RULES),
                                    ("precision", self.precision, PRECISIONS),
                                    ("trainer", self.trainer, ("stages", "resident"))):
             if value not in known:

@@ -55,7 +55,7 @@ from faiglib.report.tables import markdown_table
 from faiglib.report.tables import masking_markdown
 from faiglib.measures.yardstick import yardstick_table
 from faiglib.studies.masking import masking_ratios, method_example_outputs, yardstick_masking
-from faiglib.studies.workspace import METHODS
+from faiglib.studies.workspace import SELECTION_METHODS
 
 seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
                             train_data=train_data, out=out, results=results)
@@ -93,7 +93,7 @@ masked = {net: [yardstick_masking(e, proportions) for e in seed_workspaces if e.
 per_seed = {net: [m["table"] for m in runs] for net, runs in masked.items()}
 summary = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net in networks:
-    fig = plots.masking_curves(summary[net]["gray"], tuple(METHODS), title=f"{net}: mean ± std over seeds")
+    fig = plots.masking_curves(summary[net]["gray"], tuple(SELECTION_METHODS), title=f"{net}: mean ± std over seeds")
 
 # %% [markdown]
 # ## Table 2: masking 1 % and 5 %
@@ -105,7 +105,8 @@ for net in networks:
 table_proportions = seed_workspaces[0].profile.table_proportions
 for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (official code)")):
     for net in networks:
-        show_markdown(f"**{net}, {name}**\n\n" + masking_markdown(summary[net][channel], table_proportions, METHODS))
+        show_markdown(f"**{net}, {name}**\n\n"
+                      + masking_markdown(summary[net][channel], table_proportions, SELECTION_METHODS))
 
 # %% [markdown]
 # ## Each rule against the random yardstick
@@ -116,7 +117,7 @@ for channel, name in (("gray", "gray images (paper)"), ("blue", "blue channel (o
 # above). The random column is the median [interquartile range] of all draws of all seeds.
 
 # %%
-ratio_methods = tuple(m for m in METHODS if m != "random")
+ratio_methods = tuple(m for m in SELECTION_METHODS if m != "random")
 yardstick = {net: {ch: yardstick_table({f"mask_{p * 100:g}pct": summary[net][ch][f"mask_{p * 100:g}pct"]
                                         for p in table_proportions},
                                        [run["draws"][ch] for run in masked[net]], ratio_methods)
@@ -124,7 +125,7 @@ yardstick = {net: {ch: yardstick_table({f"mask_{p * 100:g}pct": summary[net][ch]
 pairs = {"deblur_filters": "blur_input", "denoise_filters": "noise_input"}
 show_markdown(markdown_table(
     ["network", "metric", "masked", "filters / input", "random: median [IQR]"]
-    + [f"{METHODS[m]} / median(random) [95 % CI]" for m in ratio_methods],
+    + [f"{SELECTION_METHODS[m]} / median(random) [95 % CI]" for m in ratio_methods],
     [[net, ch, mask.removeprefix("mask_").replace("pct", " %"), f"{f.split('_')[0]} / {i.split('_')[0]}",
       f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
      + [f"{y[f'{m}_over_random']['ratio']:.3g} [{y[f'{m}_over_random']['low']:.3g}, {y[f'{m}_over_random']['high']:.3g}]"
@@ -162,17 +163,18 @@ fig = plots.masking_grid(method_example_outputs(seed_workspaces[0], proportion=0
 # the input needs. The ranking of the means, and whether every seed gives the same ranking:
 
 # %%
-orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(METHODS)) for ch in ("gray", "blue")}
+orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(SELECTION_METHODS)) for ch in ("gray", "blue")}
              for net in networks}
 show_markdown(markdown_table(
     ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
-    [[net, ch, cell, " > ".join(METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
+    [[net, ch, cell, " > ".join(SELECTION_METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
      for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()]))
 
 # %%
 results_file = write_results(
     results, seed_workspaces[0].profile.name, "table2",
-    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": METHODS, "table_proportions": list(table_proportions),
+    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": SELECTION_METHODS,
+     "table_proportions": list(table_proportions),
      "psnr": psnr, "orderings_1pct": orderings, "masking": summary, "yardstick": yardstick,
      "discriminativeness_1pct": discriminativeness, "yardstick_draws": seed_workspaces[0].profile.yardstick_draws},
     seed=", ".join(str(s) for s in sorted({e.seed for e in seed_workspaces})), device=device, network=", ".join(networks),

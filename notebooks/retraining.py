@@ -47,7 +47,7 @@ from faiglib.report.book import notebook_workspaces, show_markdown, write_result
 from faiglib.report.tables import format_mean_std, markdown_table, retraining_markdown
 from faiglib.studies.retraining import (depth_claim, depth_summary, retraining_gains, retraining_table,
                                         single_task_retraining)
-from faiglib.studies.workspace import METHODS
+from faiglib.studies.workspace import SELECTION_METHODS
 
 retrain_archs = retrain_archs or [get_profile(profile).networks[0].label]
 common = dict(profile=profile, seeds=seeds, device=device, data=data, train_data=train_data, out=out, results=results)
@@ -74,8 +74,8 @@ for e in retrain_exps:
     per_seed.setdefault(e.spec.label, []).append(retraining_table(e, ))
 table3 = {net: mean_std(tables) for net, tables in per_seed.items()}
 for net, summary in table3.items():
-    show_markdown(f"**{net}**, PSNR (dB)\n\n" + retraining_markdown(summary, METHODS))
-    fig = plots.retraining_bars(summary, METHODS)
+    show_markdown(f"**{net}**, PSNR (dB)\n\n" + retraining_markdown(summary, SELECTION_METHODS))
+    fig = plots.retraining_bars(summary, SELECTION_METHODS)
 
 # %% [markdown]
 # The paper's comparison: on blurry input, FAIG's deblurring filters, retrained, gain more over random ones
@@ -158,7 +158,8 @@ show_markdown(markdown_table(
 # %%
 results_file = write_results(
     results, p.name, "table3",
-    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": METHODS, "proportion": p.retrain_proportion,
+    {"n_images": len(seed_workspaces[0].analysis_set()), "methods": SELECTION_METHODS,
+     "proportion": p.retrain_proportion,
      "retrain_iters": p.retrain_iters, "lr_retrain": p.lr_retrain, "psnr": table3, "faig_minus_random": gains,
      "relative_depth_1pct": depth,
      "single_task_diagnostic": {net: {str(seed): t for seed, t in per.items()} for net, per in single.items()},

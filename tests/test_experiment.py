@@ -6,7 +6,7 @@ from faiglib.models.loading import load_model
 from faiglib.measures.metrics import psnr
 from faiglib.studies.masking import masking_table, method_masking
 from faiglib.studies.retraining import depth_summary, retrained, retraining_table, single_task_retraining
-from faiglib.studies.workspace import METHODS, Workspace, workspaces
+from faiglib.studies.workspace import SELECTION_METHODS, Workspace, workspaces
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_method_masking_agrees_with_masking_table_and_has_every_method(exp):
     full = method_masking(exp, proportions=(0.01, 0.05), channels=("gray", "blue"))
     assert set(full) == {"gray", "blue"} and set(full["gray"]) == {"mask_1pct", "mask_5pct"}
     cell = full["gray"]["mask_5pct"]["deblur_filters"]["blur_input"]
-    assert set(cell) == set(METHODS) | {"random_std", "random_median", "random_q1", "random_q3"}
+    assert set(cell) == set(SELECTION_METHODS) | {"random_std", "random_median", "random_q1", "random_q3"}
     assert cell["random_q1"] <= cell["random_median"] <= cell["random_q3"]
     assert all(v >= 0 for v in cell.values())
     assert cell["faig"] > 0
@@ -33,7 +33,7 @@ def test_method_masking_agrees_with_masking_table_and_has_every_method(exp):
 
 def test_rankings_cover_the_methods_and_ig_is_cached(exp):
     rankings = exp.rankings()
-    assert list(rankings) == list(METHODS)
+    assert list(rankings) == list(SELECTION_METHODS)
     n = len(exp.filter_index)
     for method, r in rankings.items():
         for d in ("blur", "noise"):

@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, representation_layers,
+from faiglib.studies.l2x import (COMPARED_METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, representation_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -67,7 +67,7 @@ def test_every_method_explains_the_same_objective():
     with torch.no_grad():
         delta = float(WindowObjective(m, case.window, 8)(torch.stack([case.x, case.reference])).diff().neg())
     maps = {}
-    for method in METHODS:
+    for method in COMPARED_METHODS:
         maps[method], cost = attribute(m, case, method, fold=40, ig_steps=40)
         assert maps[method].shape == case.x.shape
     assert float(maps["l2x"].sum()) == pytest.approx(delta, rel=1e-9)  # summation-to-delta
@@ -81,7 +81,7 @@ def test_remove_replace_study_on_a_fake_workspace():
                              percents=(0, 10, 50, 100))
     assert r["percents"] == [0.0, 10.0, 50.0, 100.0]
     for which in ("baseline", "target"):
-        for method in METHODS:
+        for method in COMPARED_METHODS:
             for order in ("absolute", "positive", "negative"):
                 curves = r["curves"][which]["blur"][method][order]
                 ends = [1 - d1 / d0 for d0, d1 in r["objectives"][which]["blur"]]  # f(100) = ΔD / D(F(x))

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METHODS", "quadrature", "path_points", "interpolate", "n_evaluations", "blur_kernels", "blur_path",
+__all__ = ["QUADRATURE_RULES", "quadrature", "path_points", "interpolate", "n_evaluations", "blur_kernels", "blur_path",
            "blur_baseline"]
 
-METHODS: tuple[str, ...] = ("left", "right", "midpoint", "trapezoid", "gauss-legendre")
+QUADRATURE_RULES: tuple[str, ...] = ("left", "right", "midpoint", "trapezoid", "gauss-legendre")
 
 
 def _check_steps(n_steps: int) -> int:
@@ -55,7 +55,7 @@ def quadrature(n_steps: int, method: str = "left") -> tuple[torch.Tensor, torch.
         nodes, w = np.polynomial.legendre.leggauss(n)
         alphas, weights = (nodes + 1) / 2, w / 2
     else:
-        raise ValueError(f"unknown quadrature method {method!r}; known: {METHODS}")
+        raise ValueError(f"unknown quadrature method {method!r}; known: {QUADRATURE_RULES}")
     return torch.from_numpy(np.asarray(alphas, dtype=np.float64)), torch.from_numpy(np.asarray(weights, dtype=np.float64))
 
 

@@ -8,7 +8,7 @@ and the context doubled until they agree). The reference ``x̄`` is the *whole* 
 cropped, which is also LAM's baseline, so L2X, IG and LAM share their reference. Remove-and-replace percentages
 are of the crop's pixels (pixels outside it cannot change the window).
 
-Methods (:data:`METHODS`): ``l2x`` (:func:`~faiglib.methods.l2x.rescale_attribution`), ``lam``
+Methods (:data:`COMPARED_METHODS`): ``l2x`` (:func:`~faiglib.methods.l2x.rescale_attribution`), ``lam``
 (:func:`~faiglib.methods.lam.lam`, ``fold`` steps of the progressive-blur path), ``gradient_x_input``,
 ``ig_blur`` (straight-line IG from the blurred reference, ``ig_steps`` steps), ``random`` (a seeded normal map).
 """
@@ -27,13 +27,13 @@ from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.l2x import L2XResult, WindowObjective, rescale_attribution
 from faiglib.methods.pixel_attribution import PIXEL_METHODS, attribute as pixel_attribute
 from faiglib.methods.window import WindowCase, window_case
-from faiglib.studies.lam import MODELS, choose_windows, window_generator
+from faiglib.studies.lam import PAIR_ROLES, choose_windows, window_generator
 
-__all__ = ["METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
+__all__ = ["COMPARED_METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
            "ordering_by_auc", "paired_differences",
            "l2x_examples", "l2x_where_valid", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
-METHODS = tuple(PIXEL_METHODS)  # the pixel methods the chapter compares: all of them
+COMPARED_METHODS = tuple(PIXEL_METHODS)  # the pixel methods the chapter compares: all of them
 
 
 def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50, ig_steps: int = 50,
@@ -43,8 +43,8 @@ def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50
     :func:`~faiglib.methods.pixel_attribution.attribute`) and its cost ``{"forward", "backward", "seconds", ...}``
     (images through ``model``; LAM's two whole-image forwards count as two), with ``relative_gap`` for the methods
     relative to the reference."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {METHODS}")
+    if method not in COMPARED_METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {COMPARED_METHODS}")
     with count_passes(model) as cost:
         r = pixel_attribute(method, model, case, fold=fold, ig_steps=ig_steps, sigma=sigma, kernel_size=kernel_size,
                             generator=generator)
@@ -52,8 +52,8 @@ def attribute(model: nn.Module, case: WindowCase, method: str, *, fold: int = 50
     return r.map, {**cost.as_dict(), **extra}
 
 
-def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = METHODS,
-                         models: Sequence[str] = MODELS, n_windows: int = 3, n_images: int | None = None,
+def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: Sequence[str] = COMPARED_METHODS,
+                         models: Sequence[str] = PAIR_ROLES, n_windows: int = 3, n_images: int | None = None,
                          window_size: int = 16, sigma: float = 1.2, fold: int = 50, ig_steps: int = 50,
                          percents: Sequence[float] = DEFAULT_PERCENTS, normalise: str = "objective",
                          replacements: Sequence[str] = REPLACEMENTS) -> dict[str, Any]:
@@ -78,9 +78,9 @@ def remove_replace_study(ws, kinds: Sequence[str] = ("blur", "noise"), methods: 
     missing = [k for k in kinds if k not in aset.lr]
     if missing:
         raise ValueError(f"no analysis inputs of kind {missing}; the analysis set has {list(aset.lr)}")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in COMPARED_METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; known: {METHODS}")
+        raise ValueError(f"unknown method(s) {unknown}; known: {COMPARED_METHODS}")
     bad = [r for r in replacements if r not in REPLACEMENTS] or ([] if replacements else ["(none)"])
     if bad:
         raise ValueError(f"unknown replacement(s) {bad}; known: {REPLACEMENTS}")

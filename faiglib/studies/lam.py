@@ -21,9 +21,9 @@ from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.lam import LAMResult, lam
 
 __all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "diffusion_answer", "compare_architectures",
-           "architecture_verdict", "stored_architectures", "lam_examples", "MODELS"]
+           "architecture_verdict", "stored_architectures", "lam_examples", "PAIR_ROLES"]
 
-MODELS = ("baseline", "target")
+PAIR_ROLES = ("baseline", "target")
 
 
 def window_generator(seed: int, image: int) -> torch.Generator:
@@ -91,7 +91,7 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
     di: dict[str, dict[str, list[float]]] = {}
     gaps: dict[str, dict[str, list[float]]] = {}
     change: dict[str, dict[str, list[float]]] = {}
-    for which in MODELS:
+    for which in PAIR_ROLES:
         model = ws.model(which)
         di[which], gaps[which], change[which] = {}, {}, {}
         for kind in kinds:
@@ -146,7 +146,7 @@ def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], lis
     for label in labels:
         other = dataclasses.replace(ws, arch=label, read_only=True, _cache={})
         try:
-            for which in MODELS:
+            for which in PAIR_ROLES:
                 other.model(which)
         except ReadOnlyStoreError:
             missing.append(label)
@@ -156,7 +156,7 @@ def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], lis
 
 
 def compare_architectures(studies: Mapping[str, Mapping[str, Any]], reference: str,
-                          which: Sequence[str] = MODELS) -> dict[str, Any]:
+                          which: Sequence[str] = PAIR_ROLES) -> dict[str, Any]:
     """Do other networks diffuse more than ``reference``? ``studies``: ``{network label: diffusion_study(...)}``,
     all on the same windows (same analysis images and seed; ValueError otherwise). For every other network and
     each of ``which`` (baseline, target): :func:`compare_diffusion` of its DI against the reference network's
@@ -211,7 +211,7 @@ def lam_examples(ws, image: int = 0, kind: str = "blur", window: tuple[int, int]
         window = choose_windows(aset.hr[image], n_windows, window_size, g)[0]
     lr = aset.lr[kind][image]
     out = {}
-    for which in MODELS:
+    for which in PAIR_ROLES:
         model = ws.model(which)
         out[which] = (lam(model, lr, tuple(window), window_size=window_size, **kwargs), lr)
     return out

@@ -22,7 +22,7 @@ from faiglib.measures.yardstick import median_iqr
 from faiglib.measures.gradient_maps import output_difference
 from faiglib.measures.verdicts import ordering_verdict, ratio_seed_verdict
 from faiglib.studies.claims import CLAIMED_CELLS, Claim, paper_ratio, seeds_text
-from faiglib.studies.workspace import FUNCTIONS, METHODS
+from faiglib.studies.workspace import FUNCTIONS, SELECTION_METHODS
 
 __all__ = ["CLAIMS", "masking_ratios", "random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
            "masking_table",
@@ -88,7 +88,7 @@ def random_summary(draw_effects: torch.Tensor) -> dict[str, float]:
 MASKING_VERSION = 1
 
 
-def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+def yardstick_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(SELECTION_METHODS),
                       draws: int | None = None, batch: int | None = None) -> dict[str, dict]:
     """:func:`method_masking` and the effect of every random draw: ``{"table": method_masking's table,
     "draws": {channel: {"mask_1pct": {"deblur_filters": {"blur_input": [effect of draw 1, …], …}, …}, …}}}``
@@ -178,7 +178,7 @@ def yardstick_effects(ws, proportions, channels, methods, draws: int, batch: int
     return {"table": table, "draws": drawn_effects}
 
 
-def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(METHODS),
+def method_masking(ws, proportions=None, channels=("gray", "blue"), methods=tuple(SELECTION_METHODS),
                    draws: int | None = None) -> dict[str, dict]:
     """Mean output difference when the top filters of each selection method are masked (Table 2, Fig. 3).
 
@@ -229,9 +229,9 @@ def example_outputs(ws, proportion: float = 0.01, image: int = 0) -> dict[str, d
 
 def method_example_outputs(ws, proportion: float = 0.01, image: int = 0) -> dict[str, dict[str, torch.Tensor]]:
     """Images for a Fig. 3-style grid: for the blurry (noisy) input, the outputs with the top ``proportion``
-    deblurring (denoising) filters of each method of :data:`METHODS` masked. Tensors ``(3, H, W)``."""
+    deblurring (denoising) filters of each method of :data:`SELECTION_METHODS` masked. Tensors ``(3, H, W)``."""
     rankings = ws.rankings()
-    return _masked_rows(ws, image, lambda kind: {f"{METHODS[m]} masked": r.top(kind, proportion)
+    return _masked_rows(ws, image, lambda kind: {f"{SELECTION_METHODS[m]} masked": r.top(kind, proportion)
                                                   for m, r in rankings.items()})
 
 

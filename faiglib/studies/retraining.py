@@ -16,7 +16,7 @@ from faiglib.core.ranking import check_proportion
 from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.measures.verdicts import seed_verdict
 from faiglib.studies.claims import CLAIMED_CELLS, PAPER, RETRAINING_CELLS, Claim, mean_text, paper_gain
-from faiglib.studies.workspace import FUNCTIONS, METHODS
+from faiglib.studies.workspace import FUNCTIONS, SELECTION_METHODS
 from faiglib.training.stages import TrainResult, evaluate_psnr, train_stage
 
 __all__ = ["CLAIMS", "retraining_gains", "depth_claim", "checkpoint_psnr", "retrained", "retraining_table", "single_task_retraining", "depth_summary"]
@@ -52,7 +52,7 @@ def retrained(ws, filters: torch.Tensor | None, tag: str, task: str = "blind") -
                            data_label=str(ws.train_data), trainable=trainable, tag=tag)
 
 
-def retraining_table(ws, proportion: float | None = None, methods=tuple(METHODS),
+def retraining_table(ws, proportion: float | None = None, methods=tuple(SELECTION_METHODS),
                      upper_bound: bool = True) -> dict[str, dict]:
     """Table 3: RGB PSNR (dB) on the blurry and noisy analysis inputs of the baseline retrained with only the
     top ``proportion`` (default ``profile.retrain_proportion``) deblurring or denoising filters of each

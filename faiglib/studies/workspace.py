@@ -41,13 +41,13 @@ from faiglib.profiles import Profile, get_profile
 from faiglib.training.stages import (TRAINING_VERSION, TrainResult, degradation_of, evaluate_psnr, stage_settings,
                                      train_stage)
 
-__all__ = ["Workspace", "FUNCTIONS", "METHODS", "workspaces"]
+__all__ = ["Workspace", "FUNCTIONS", "SELECTION_METHODS", "workspaces"]
 
 #: degradation -> the network function that removes it, as the paper names filter sets and JSON keys.
 FUNCTIONS = {"blur": "deblur", "noise": "denoise"}
 
 #: filter-selection methods compared in Table 2 (keys of :meth:`Workspace.rankings`) and their labels.
-METHODS = {"faig": "FAIG", "ig": "IG", "abs_change": "|θ−θ̄|", "random": "random"}
+SELECTION_METHODS = {"faig": "FAIG", "ig": "IG", "abs_change": "|θ−θ̄|", "random": "random"}
 
 
 @dataclass
@@ -318,7 +318,7 @@ class Workspace:
         return [random_filter_ranking(self.filter_index, self.seed * 1000 + r, tuple(FUNCTIONS)) for r in range(draws)]
 
     def ranking(self, method: str):
-        """The ranking of one selection method of :data:`METHODS`, with ``.top(degradation, proportion)``:
+        """The ranking of one selection method of :data:`SELECTION_METHODS`, with ``.top(degradation, proportion)``:
         ``"faig"`` (Eq. 7, with gradient elimination), ``"ig"``, ``"abs_change"`` or ``"random"`` (the first
         random draw)."""
         if method == "faig":
@@ -330,11 +330,11 @@ class Workspace:
             return abs_change_ranking(self.architecture(), base, target, tuple(FUNCTIONS))
         if method == "random":
             return self.random_rankings(1)[0]
-        raise ValueError(f"unknown selection method {method!r}; known: {list(METHODS)}")
+        raise ValueError(f"unknown selection method {method!r}; known: {list(SELECTION_METHODS)}")
 
     def rankings(self) -> dict[str, Any]:
-        """``{method: ranking}`` for every method of :data:`METHODS` (see :meth:`ranking`)."""
-        return {m: self.ranking(m) for m in METHODS}
+        """``{method: ranking}`` for every method of :data:`SELECTION_METHODS` (see :meth:`ranking`)."""
+        return {m: self.ranking(m) for m in SELECTION_METHODS}
 
     def selections(self, proportion: float, scores: DiscriminativeFilters | None = None) -> dict[str, dict]:
         """``{degradation: {"faig": indices, "random": [indices, …]}}`` for the top ``proportion`` of filters;
