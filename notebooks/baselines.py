@@ -51,10 +51,10 @@ proportions = None  # masked proportions for the curves; None: the profile's cur
 from faiglib.measures.statistics import mean_std, method_orderings
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
-from faiglib.report.tables import markdown_table
-from faiglib.report.tables import masking_markdown
+from faiglib.report.tables import (discriminativeness_markdown, markdown_table, masking_markdown, orderings_markdown,
+                                   yardstick_markdown)
 from faiglib.measures.yardstick import yardstick_table
-from faiglib.studies.masking import masking_ratios, method_example_outputs, yardstick_masking
+from faiglib.studies.masking import discriminativeness, method_example_outputs, yardstick_masking
 from faiglib.studies.workspace import SELECTION_METHODS
 
 seed_workspaces = notebook_workspaces(profile=profile, seeds=seeds, archs=archs, device=device, data=data,
@@ -122,16 +122,7 @@ yardstick = {net: {ch: yardstick_table({f"mask_{p * 100:g}pct": summary[net][ch]
                                         for p in table_proportions},
                                        [run["draws"][ch] for run in masked[net]], ratio_methods)
                    for ch in ("gray", "blue")} for net in networks}
-pairs = {"deblur_filters": "blur_input", "denoise_filters": "noise_input"}
-show_markdown(markdown_table(
-    ["network", "metric", "masked", "filters / input", "random: median [IQR]"]
-    + [f"{SELECTION_METHODS[m]} / median(random) [95 % CI]" for m in ratio_methods],
-    [[net, ch, mask.removeprefix("mask_").replace("pct", " %"), f"{f.split('_')[0]} / {i.split('_')[0]}",
-      f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
-     + [f"{y[f'{m}_over_random']['ratio']:.3g} [{y[f'{m}_over_random']['low']:.3g}, {y[f'{m}_over_random']['high']:.3g}]"
-        for m in ratio_methods]
-     for net, by_channel in yardstick.items() for ch, table in by_channel.items() for mask, cells in table.items()
-     for f, i in pairs.items() for y in [cells[f][i]]]))
+show_markdown(yardstick_markdown(yardstick, SELECTION_METHODS))
 
 # %% [markdown]
 # Discriminativeness of FAIG's sets at 1 %, in both directions (gray metric, per seed then mean ± std): on
@@ -139,13 +130,8 @@ show_markdown(markdown_table(
 # set ÷ masking the deblurring set. Both well below 1 means each set is specific to its function.
 
 # %%
-discriminativeness = {net: mean_std([{k: v for k, v in masking_ratios(t["gray"]["mask_1pct"]).items()
-                                      if "masking" in k} for t in per_seed[net]]) for net in networks}
-show_markdown(markdown_table(
-    ["network", "noisy input: deblur ÷ denoise set", "blurry input: denoise ÷ deblur set"],
-    [[net, f"{d['noise_input_deblur_over_denoise_masking']['mean']:.3g} ± {d['noise_input_deblur_over_denoise_masking']['std']:.2g}",
-      f"{d['blur_input_denoise_over_deblur_masking']['mean']:.3g} ± {d['blur_input_denoise_over_deblur_masking']['std']:.2g}"]
-     for net, d in discriminativeness.items()]))
+discriminativeness_1pct = {net: discriminativeness(per_seed[net]) for net in networks}
+show_markdown(discriminativeness_markdown(discriminativeness_1pct))
 
 # %% [markdown]
 # ## What 1 % masking looks like for each rule
@@ -165,10 +151,7 @@ fig = plots.masking_grid(method_example_outputs(seed_workspaces[0], proportion=0
 # %%
 orderings = {net: {ch: method_orderings(summary[net][ch], 0.01, tuple(SELECTION_METHODS)) for ch in ("gray", "blue")}
              for net in networks}
-show_markdown(markdown_table(
-    ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
-    [[net, ch, cell, " > ".join(SELECTION_METHODS[m] for m in o["by_mean"]), o["same_in_every_seed"]]
-     for net, by_channel in orderings.items() for ch, cells in by_channel.items() for cell, o in cells.items()]))
+show_markdown(orderings_markdown(orderings, SELECTION_METHODS))
 
 # %%
 results_file = write_results(
@@ -176,7 +159,7 @@ results_file = write_results(
     {"n_images": len(seed_workspaces[0].analysis_set()), "methods": SELECTION_METHODS,
      "table_proportions": list(table_proportions),
      "psnr": psnr, "orderings_1pct": orderings, "masking": summary, "yardstick": yardstick,
-     "discriminativeness_1pct": discriminativeness, "yardstick_draws": seed_workspaces[0].profile.yardstick_draws},
+     "discriminativeness_1pct": discriminativeness_1pct, "yardstick_draws": seed_workspaces[0].profile.yardstick_draws},
     seed=", ".join(str(s) for s in sorted({e.seed for e in seed_workspaces})), device=device, network=", ".join(networks),
     data=str(seed_workspaces[0].data), train_data=str(seed_workspaces[0].train_data))
 

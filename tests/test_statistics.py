@@ -98,3 +98,35 @@ def test_paired_difference_known_answer():
                                                           "standard_error": None, "n": 1}
     with pytest.raises(ValueError, match="as many of each"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_the_baselines_chapters_tables_render_known_rows():
+    from faiglib.report.tables import discriminativeness_markdown, orderings_markdown, yardstick_markdown
+    from faiglib.studies.masking import discriminativeness
+
+    ratio = {"ratio": 12.0, "low": 9.5, "high": 15.25}
+    cell = {"random": {"median": 0.25, "q1": 0.125, "q3": 0.5}, "faig_over_random": ratio}
+    table = {"mask_1pct": {"deblur_filters": {"blur_input": cell}, "denoise_filters": {"noise_input": cell}}}
+    md = yardstick_markdown({"net": {"gray": table}}, {"faig": "FAIG", "random": "random"}).strip().splitlines()
+    assert md[0] == "| network | metric | masked | filters / input | random: median [IQR] | FAIG / median(random) [95 % CI] |"
+    assert md[2] == "| net | gray | 1 % | deblur / blur | 0.25 [0.125, 0.5] | 12 [9.5, 15.2] |"
+    assert md[3].startswith("| net | gray | 1 % | denoise / noise |")
+
+    # two seeds; per seed the other set's effect over the right set's, on each input: (1/4, 2/4), then (3/4, 1/2)
+    def seed(deblur_on_noise, denoise_on_blur):
+        masked = {"deblur_filters": {"blur_input": {"faig": 4.0, "random": 1.0},
+                                     "noise_input": {"faig": deblur_on_noise, "random": 1.0}},
+                  "denoise_filters": {"blur_input": {"faig": denoise_on_blur, "random": 1.0},
+                                      "noise_input": {"faig": 4.0, "random": 1.0}}}
+        return {"gray": {"mask_1pct": masked}}
+
+    d = discriminativeness([seed(1.0, 2.0), seed(3.0, 2.0)])
+    assert d["noise_input_deblur_over_denoise_masking"]["values"] == [0.25, 0.75]
+    assert d["blur_input_denoise_over_deblur_masking"]["mean"] == 0.5 and set(d) == {
+        "noise_input_deblur_over_denoise_masking", "blur_input_denoise_over_deblur_masking"}
+    assert discriminativeness_markdown({"net": d}).strip().splitlines()[2] == "| net | 0.5 ± 0.35 | 0.5 ± 0 |"
+
+    o = {"by_mean": ["faig", "random"], "same_in_every_seed": False}
+    assert orderings_markdown({"net": {"blue": {"deblur_filters/blur_input": o}}},
+                              {"faig": "FAIG", "random": "random"}).strip().splitlines()[2] == \
+        "| net | blue | deblur_filters/blur_input | FAIG > random | False |"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "retraining_markdown", "confusion_markdown",
+__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "yardstick_markdown", "discriminativeness_markdown",
+           "orderings_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
 
@@ -60,6 +61,54 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
             cells.append(f"**{text}**" if best[c] == m else text)
         lines.append("| " + " | ".join([label.replace("|", "\\|")] + cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _interval(r: Mapping[str, float]) -> str:
+    return f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
+
+
+def yardstick_markdown(yardstick: Mapping[str, Mapping[str, Mapping[str, Any]]], methods: Mapping[str, str],
+                       cells: Mapping[str, str] | None = None) -> str:
+    """Each selection rule against the random yardstick: one row per (network, metric, masked proportion, filter
+    set on its input), the random draws' median [IQR] and every method's ``effect / median(random)`` [95 %
+    interval]. ``yardstick``: ``{network: {metric: table}}`` of
+    :func:`~faiglib.measures.yardstick.yardstick_table` tables; ``methods``: key -> label (``random`` left
+    out); ``cells``: filter set -> its input (default: each set on the degradation it removes)."""
+    cells = cells or {"deblur_filters": "blur_input", "denoise_filters": "noise_input"}
+    compared = [m for m in methods if m != "random"]
+    rows = []
+    for net, by_metric in yardstick.items():
+        for metric, table in by_metric.items():
+            for mask, by_set in table.items():
+                for filters, inp in cells.items():
+                    y = by_set[filters][inp]
+                    rows.append([net, metric, mask.removeprefix("mask_").replace("pct", " %"),
+                                 f"{filters.split('_')[0]} / {inp.split('_')[0]}",
+                                 f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
+                                + [_interval(y[f"{m}_over_random"]) for m in compared])
+    return markdown_table(["network", "metric", "masked", "filters / input", "random: median [IQR]"]
+                          + [f"{methods[m]} / median(random) [95 % CI]" for m in compared], rows)
+
+
+def discriminativeness_markdown(discriminativeness: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """One row per network: the two discriminativeness ratios at 1 % as mean ± std over seeds
+    (:func:`~faiglib.studies.masking.discriminativeness`)."""
+    return markdown_table(
+        ["network", "noisy input: deblur ÷ denoise set", "blurry input: denoise ÷ deblur set"],
+        [[net, format_mean_std(d["noise_input_deblur_over_denoise_masking"]),
+          format_mean_std(d["blur_input_denoise_over_deblur_masking"])] for net, d in discriminativeness.items()])
+
+
+def orderings_markdown(orderings: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
+                       methods: Mapping[str, str]) -> str:
+    """The ranking of the methods' mean effects per (network, metric, filter set / input) and whether every seed
+    ranks them so. ``orderings``: ``{network: {metric: method_orderings(...)}}``
+    (:func:`~faiglib.measures.statistics.method_orderings`); ``methods``: key -> label."""
+    return markdown_table(
+        ["network", "metric", "filters / input", "ordering of the means", "same in every seed"],
+        [[net, metric, cell, " > ".join(methods[m] for m in o["by_mean"]), o["same_in_every_seed"]]
+         for net, by_metric in orderings.items() for metric, by_cell in by_metric.items()
+         for cell, o in by_cell.items()])
 
 
 def retraining_markdown(summary: Mapping[str, dict], methods: Mapping[str, str]) -> str:

@@ -24,7 +24,7 @@ from faiglib.measures.verdicts import ordering_verdict, ratio_seed_verdict
 from faiglib.studies.claims import CLAIMED_CELLS, Claim, paper_ratio, seeds_text
 from faiglib.studies.workspace import FUNCTIONS, SELECTION_METHODS
 
-__all__ = ["CLAIMS", "masking_ratios", "random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
+__all__ = ["CLAIMS", "masking_ratios", "discriminativeness", "random_summary", "reference_outputs", "masking_effects", "masking_effect", "MASKING_VERSION", "yardstick_masking", "yardstick_effects", "method_masking",
            "masking_table",
            "example_outputs", "method_example_outputs"]
 
@@ -257,6 +257,17 @@ def masking_ratios(one: Mapping[str, Any]) -> dict[str, float]:
         "blur_input_denoise_over_deblur_masking": cell("denoise_filters", "blur_input", "faig")
         / cell("deblur_filters", "blur_input", "faig"),
     }
+
+
+def discriminativeness(tables: Sequence[Mapping[str, Any]], metric: str = "gray") -> dict[str, dict[str, Any]]:
+    """Discriminativeness of FAIG's sets at 1 % over seeds: the two "other set ÷ right set" ratios of
+    :func:`masking_ratios` per seed (``tables``: one :func:`method_masking`-shaped table per seed, with
+    ``{metric: {"mask_1pct": ...}}``), as mean ± std: ``{"noise_input_deblur_over_denoise_masking": {"mean",
+    "std", "values"}, "blur_input_denoise_over_deblur_masking": {...}}``. Both below 1: each set is specific."""
+    from faiglib.measures.statistics import mean_std
+
+    return mean_std([{k: v for k, v in masking_ratios(t[metric]["mask_1pct"]).items() if k.endswith("_masking")}
+                     for t in tables])
 
 
 def _ordering_claim(filters: str, inp: str, label: str) -> Claim:
