@@ -42,13 +42,11 @@ channel = "gray"  # gradient maps of gray images (the paper) or "blue" (the offi
 proportions = (0.01, 0.05)  # masked proportions of the units
 
 # %%
-from faiglib.core.units import FilterIndex
 from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table
-from faiglib.studies.attention import (COMPONENTS, comparison_rows, network_summary, small_set_verdict,
-                                       unit_components)
+from faiglib.report import attention_tables as tables
+from faiglib.studies.attention import network_summary, small_set_verdict
 
 p = get_profile(profile)
 labels = [p.networks[0].label] + [s.label for s in p.attention_networks]
@@ -65,11 +63,7 @@ print(f"networks {labels}, seed {seed}; {len(spaces[labels[0]].analysis_set())} 
 # left out. Biases and LayerNorm parameters are attributed by FAIG but are not units (as biases in the paper).
 
 # %%
-indexes = {label: FilterIndex(ws.architecture()) for label, ws in spaces.items()}
-show_markdown(markdown_table(
-    ["network", "parameters", "units", *[f"{c} units" for c in COMPONENTS]],
-    [[label, f"{sum(t.numel() for t in ws.architecture().parameters()):,}", f"{len(indexes[label]):,}",
-      *[f"{unit_components(indexes[label]).count(c):,}" for c in COMPONENTS]] for label, ws in spaces.items()]))
+show_markdown(tables.units_markdown({label: ws.architecture() for label, ws in spaces.items()}))
 
 # %% [markdown]
 # ## The pairs, FAIG and completeness
@@ -82,13 +76,7 @@ show_markdown(markdown_table(
 
 # %%
 summaries = {label: network_summary(ws, proportions, channel) for label, ws in spaces.items()}
-kinds = list(summaries[labels[0]]["psnr"])
-show_markdown(markdown_table(
-    ["network", *[f"{k}: baseline / target" for k in kinds], "completeness gap blur (median, max)",
-     "noise (median, max)"],
-    [[label, *[f"{s['psnr'][k]['baseline']:.2f} / {s['psnr'][k]['target']:.2f}" for k in kinds],
-      *[f"{s['completeness'][d]['median']:.2g}, {s['completeness'][d]['max']:.2g}" for d in ("blur", "noise")]]
-     for label, s in summaries.items()]))
+show_markdown(tables.pairs_markdown(summaries))
 
 # %% [markdown]
 # ## Masking the top units against random units
@@ -99,14 +87,7 @@ show_markdown(markdown_table(
 # comes with a 95 % bootstrap interval over the draws (it covers the yardstick's noise, not training's).
 
 # %%
-show_markdown(markdown_table(
-    ["network", "masked", "units", "input", "FAIG", "random: median [IQR]", "FAIG / median(random) [95 % CI]"],
-    [[label, mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_filters", ""), inp.replace("_", " "),
-      f"{cell['faig']:.3g}", f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
-      f"{y['faig_over_random']['ratio']:.3g} [{y['faig_over_random']['low']:.3g}, {y['faig_over_random']['high']:.3g}]"]
-     for label, s in summaries.items() for mask, entry in s["masking"].items()
-     for filters, inp in (("deblur_filters", "blur_input"), ("denoise_filters", "noise_input"))
-     for cell in [entry[filters][inp]] for y in [s["yardstick"][mask][filters][inp]]]))
+show_markdown(tables.masking_markdown(summaries))
 
 # %% [markdown]
 # ## Discriminativeness, both directions
@@ -116,11 +97,7 @@ show_markdown(markdown_table(
 # Both ratios are well below 1 when the sets are specific to their degradation.
 
 # %%
-show_markdown(markdown_table(
-    ["network", "masked", "noisy input: deblur set ÷ denoise set", "blurry input: denoise set ÷ deblur set"],
-    [[label, mask.removeprefix("mask_").replace("pct", " %"), f"{r['noise_input_deblur_over_denoise_masking']:.3g}",
-      f"{r['blur_input_denoise_over_deblur_masking']:.3g}"]
-     for label, s in summaries.items() for mask, r in s["ratios"].items()]))
+show_markdown(tables.discriminativeness_markdown(summaries))
 
 # %% [markdown]
 # ## Where the units sit
@@ -135,12 +112,7 @@ show_markdown(markdown_table(
 fig = plots.unit_location_bars(summaries)
 
 # %%
-show_markdown(markdown_table(
-    ["network", "units", "depth (all units)", "weights per unit (all units)", "layers holding most of them"],
-    [[label, f"top {function}", f"{loc['depth']:.2f} ({loc['depth_chance']:.2f})",
-      f"{loc['size']:.3g} ({loc['size_chance']:.3g})",
-      ", ".join(f"{name} ({n})" for name, n in sorted(loc["layers"].items(), key=lambda kv: -kv[1])[:3])]
-     for label, s in summaries.items() for function, loc in s["locations"].items()]))
+show_markdown(tables.locations_markdown(summaries))
 
 # %% [markdown]
 # ## Side by side: the answer to the paper's open question
@@ -150,10 +122,7 @@ show_markdown(markdown_table(
 # MSRResNet is the paper's network, trained by the same recipe and seed.
 
 # %%
-show_markdown(markdown_table(
-    ["network", "units", "deblur: FAIG / random [95 % CI]", "denoise: FAIG / random [95 % CI]",
-     "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "small set per degradation?"],
-    comparison_rows(summaries)))
+show_markdown(tables.comparison_markdown(summaries))
 
 # %% [markdown]
 # ## Summary

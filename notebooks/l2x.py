@@ -62,7 +62,8 @@ cka_per_image = 8  # patch positions per analysis image (x 3 input kinds)
 from faiglib.measures.remove_replace import ORDERS
 from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import format_mean_std, markdown_table
+from faiglib.report import l2x_tables as tables
+from faiglib.report.l2x_tables import relative_gap_text as gap
 from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, l2x_where_valid,
                                   ordering_by_auc, paired_differences, remove_replace_study,
                                   separation_from_permutation)
@@ -87,16 +88,7 @@ print(f"{ws.spec.label} and {nogr_label}, seed {seed}, x{ws.profile.scale}; {len
 examples = l2x_examples(ws, image=example_image, kinds=("blur", "noise"), window_size=window_size,
                         n_windows=n_windows, sigma=sigma)
 fig = l2x_plots.l2x_panels(examples)
-def gap(g):
-    """A relative completeness gap for the page: float32 rounding (< 1e-4) is not printed digit by digit."""
-    return "< 1e-4" if g < 1e-4 else f"{g:.1%}"
-
-
-rows = [[kind, str(res.window), f"{res.objective:.4g}", f"{res.reference_objective:.4g}",
-         f"{float(res.positive.sum()):+.4g}", f"{float(res.negative.sum()):+.4g}", gap(res.relative_summation_gap)]
-        for kind, (res, case) in examples.items()]
-show_markdown(markdown_table(["input", "window (crop)", "D(F(x))", "D(F(x̄))", "Σ R⁺", "Σ R⁻",
-                              "|Σ R − ΔD| / |ΔD|"], rows))
+show_markdown(tables.examples_markdown(examples))
 
 # %% [markdown]
 # ## Remove-and-replace: five maps on the same windows
@@ -114,15 +106,10 @@ study = remove_replace_study(ws, kinds=("blur", "noise"), n_windows=n_windows, n
                              window_size=window_size, sigma=sigma, fold=fold, ig_steps=ig_steps)
 fig = l2x_plots.remove_replace_curves(study, "target")
 methods = study["settings"]["methods"]
-auc_rows = [[f"{which}: {l2x_plots.METHOD_LABELS[m]}"] + [format_mean_std(study["summary"][which][m][o]) for o in ORDERS]
-            for which in study["settings"]["models"] for m in methods]
-show_markdown(markdown_table(["network: method", "AUC by |R|", "AUC by R⁺ first", "AUC by R⁻ first"], auc_rows))
-blurred = study["by_replacement"]["blur"]
-blur_rows = [[f"{which}: {l2x_plots.METHOD_LABELS[m]}"] + [format_mean_std(blurred["summary"][which][m][o])
-                                                         for o in ORDERS]
-             for which in study["settings"]["models"] for m in methods]
+models = study["settings"]["models"]
+show_markdown(tables.auc_markdown(study["summary"], models, methods))
 show_markdown("Replaced by the blurred reference instead:\n\n"
-              + markdown_table(["network: method", "AUC by |R|", "AUC by R⁺ first", "AUC by R⁻ first"], blur_rows))
+              + tables.auc_markdown(study["by_replacement"]["blur"]["summary"], models, methods))
 n_cases = len(study["summary"]["target"]["l2x"]["absolute"]["values"])
 print(f"{n_cases} windows x inputs per network; completeness (relative |Σ map − ΔD| / |ΔD|, mean): "
       + ", ".join(f"{m} {gap(g['mean'])}" for m, g in study["relative_gap"].items()))
@@ -138,13 +125,7 @@ print(f"{n_cases} windows x inputs per network; completeness (relative |Σ map �
 # %%
 separation = {rep: {o: separation_from_permutation(sub, o) for o in ORDERS}
               for rep, sub in study["by_replacement"].items()}
-sep_rows = [[which, l2x_plots.METHOD_LABELS[m]]
-            + [f"{separation[rep]['absolute'][which][m]['difference']['mean']:+.3f} ± "
-               f"{separation[rep]['absolute'][which][m]['standard_error'] or 0:.3f} "
-               f"(z {separation[rep]['absolute'][which][m]['z'] or 0:.1f})" for rep in study["by_replacement"]]
-            for which in study["settings"]["models"] for m in methods]
-show_markdown(markdown_table(["network", "method"] + [f"AUC(map) − AUC(permuted), {rep} replacement"
-                                                      for rep in study["by_replacement"]], sep_rows))
+show_markdown(tables.separation_markdown(separation, models, methods))
 
 # %% [markdown]
 # ## Ordering of the methods
@@ -156,15 +137,7 @@ show_markdown(markdown_table(["network", "method"] + [f"AUC(map) − AUC(permute
 # %%
 orderings = {which: {o: ordering_by_auc(study["summary"][which], o) for o in ORDERS}
              for which in study["settings"]["models"]}
-order_rows = []
-for which, per in orderings.items():
-    for o, r in per.items():
-        parts = [r["methods"][0]]
-        for name, sep in zip(r["methods"][1:], r["separated"]):
-            parts.append((" > " if sep else " ≈ ") + name)
-        order_rows.append([which, o, "".join(parts)])
-show_markdown(markdown_table(["network", "order", "methods, best first (>: separated, ≈: within one std)"],
-                             order_rows))
+show_markdown(tables.orderings_markdown(orderings))
 
 # %% [markdown]
 # The spread over windows is mostly the windows' own (how much detail the blurred reference takes away), shared
@@ -174,11 +147,7 @@ show_markdown(markdown_table(["network", "order", "methods, best first (>: separ
 
 # %%
 paired = {o: paired_differences(study, "l2x", o) for o in ORDERS}
-pair_rows = [[which, o, l2x_plots.METHOD_LABELS[m], f"{c['difference']['mean']:+.3f} ± {c['difference']['std']:.3f}",
-              c["verdict"]]
-             for o in ORDERS for which, per in paired[o].items() for m, c in per.items()]
-show_markdown(markdown_table(["network", "order", "L2X against", "AUC difference (+: L2X better)", "verdict"],
-                             pair_rows))
+show_markdown(tables.paired_markdown(paired))
 
 # %% [markdown]
 # ## What each method costs
@@ -191,10 +160,7 @@ show_markdown(markdown_table(["network", "order", "L2X against", "AUC difference
 
 # %%
 costs = study["costs"]
-cost_rows = [[l2x_plots.METHOD_LABELS[m], f"{costs[m]['forward']['mean']:.0f}", f"{costs[m]['backward']['mean']:.0f}",
-              f"wall {1000 * costs[m]['seconds']['mean']:.1f} ± {1000 * costs[m]['seconds']['std']:.1f} ms"]
-             for m in methods]
-show_markdown(markdown_table(["method", "forward images", "backward images", "wall time per window"], cost_rows))
+show_markdown(tables.costs_markdown(costs, methods))
 
 # %% [markdown]
 # ## CKA between layers
@@ -221,9 +187,7 @@ fig = l2x_plots.cka_heatmaps(cka, {"baseline vs target": ("baseline", "target"),
                                    "MSRResNet vs nogr (targets)": (ws.spec.label, nogr_label),
                                    **{f"MSRResNet vs {label} (targets)": (ws.spec.label, label)
                                       for label in attention}})
-show_markdown(markdown_table(["pair", "CKA of same-named layers, first to last", "CKA of the last layers"],
-                             [[n, ", ".join(f"{v:.2f}" for v in r["diagonal"]) or "– (other layer names)",
-                               f"{r['matrix'][-1][-1]:.2f}"] for n, r in cka.items()]))
+show_markdown(tables.layer_cka_markdown(cka))
 print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch} LR pixels in "
       f"{cka['baseline vs target']['batches']} minibatches")
 
@@ -239,11 +203,7 @@ print(f"{cka['baseline vs target']['samples']} patches of {cka_patch}x{cka_patch
 # %%
 validity = l2x_where_valid({ws.spec.label: ws, **attention}, image=example_image, kinds=("blur", "noise"),
                            window_size=window_size, n_windows=n_windows, sigma=sigma, ig_steps=ig_steps)
-show_markdown(markdown_table(
-    ["network", "input", "map", "relative summation / completeness gap", "why not L2X"],
-    [[r["network"], r["kind"], l2x_plots.METHOD_LABELS[r["method"]], gap(r["relative_gap"]),
-      (r["refused"][:90] + "…") if r["refused"] and len(r["refused"]) > 90 else (r["refused"] or "–")]
-     for r in validity]))
+show_markdown(tables.validity_markdown(validity))
 
 # %% [markdown]
 # ## CKA between the networks' L2X maps (the seed's use)
@@ -260,8 +220,7 @@ acka = attribution_cka(ws, networks, kinds=("blur", "noise"), n_windows=n_window
                        window_size=window_size, sigma=sigma)
 fig = l2x_plots.cka_heatmaps({f"CKA of positive L2X maps ({acka['samples']} windows x inputs)":
                               {"matrix": acka["matrix"], "layers_a": acka["names"], "layers_b": acka["names"]}})
-show_markdown(markdown_table([""] + acka["names"], [[a] + [f"{v:.2f}" for v in row]
-                                                    for a, row in zip(acka["names"], acka["matrix"])]))
+show_markdown(tables.attribution_cka_markdown(acka))
 
 # %%
 results_file = ws.write_results("l2x", {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "masking_markdown", "yardstick_markdown", "discriminativeness_markdown",
+__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "yardstick_markdown", "discriminativeness_markdown",
            "orderings_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
@@ -63,7 +63,8 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
     return "\n".join(lines) + "\n"
 
 
-def _interval(r: Mapping[str, float]) -> str:
+def interval_text(r: Mapping[str, float]) -> str:
+    """``"12 [9.5, 15.2]"``: a ratio and its interval (``{"ratio", "low", "high"}``), 3 significant digits."""
     return f"{r['ratio']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
 
 
@@ -85,7 +86,7 @@ def yardstick_markdown(yardstick: Mapping[str, Mapping[str, Mapping[str, Any]]],
                     rows.append([net, metric, mask.removeprefix("mask_").replace("pct", " %"),
                                  f"{filters.split('_')[0]} / {inp.split('_')[0]}",
                                  f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
-                                + [_interval(y[f"{m}_over_random"]) for m in compared])
+                                + [interval_text(y[f"{m}_over_random"]) for m in compared])
     return markdown_table(["network", "metric", "masked", "filters / input", "random: median [IQR]"]
                           + [f"{methods[m]} / median(random) [95 % CI]" for m in compared], rows)
 

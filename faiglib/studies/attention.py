@@ -11,8 +11,8 @@ the same measures as for MSRResNet are taken:
   masking table of FAIG's top units against the random yardstick (median and IQR of many random draws, FAIG /
   median(random) with a bootstrap interval), discriminativeness in both directions, and where the top units sit
   (:func:`unit_locations`);
-* :func:`small_set_verdict` -- the answer for one network, by a stated rule;
-* :func:`comparison_rows` -- the networks side by side.
+* :func:`small_set_verdict` -- the answer for one network, by a stated rule (the networks side by side:
+  :func:`faiglib.report.attention_tables.comparison_markdown`).
 
 A unit's score is the sum of ``|FAIG|`` over its weights (the paper's rule for 3x3 filters). With units of
 different sizes -- a Linear row of ``qkv`` has as many weights as its input width, a channel-attention 1x1
@@ -29,7 +29,7 @@ import torch
 from faiglib.core.units import FilterIndex, UnitLayer
 
 __all__ = ["COMPONENTS", "component_of", "unit_components", "unit_locations", "completeness_gaps",
-           "network_summary", "small_set_verdict", "comparison_rows"]
+           "network_summary", "small_set_verdict"]
 
 #: Where a unit sits: plain convolutions (including the upsampler), attention (channel attention's 1x1 convs,
 #: q/k/v and output projections, relative-position-bias heads), the transformer MLPs.
@@ -167,19 +167,3 @@ def small_set_verdict(summary: Mapping[str, Any], mask: str = "mask_1pct") -> di
                        "denoise_faig_over_random": denoise["ratio"], "denoise_low": denoise["low"],
                        "noise_input_deblur_over_denoise": r["noise_input_deblur_over_denoise_masking"],
                        "blur_input_denoise_over_deblur": r["blur_input_denoise_over_deblur_masking"]}}
-
-
-def comparison_rows(summaries: Mapping[str, Mapping[str, Any]], mask: str = "mask_1pct") -> list[list[str]]:
-    """One table row per network: label, units, FAIG / median(random) [95 % CI] for deblurring (blurry input)
-    and denoising (noisy input), the two discriminativeness ratios, and :func:`small_set_verdict`'s answer."""
-    rows = []
-    for label, s in summaries.items():
-        y = s["yardstick"][mask]
-        de, dn = y["deblur_filters"]["blur_input"]["faig_over_random"], y["denoise_filters"]["noise_input"]["faig_over_random"]
-        r = s["ratios"][mask]
-        rows.append([label, str(s["n_units"]),
-                     f"{de['ratio']:.3g} [{de['low']:.3g}, {de['high']:.3g}]",
-                     f"{dn['ratio']:.3g} [{dn['low']:.3g}, {dn['high']:.3g}]",
-                     f"{r['noise_input_deblur_over_denoise_masking']:.3g}",
-                     f"{r['blur_input_denoise_over_deblur_masking']:.3g}", small_set_verdict(s, mask)["answer"]])
-    return rows

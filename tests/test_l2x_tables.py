@@ -1,0 +1,59 @@
+"""The L2X chapter's tables: known rows from hand-made study results."""
+from types import SimpleNamespace
+
+import torch
+
+from faiglib.report import l2x_tables as t
+
+
+def leaf(mean, std):
+    return {"mean": mean, "std": std, "values": [mean - std, mean + std]}
+
+
+def test_gap_text_hides_float32_rounding():
+    assert t.relative_gap_text(3e-5) == "< 1e-4" and t.relative_gap_text(0.0123) == "1.2%"
+
+
+def test_examples_row():
+    res = SimpleNamespace(window=(4, 8), objective=1.5, reference_objective=0.25, positive=torch.tensor([1.0, 0.5]),
+                          negative=torch.tensor([-0.25]), relative_summation_gap=0.02)
+    assert t.examples_markdown({"blur": (res, None)}).splitlines()[2] == \
+        "| blur | (4, 8) | 1.5 | 0.25 | +1.5 | -0.25 | 2.0% |"
+
+
+def test_auc_rows_follow_networks_then_methods():
+    orders = {"absolute": leaf(0.5, 0.1), "positive": leaf(0.25, 0.05), "negative": leaf(-0.125, 0.0)}
+    md = t.auc_markdown({"target": {"l2x": orders, "lam": orders}}, ["target"], ["l2x", "lam"]).splitlines()
+    assert md[2] == "| target: L2X (rescale, 1 pass) | 0.5 ± 0.1 | 0.25 ± 0.05 | -0.125 ± 0 |"
+    assert md[3].startswith("| target: LAM (blur path) |")
+
+
+def test_separation_ordering_paired_costs():
+    cell = {"difference": {"mean": 0.125, "std": 0.1}, "standard_error": 0.025, "z": 5.0}
+    sep = {"mean": {"absolute": {"target": {"l2x": cell}}}, "blur": {"absolute": {"target": {"l2x": cell}}}}
+    md = t.separation_markdown(sep, ["target"], ["l2x"]).splitlines()
+    assert md[0] == ("| network | method | AUC(map) − AUC(permuted), mean replacement | "
+                     "AUC(map) − AUC(permuted), blur replacement |")
+    assert md[2] == "| target | L2X (rescale, 1 pass) | +0.125 ± 0.025 (z 5.0) | +0.125 ± 0.025 (z 5.0) |"
+    assert t.ordering_text({"methods": ["l2x", "lam", "random"], "separated": [False, True]}) == "l2x ≈ lam > random"
+    paired = {"absolute": {"target": {"lam": {"difference": {"mean": -0.01, "std": 0.02}, "verdict": "not resolved"}}}}
+    assert t.paired_markdown(paired).splitlines()[2] == \
+        "| target | absolute | LAM (blur path) | -0.010 ± 0.020 | not resolved |"
+    costs = {"l2x": {"forward": {"mean": 4}, "backward": {"mean": 2}, "seconds": {"mean": 0.0075, "std": 0.00125}}}
+    assert t.costs_markdown(costs, ["l2x"]).splitlines()[2] == \
+        "| L2X (rescale, 1 pass) | 4 | 2 | wall 7.5 ± 1.2 ms |"
+
+
+def test_cka_and_validity_rows():
+    cka = {"a vs b": {"diagonal": [0.9, 0.5], "matrix": [[0.9, 0.1], [0.2, 0.5]]},
+           "a vs swin": {"diagonal": [], "matrix": [[0.3]]}}
+    md = t.layer_cka_markdown(cka).splitlines()
+    assert md[2] == "| a vs b | 0.90, 0.50 | 0.50 |" and md[3] == "| a vs swin | – (other layer names) | 0.30 |"
+    rows = [{"network": "swin", "kind": "blur", "method": "ig_blur", "relative_gap": 0.5, "refused": "x" * 100},
+            {"network": "msr", "kind": "noise", "method": "l2x", "relative_gap": 1e-6, "refused": None}]
+    md = t.validity_markdown(rows, width=10).splitlines()
+    assert md[2] == "| swin | blur | IG, blurred baseline | 50.0% | xxxxxxxxxx… |"
+    assert md[3] == "| msr | noise | L2X (rescale, 1 pass) | < 1e-4 | – |"
+    acka = {"names": ["b", "t"], "matrix": [[1.0, 0.25], [0.25, 1.0]]}
+    assert t.attribution_cka_markdown(acka).splitlines()[:3] == ["|  | b | t |", "|---|---|---|",
+                                                                 "| b | 1.00 | 0.25 |"]
