@@ -44,7 +44,7 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
 from faiglib.report.tables import rows_markdown
 from faiglib.studies.semantics import (analysis_patches, chi_by_degree, chi_by_depth, depth_layers,
-                                       faig_comparison, tsne_maps, variant_label)
+                                       faig_comparison, semantics_findings, tsne_maps, variant_label)
 
 p = get_profile(profile)
 seeds = list(p.semantics_seeds if seeds is None else seeds)
@@ -140,26 +140,8 @@ for function in ("deblur", "denoise"):
           f"({comparison['rise_layer']}), {c['share_at_or_after_rise']:.0%} at or after it")
 
 # %%
-def mean_of(variant, which, layer, labelling="degradation"):
-    return depth[variant][which][layer][labelling]["mean"]
-
-
-deepest = {f"{variant}/{which}": {"degradation": mean_of(variant, which, last),
-                                  "image": mean_of(variant, which, last, "image"),
-                                  "ratio": mean_of(variant, which, last) / mean_of(variant, which, last, "image"),
-                                  "first_layer": mean_of(variant, which, layers[0])}
-           for variant in depth for which in depth[variant]}
-findings = {
-    # the slides: with GR the (target) features separate by degradation at depth; without GR much less
-    "gr_target_over_nogr_target_at_last": (deepest["with GR/target"]["degradation"]
-                                           / deepest["without GR/target"]["degradation"]) if nogr_archs else None,
-    "gr_target_degradation_beats_image_at_last": deepest["with GR/target"]["ratio"] > 1,
-    "gr_target_rises_with_depth": deepest["with GR/target"]["degradation"] > deepest["with GR/target"]["first_layer"],
-    # the most different pair of degrees against the better separated of the two neighbouring pairs
-    "degree_far_over_near": {kind: degree[kind][f"{lv[0]:g} vs {lv[-1]:g}"][last]
-                             / max(degree[kind][f"{a:g} vs {b:g}"][last] for a, b in zip(lv, lv[1:]))
-                             for kind, lv in (("blur", p.levels_blur), ("noise", p.levels_noise))},
-}
+deepest, findings = semantics_findings(depth, degree, layers, {"blur": p.levels_blur, "noise": p.levels_noise},
+                                       without_gr=bool(nogr_archs))
 for key, value in findings.items():
     shown_value = ({k: round(v, 3) for k, v in value.items()} if isinstance(value, dict)
                    else round(value, 3) if isinstance(value, float) else value)

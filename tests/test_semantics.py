@@ -212,3 +212,26 @@ def test_faig_comparison_counts_filters_per_depth_and_finds_the_factor_rise():
     assert out["denoise"]["share_at_or_after_rise"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="> 0"):
         faig_comparison(ws, {"conv_first": 0.0, "body.0": 1.0}, 0.01)
+
+
+def test_semantics_findings_by_hand():
+    from faiglib.studies.semantics import semantics_findings
+
+    def chi(first_deg, last_deg, last_img):
+        return {"conv_first": {"degradation": {"mean": first_deg}, "image": {"mean": 1.0}},
+                "conv_hr": {"degradation": {"mean": last_deg}, "image": {"mean": last_img}}}
+
+    depth = {"with GR": {"target": chi(2.0, 12.0, 4.0), "baseline": chi(1.0, 3.0, 6.0)},
+             "without GR": {"target": chi(1.0, 3.0, 2.0), "baseline": chi(1.0, 1.5, 3.0)}}
+    degree = {"blur": {"1 vs 3": {"conv_hr": 9.0}, "1 vs 2": {"conv_hr": 2.0}, "2 vs 3": {"conv_hr": 3.0}},
+              "noise": {"0.05 vs 0.2": {"conv_hr": 1.0}, "0.05 vs 0.1": {"conv_hr": 2.0}, "0.1 vs 0.2": {"conv_hr": 0.5}}}
+    deepest, findings = semantics_findings(depth, degree, ["conv_first", "conv_hr"],
+                                           {"blur": (1, 2, 3), "noise": (0.05, 0.1, 0.2)})
+    assert deepest["with GR/target"] == {"degradation": 12.0, "image": 4.0, "ratio": 3.0, "first_layer": 2.0}
+    assert deepest["with GR/baseline"]["ratio"] == 0.5
+    assert findings["gr_target_over_nogr_target_at_last"] == 4.0  # 12 / 3
+    assert findings["gr_target_degradation_beats_image_at_last"] and findings["gr_target_rises_with_depth"]
+    assert findings["degree_far_over_near"] == {"blur": 3.0, "noise": 0.5}  # 9 / max(2, 3); 1 / max(2, 0.5)
+    _, alone = semantics_findings({"with GR": depth["with GR"]}, degree, ["conv_first", "conv_hr"],
+                                  {"blur": (1, 2, 3)}, without_gr=False)
+    assert alone["gr_target_over_nogr_target_at_last"] is None and set(alone["degree_far_over_near"]) == {"blur"}

@@ -28,7 +28,7 @@ from faiglib.methods.semantics import (PatchSet, collect_features, degree_condit
                                        pca_reduce, sample_patches, standard_conditions, tsne_embed,
                                        calinski_harabasz)
 
-__all__ = ["depth_layers", "analysis_patches", "separation_by_depth", "chi_by_depth", "tsne_maps",
+__all__ = ["semantics_findings", "depth_layers", "analysis_patches", "separation_by_depth", "chi_by_depth", "tsne_maps",
            "chi_by_degree", "faig_comparison", "stage_of", "variant_label"]
 
 LABELLINGS = ("degradation", "image")
@@ -175,3 +175,39 @@ def faig_comparison(ws, chi_degradation: Mapping[str, float], proportion: float 
                          "share_at_or_after_rise": sum(counts[k] for k in layers[rise_at:]) / n,
                          "coincide": mode == layers[rise_at]}
     return out
+
+
+def semantics_findings(depth: Mapping[str, Mapping[str, Any]], degree: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       layers: Sequence[str], levels: Mapping[str, Sequence[float]],
+                       without_gr: bool = True) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The chapter's findings from :func:`chi_by_depth` (``depth``) and :func:`chi_by_degree` (``degree``), at the
+    deepest of ``layers``. Returns ``(deepest, findings)``:
+
+    * ``deepest["<variant>/<which>"]``: mean CHI by degradation and by image at the last layer, their ratio, and
+      the mean CHI by degradation at the first layer;
+    * ``findings``: the slides' claims as numbers -- ``gr_target_over_nogr_target_at_last`` (CHI by degradation
+      of the target with the global residual over the one without; ``None`` without a no-GR variant),
+      ``gr_target_degradation_beats_image_at_last``, ``gr_target_rises_with_depth``, and
+      ``degree_far_over_near`` per kind (the CHI of the most different pair of ``levels[kind]`` over the better
+      separated of the neighbouring pairs; > 1 as the slides expect)."""
+    first, last = layers[0], layers[-1]
+
+    def mean_of(variant, which, layer, labelling="degradation"):
+        return depth[variant][which][layer][labelling]["mean"]
+
+    deepest = {f"{variant}/{which}": {"degradation": mean_of(variant, which, last),
+                                      "image": mean_of(variant, which, last, "image"),
+                                      "ratio": mean_of(variant, which, last) / mean_of(variant, which, last, "image"),
+                                      "first_layer": mean_of(variant, which, first)}
+               for variant in depth for which in depth[variant]}
+    gr = deepest["with GR/target"]
+    findings = {
+        "gr_target_over_nogr_target_at_last": (gr["degradation"] / deepest["without GR/target"]["degradation"]
+                                               if without_gr else None),
+        "gr_target_degradation_beats_image_at_last": gr["ratio"] > 1,
+        "gr_target_rises_with_depth": gr["degradation"] > gr["first_layer"],
+        "degree_far_over_near": {kind: degree[kind][f"{lv[0]:g} vs {lv[-1]:g}"][last]
+                                 / max(degree[kind][f"{a:g} vs {b:g}"][last] for a, b in zip(lv, lv[1:]))
+                                 for kind, lv in levels.items()},
+    }
+    return deepest, findings
