@@ -64,8 +64,8 @@ from faiglib.report import l2x_plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report import l2x_tables as tables
 from faiglib.report.l2x_tables import relative_gap_text as gap
-from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, l2x_examples, l2x_where_valid,
-                                  ordering_by_auc, paired_differences, remove_replace_study,
+from faiglib.studies.l2x import (attribution_cka, cka_patches, cka_study, cost_ratios, l2x_examples,
+                                  l2x_where_valid, ordering_by_auc, paired_differences, remove_replace_study,
                                   separation_from_permutation)
 
 common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
@@ -251,8 +251,7 @@ def order_line(which, o):
     return f"- **{which}, order by {o}**: " + ", ".join(parts) + " (best first)."
 
 
-lam_ratio = costs["lam"]["backward"]["mean"] / max(costs["l2x"]["backward"]["mean"], 1)
-wall_ratio = costs["lam"]["seconds"]["mean"] / max(costs["l2x"]["seconds"]["mean"], 1e-9)
+lam_cost = cost_ratios(costs)
 gap_l2x = study["relative_gap"]["l2x"]
 
 
@@ -274,8 +273,8 @@ show_markdown("\n".join(
         f"{gap(study['relative_gap']['ig_blur']['mean'])}, LAM ({fold} steps) within "
         f"{gap(study['relative_gap']['lam']['mean'])}.",
         f"- Cost: L2X needs {costs['l2x']['backward']['mean']:.0f} backward images per window, LAM "
-        f"{costs['lam']['backward']['mean']:.0f} ({lam_ratio:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f} "
-        f"(wall ratio {wall_ratio:.0f}x in this run).",
+        f"{costs['lam']['backward']['mean']:.0f} ({lam_cost['backward']:.0f}x) and IG {costs['ig_blur']['backward']['mean']:.0f} "
+        f"(wall ratio {lam_cost['wall']:.0f}x in this run).",
         "- CKA, same-named layers, baseline vs target: "
         + ", ".join(f"{v:.2f}" for v in cka["baseline vs target"]["diagonal"])
         + "; MSRResNet vs nogr: " + ", ".join(f"{v:.2f}" for v in cka["MSRResNet vs nogr (targets)"]["diagonal"]) + ".",

@@ -57,3 +57,13 @@ def test_cka_and_validity_rows():
     acka = {"names": ["b", "t"], "matrix": [[1.0, 0.25], [0.25, 1.0]]}
     assert t.attribution_cka_markdown(acka).splitlines()[:3] == ["|  | b | t |", "|---|---|---|",
                                                                  "| b | 1.00 | 0.25 |"]
+
+
+def test_cost_ratios_by_hand():
+    from faiglib.studies.l2x import cost_ratios
+
+    costs = {"l2x": {"backward": {"mean": 2}, "seconds": {"mean": 0.01}},
+             "lam": {"backward": {"mean": 50}, "seconds": {"mean": 0.04}},
+             "random": {"backward": {"mean": 0}, "seconds": {"mean": 0.0}}}
+    assert cost_ratios(costs) == {"backward": 25.0, "wall": 4.0}
+    assert cost_ratios(costs, "lam", "random") == {"backward": 50.0, "wall": 0.04 / 1e-9}  # zero: one image, 1 ns

@@ -29,7 +29,7 @@ from faiglib.methods.pixel_attribution import PIXEL_METHODS, attribute as pixel_
 from faiglib.methods.window import WindowCase, window_case
 from faiglib.studies.lam import PAIR_ROLES, choose_windows, window_generator
 
-__all__ = ["COMPARED_METHODS", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
+__all__ = ["COMPARED_METHODS", "cost_ratios", "WindowCase", "window_case", "attribute", "remove_replace_study", "separation_from_permutation",
            "ordering_by_auc", "paired_differences",
            "l2x_examples", "l2x_where_valid", "representation_layers", "cka_patches", "cka_study", "attribution_cka"]
 
@@ -219,6 +219,15 @@ def paired_differences(study: Mapping[str, Any], first: str = "l2x", order: str 
             verdict = (f"{first} better" if mean > 0 else f"{method} better") if resolved else "no difference resolved"
             out[which][method] = {**paired, "resolved": resolved, "verdict": verdict}
     return out
+
+
+def cost_ratios(costs: Mapping[str, Mapping[str, Mapping[str, float]]], method: str = "lam",
+                against: str = "l2x") -> dict[str, float]:
+    """What ``method`` costs per window against ``against`` (``costs``: the study's ``"costs"``, mean images
+    forward / backward and seconds per method): ``{"backward": ratio of backward images, "wall": ratio of wall
+    times}``; a zero denominator counts as one image or 1 ns."""
+    return {"backward": costs[method]["backward"]["mean"] / max(costs[against]["backward"]["mean"], 1),
+            "wall": costs[method]["seconds"]["mean"] / max(costs[against]["seconds"]["mean"], 1e-9)}
 
 
 def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), which: str = "target",
