@@ -35,7 +35,7 @@ interactive = False  # True in a live notebook: sliders for the proportion and t
 from IPython.display import display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table
+from faiglib.report.tables import markdown_table, masking_headline_markdown
 from faiglib.measures.yardstick import yardstick_table
 from faiglib.studies.masking import example_outputs, masking_ratios, yardstick_masking
 
@@ -104,16 +104,7 @@ if interactive:
 # %%
 ratios = masking_ratios(table["mask_1pct"])
 one = yardstick["mask_1pct"]
-headline = {
-    "FAIG / median(random), deblurring filters, blurry input": one["deblur_filters"]["blur_input"]["faig_over_random"],
-    "FAIG / median(random), denoising filters, noisy input": one["denoise_filters"]["noise_input"]["faig_over_random"],
-    "noisy input: deblurring-set ÷ denoising-set masking": ratios["noise_input_deblur_over_denoise_masking"],
-    "blurry input: denoising-set ÷ deblurring-set masking": ratios["blur_input_denoise_over_deblur_masking"],
-}
-show_markdown(markdown_table(
-    ["ratio at 1 %", "value", "95 % CI (yardstick)"],
-    [[name, f"{v['ratio']:.3g}", f"[{v['low']:.3g}, {v['high']:.3g}]"] if isinstance(v, dict) else
-     [name, f"{v:.3g}", "–"] for name, v in headline.items()]))
+show_markdown(masking_headline_markdown(ratios, one))
 results_file = ws.write_results("masking", {**table, "yardstick": yardstick, "draws": draws, "ratios_1pct": ratios,
                                                "channel": channel, "n_images": len(ws.analysis_set()),
                                                "yardstick_draws": ws.profile.yardstick_draws})

@@ -130,3 +130,16 @@ def test_the_baselines_chapters_tables_render_known_rows():
     assert orderings_markdown({"net": {"blue": {"deblur_filters/blur_input": o}}},
                               {"faig": "FAIG", "random": "random"}).strip().splitlines()[2] == \
         "| net | blue | deblur_filters/blur_input | FAIG > random | False |"
+
+
+def test_masking_headline_rows():
+    from faiglib.report.tables import masking_headline_markdown
+
+    one = {"deblur_filters": {"blur_input": {"faig_over_random": {"ratio": 40.6, "low": 30.4, "high": 50.2}}},
+           "denoise_filters": {"noise_input": {"faig_over_random": {"ratio": 74.7, "low": 65.3, "high": 91.6}}}}
+    ratios = {"noise_input_deblur_over_denoise_masking": 0.0123, "blur_input_denoise_over_deblur_masking": 0.5}
+    md = masking_headline_markdown(ratios, one).splitlines()
+    assert md[2] == "| FAIG / median(random), deblurring filters, blurry input | 40.6 | [30.4, 50.2] |"
+    assert md[3] == "| FAIG / median(random), denoising filters, noisy input | 74.7 | [65.3, 91.6] |"
+    assert md[4:] == ["| noisy input: deblurring-set ÷ denoising-set masking | 0.0123 | – |",
+                      "| blurry input: denoising-set ÷ deblurring-set masking | 0.5 | – |"]

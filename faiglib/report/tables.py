@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "yardstick_markdown", "discriminativeness_markdown",
+__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "yardstick_markdown", "discriminativeness_markdown",
            "orderings_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
@@ -89,6 +89,24 @@ def yardstick_markdown(yardstick: Mapping[str, Mapping[str, Mapping[str, Any]]],
                                 + [interval_text(y[f"{m}_over_random"]) for m in compared])
     return markdown_table(["network", "metric", "masked", "filters / input", "random: median [IQR]"]
                           + [f"{methods[m]} / median(random) [95 % CI]" for m in compared], rows)
+
+
+def masking_headline_markdown(ratios: Mapping[str, float], yardstick_1pct: Mapping[str, Any]) -> str:
+    """The masking chapter's four headline ratios at 1 %: FAIG / median(random) with its 95 % interval for each
+    set on its input (``yardstick_1pct``: the ``mask_1pct`` table of
+    :func:`~faiglib.measures.yardstick.yardstick_table`), and the two discriminativeness ratios of
+    :func:`~faiglib.studies.masking.masking_ratios` (no interval)."""
+    deblur = yardstick_1pct["deblur_filters"]["blur_input"]["faig_over_random"]
+    denoise = yardstick_1pct["denoise_filters"]["noise_input"]["faig_over_random"]
+    return markdown_table(["ratio at 1 %", "value", "95 % CI (yardstick)"], [
+        ["FAIG / median(random), deblurring filters, blurry input", f"{deblur['ratio']:.3g}",
+         f"[{deblur['low']:.3g}, {deblur['high']:.3g}]"],
+        ["FAIG / median(random), denoising filters, noisy input", f"{denoise['ratio']:.3g}",
+         f"[{denoise['low']:.3g}, {denoise['high']:.3g}]"],
+        ["noisy input: deblurring-set ÷ denoising-set masking", f"{ratios['noise_input_deblur_over_denoise_masking']:.3g}",
+         "–"],
+        ["blurry input: denoising-set ÷ deblurring-set masking",
+         f"{ratios['blur_input_denoise_over_deblur_masking']:.3g}", "–"]])
 
 
 def discriminativeness_markdown(discriminativeness: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
