@@ -35,7 +35,7 @@ interactive = False  # True in a live notebook: sliders for the proportion and t
 from IPython.display import display
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table, masking_headline_markdown
+from faiglib.report.tables import masking_cells_markdown, masking_headline_markdown
 from faiglib.measures.yardstick import yardstick_table
 from faiglib.studies.masking import example_outputs, masking_ratios, yardstick_masking
 
@@ -63,13 +63,7 @@ yardstick = yardstick_table(table, draws, ("faig",), seed=ws.seed)
 fig = plots.masking_curves(table)
 
 # %%
-show_markdown(markdown_table(
-    ["masked", "filters", "input", "FAIG", "random: median [IQR]", "FAIG / median(random) [95 % CI]"],
-    [[mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "), inp.replace("_", " "),
-      f"{v['faig']:.3g}", f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
-      f"{y['faig_over_random']['ratio']:.1f} [{y['faig_over_random']['low']:.1f}, {y['faig_over_random']['high']:.1f}]"]
-     for mask, entry in table.items() for filters, per_input in entry.items() for inp, v in per_input.items()
-     for y in [yardstick[mask][filters][inp]]]))
+show_markdown(masking_cells_markdown(table, yardstick))
 
 # %% [markdown]
 # ## What masking 1 % looks like (Fig. 2)

@@ -143,3 +143,13 @@ def test_masking_headline_rows():
     assert md[3] == "| FAIG / median(random), denoising filters, noisy input | 74.7 | [65.3, 91.6] |"
     assert md[4:] == ["| noisy input: deblurring-set ÷ denoising-set masking | 0.0123 | – |",
                       "| blurry input: denoising-set ÷ deblurring-set masking | 0.5 | – |"]
+
+
+def test_masking_cells_rows():
+    from faiglib.report.tables import masking_cells_markdown
+
+    table = {"mask_1pct": {"deblur_filters": {"blur_input": {"faig": 2.5}}}}
+    y = {"mask_1pct": {"deblur_filters": {"blur_input": {"random": {"median": 0.05, "q1": 0.025, "q3": 0.1},
+                                                         "faig_over_random": {"ratio": 50.0, "low": 25.04, "high": 99.96}}}}}
+    assert masking_cells_markdown(table, y).splitlines()[2] == \
+        "| 1 % | deblur filters | blur input | 2.5 | 0.05 [0.025, 0.1] | 50.0 [25.0, 100.0] |"

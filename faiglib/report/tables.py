@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "yardstick_markdown", "discriminativeness_markdown",
+__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "masking_cells_markdown", "yardstick_markdown", "discriminativeness_markdown",
            "orderings_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
@@ -89,6 +89,24 @@ def yardstick_markdown(yardstick: Mapping[str, Mapping[str, Mapping[str, Any]]],
                                 + [interval_text(y[f"{m}_over_random"]) for m in compared])
     return markdown_table(["network", "metric", "masked", "filters / input", "random: median [IQR]"]
                           + [f"{methods[m]} / median(random) [95 % CI]" for m in compared], rows)
+
+
+def masking_cells_markdown(table: Mapping[str, Mapping[str, Any]], yardstick: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every cell of one network's masking table (:func:`~faiglib.studies.masking.yardstick_masking`, one metric):
+    masked proportion, filter set, input, FAIG's effect, the random draws' median [IQR] and FAIG / median(random)
+    [95 % interval] (``yardstick``: :func:`~faiglib.measures.yardstick.yardstick_table` of that table)."""
+    rows = []
+    for mask, entry in table.items():
+        for filters, per_input in entry.items():
+            for inp, v in per_input.items():
+                y = yardstick[mask][filters][inp]
+                r = y["faig_over_random"]
+                rows.append([mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "),
+                             inp.replace("_", " "), f"{v['faig']:.3g}",
+                             f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
+                             f"{r['ratio']:.1f} [{r['low']:.1f}, {r['high']:.1f}]"])
+    return markdown_table(["masked", "filters", "input", "FAIG", "random: median [IQR]",
+                           "FAIG / median(random) [95 % CI]"], rows)
 
 
 def masking_headline_markdown(ratios: Mapping[str, float], yardstick_1pct: Mapping[str, Any]) -> str:
