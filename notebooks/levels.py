@@ -51,7 +51,7 @@ from faiglib.report.book import notebook_workspaces, show_markdown, write_result
 from faiglib.report.tables import markdown_table
 from faiglib.report.tables import rows_markdown
 from faiglib.studies.classification import classify
-from faiglib.studies.levels import level_overlaps, level_psnr
+from faiglib.studies.levels import level_overlaps, level_psnr, tracking_summary
 
 common = dict(profile=profile, seeds=seeds, archs=[arch or get_profile(profile).networks[0].label], device=device,
               data=data, train_data=train_data, out=out, results=results)
@@ -111,8 +111,7 @@ show_markdown(markdown_table(
     ["seed", "D", "rises at every step", "Spearman ρ", "mean OS per level"],
     [[s, d, t["increasing"], f"{t['spearman']:.3f}", ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"]))]
      for s, r in levels.items() for d, t in r["tracking"].items()]))
-rho = {d: mean_std([r["tracking"][d]["spearman"] for r in levels.values()]) for d in ("blur", "noise")}
-rises = {d: sum(r["tracking"][d]["increasing"] for r in levels.values()) for d in ("blur", "noise")}
+rho, rises = tracking_summary(levels)
 
 # %%
 payload = {

@@ -44,7 +44,7 @@ from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
-from faiglib.report.tables import format_mean_std, markdown_table, retraining_markdown
+from faiglib.report.tables import depth_markdown, retraining_gains_markdown, retraining_markdown
 from faiglib.studies.retraining import (depth_claim, depth_summary, retraining_gains, retraining_table,
                                         single_task_retraining)
 from faiglib.studies.workspace import SELECTION_METHODS
@@ -84,12 +84,7 @@ for net, summary in table3.items():
 
 # %%
 gains = {net: retraining_gains(summary) for net, summary in table3.items()}
-show_markdown(markdown_table(
-    ["network", "filters retrained", "input", "FAIG − random (dB)", "per seed", "paper", "verdict"],
-    [[net, cell.split("/")[0].replace("_", " "), cell.split("/")[1].replace("_", " "),
-      f"{g['mean']:+.3f} ± {g['std']:.3f}", ", ".join(f"{d:+.3f}" for d in g["values"]),
-      f"{g['paper']:+.2f}" if "paper" in g else "", g.get("verdict", "")]
-     for net, by_cell in gains.items() for cell, g in by_cell.items()]))
+show_markdown(retraining_gains_markdown(gains))
 
 # %% [markdown]
 # ### Diagnostic: one degradation at a time
@@ -148,12 +143,7 @@ for net in networks:
 # %%
 depth = {net: depth_claim([depth_summary(e, 0.01) for e in seed_workspaces if e.spec.label == net])
          for net in networks}
-show_markdown(markdown_table(
-    ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",
-     "deblur shallower in every seed"],
-    [[net, format_mean_std(d["deblur_filters"]), format_mean_std(d["denoise_filters"]),
-      f"{d['all_filters']['mean']:.3f}", d["deblur_deeper_in_every_seed"], d["deblur_shallower_in_every_seed"]]
-     for net, d in depth.items()]))
+show_markdown(depth_markdown(depth))
 
 # %%
 results_file = write_results(

@@ -46,7 +46,7 @@ from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.report.scorecard import size_claims_markdown
-from faiglib.report.tables import markdown_table, seed_summary_markdown
+from faiglib.report.tables import scale_rows_markdown, seed_summary_markdown
 from faiglib.studies.scale import SEED_LABELS, paper_ratios, scale_archs, scale_study
 
 archs = scale_archs(get_profile(profile))
@@ -70,20 +70,7 @@ print(f"{len(archs)} sizes: {', '.join(archs)}; seeds {seeds}; {p.baseline_iters
 study = scale_study(seed_workspaces, classify=classify, retrain=retrain)
 rows = study["rows"]
 multi = len(seeds) > 1
-show_markdown(markdown_table(
-    ["network", "parameters", "FAIG/random deblur [95 % CI]", "FAIG/random denoise [95 % CI]",
-     "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "gain blur / noise / clean (dB)",
-     "depth deblur / denoise"] + (["accuracy blur / noise"] if classify else [])
-    + (["Table 3 FAIG − random blur / noise (dB)"] if retrain else []),
-    [[r["network"], f"{r['params']:,}",
-      f"{r['deblur_over_random']['ratio']:.3g} [{r['deblur_over_random']['low']:.3g}, {r['deblur_over_random']['high']:.3g}]",
-      f"{r['denoise_over_random']['ratio']:.3g} [{r['denoise_over_random']['low']:.3g}, {r['denoise_over_random']['high']:.3g}]",
-      f"{r['noise_input_deblur_over_denoise']:.3g}", f"{r['blur_input_denoise_over_deblur']:.3g}",
-      f"{r['gain_blur_db']:+.2f} / {r['gain_noise_db']:+.2f} / {r['gain_clean_db']:+.2f}",
-      f"{r['depth']['deblur_filters']:.2f} / {r['depth']['denoise_filters']:.2f}"]
-     + ([f"{r['classification']['blur']:.2f} / {r['classification']['noise']:.2f}"] if classify else [])
-     + ([f"{r['retrain_gain_blur_db']:+.3f} / {r['retrain_gain_noise_db']:+.3f}"] if retrain else [])
-     for r in rows]))
+show_markdown(scale_rows_markdown(rows, classify, retrain))
 results_file = seed_workspaces[0].write_results("scale", {**study, "archs": archs, "paper_ratios": paper_ratios()})
 
 # %% [markdown]
@@ -141,5 +128,5 @@ show_markdown(
        f"{large['retraining_gains']['deblur_filters/blur_input']['paper']:+.2f} / "
        f"{large['retraining_gains']['denoise_filters/noise_input']['paper']:+.2f} dB)." if retrain else "")
     + (f" Means over seeds {seeds}; the per-seed values and their verdicts are in the table above and on the "
-       f"scorecard." if multi else f" One seed per size: a trend is a hint, not a measurement of its "
-       f"own spread; the intervals cover the random yardstick only."))
+       "scorecard." if multi else " One seed per size: a trend is a hint, not a measurement of its "
+       "own spread; the intervals cover the random yardstick only."))

@@ -153,3 +153,37 @@ def test_masking_cells_rows():
                                                          "faig_over_random": {"ratio": 50.0, "low": 25.04, "high": 99.96}}}}}
     assert masking_cells_markdown(table, y).splitlines()[2] == \
         "| 1 % | deblur filters | blur input | 2.5 | 0.05 [0.025, 0.1] | 50.0 [25.0, 100.0] |"
+
+
+def test_scale_retraining_and_depth_rows():
+    from faiglib.report.tables import depth_markdown, retraining_gains_markdown, scale_rows_markdown
+
+    r = {"network": "msrresnet-48x6", "params": 123456, "deblur_over_random": {"ratio": 53.0, "low": 40.0, "high": 70.0},
+         "denoise_over_random": {"ratio": 161.0, "low": 120.0, "high": 200.0}, "noise_input_deblur_over_denoise": 0.01,
+         "blur_input_denoise_over_deblur": 0.2, "gain_blur_db": 1.5, "gain_noise_db": 3.25, "gain_clean_db": -0.125,
+         "depth": {"deblur_filters": 0.75, "denoise_filters": 0.64}, "classification": {"blur": 0.9, "noise": 1.0},
+         "retrain_gain_blur_db": 0.67, "retrain_gain_noise_db": -0.0125}
+    md = scale_rows_markdown([r], classify=True, retrain=True).splitlines()
+    assert md[0].endswith("| accuracy blur / noise | Table 3 FAIG − random blur / noise (dB) |")
+    assert md[2] == ("| msrresnet-48x6 | 123,456 | 53 [40, 70] | 161 [120, 200] | 0.01 | 0.2 | +1.50 / +3.25 / -0.12 | "
+                     "0.75 / 0.64 | 0.90 / 1.00 | +0.670 / -0.013 |")
+    assert scale_rows_markdown([r]).splitlines()[0].endswith("| depth deblur / denoise |")
+    gains = {"net": {"deblur_filters/blur_input": {"mean": 0.25, "std": 0.05, "values": [0.2, 0.3], "paper": 1.019,
+                                                   "verdict": "no verdict"},
+                     "denoise_filters/blur_input": {"mean": -0.1, "std": 0.0, "values": [-0.1]}}}
+    md = retraining_gains_markdown(gains).splitlines()
+    assert md[2] == "| net | deblur filters | blur input | +0.250 ± 0.050 | +0.200, +0.300 | +1.02 | no verdict |"
+    assert md[3] == "| net | denoise filters | blur input | -0.100 ± 0.000 | -0.100 |  |  |"
+    d = {"deblur_filters": {"mean": 0.75, "std": 0.05}, "denoise_filters": {"mean": 0.5, "std": 0.1},
+         "all_filters": {"mean": 0.6}, "deblur_deeper_in_every_seed": True, "deblur_shallower_in_every_seed": False}
+    assert depth_markdown({"net": d}).splitlines()[2] == "| net | 0.75 ± 0.05 | 0.5 ± 0.1 | 0.600 | True | False |"
+
+
+def test_levels_tracking_summary():
+    from faiglib.studies.levels import tracking_summary
+
+    levels = {s: {"tracking": {"blur": {"spearman": rho, "increasing": up}, "noise": {"spearman": 0.5, "increasing": True}}}
+              for s, rho, up in ((0, 0.9, True), (1, 0.7, False), (2, 0.8, True))}
+    rho, rises = tracking_summary(levels)
+    assert rho["blur"]["mean"] == pytest.approx(0.8) and rho["blur"]["std"] == pytest.approx(0.1)
+    assert rises == {"blur": 2, "noise": 3}

@@ -5,7 +5,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 __all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "masking_cells_markdown", "yardstick_markdown", "discriminativeness_markdown",
-           "orderings_markdown", "retraining_markdown", "confusion_markdown",
+           "orderings_markdown", "scale_rows_markdown", "retraining_gains_markdown", "depth_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
 
@@ -273,3 +273,46 @@ def seed_summary_markdown(rows: Sequence[Mapping[str, Any]], labels: Mapping[str
                 lines.append([label, r["network"], f"{leaf['mean']:.3g} ± {leaf['std']:.2g}",
                               ", ".join(f"{v:.3g}" for v in leaf["per_seed"])])
     return markdown_table(["measure", "network", "mean ± std", "per seed"], lines)
+
+
+def scale_rows_markdown(rows: Sequence[Mapping[str, Any]], classify: bool = False, retrain: bool = False) -> str:
+    """The scale study's table (:func:`~faiglib.studies.scale.scale_study` rows, one per network size; over seeds
+    their means): parameters, FAIG / random with its interval for each set, discriminativeness both ways, the
+    target's PSNR gains, the depth of the sets, and with ``classify`` / ``retrain`` the accuracies and Table 3's
+    gains."""
+    header = ["network", "parameters", "FAIG/random deblur [95 % CI]", "FAIG/random denoise [95 % CI]",
+              "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "gain blur / noise / clean (dB)",
+              "depth deblur / denoise"] + (["accuracy blur / noise"] if classify else []) \
+        + (["Table 3 FAIG − random blur / noise (dB)"] if retrain else [])
+    return markdown_table(header, [
+        [r["network"], f"{r['params']:,}", interval_text(r["deblur_over_random"]),
+         interval_text(r["denoise_over_random"]), f"{r['noise_input_deblur_over_denoise']:.3g}",
+         f"{r['blur_input_denoise_over_deblur']:.3g}",
+         f"{r['gain_blur_db']:+.2f} / {r['gain_noise_db']:+.2f} / {r['gain_clean_db']:+.2f}",
+         f"{r['depth']['deblur_filters']:.2f} / {r['depth']['denoise_filters']:.2f}"]
+        + ([f"{r['classification']['blur']:.2f} / {r['classification']['noise']:.2f}"] if classify else [])
+        + ([f"{r['retrain_gain_blur_db']:+.3f} / {r['retrain_gain_noise_db']:+.3f}"] if retrain else [])
+        for r in rows])
+
+
+def retraining_gains_markdown(gains: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """Table 3's FAIG − random gains per network and cell (:func:`~faiglib.studies.retraining.retraining_gains`):
+    mean ± std, per seed, and the paper's value and the verdict where the paper reports the cell."""
+    return markdown_table(
+        ["network", "filters retrained", "input", "FAIG − random (dB)", "per seed", "paper", "verdict"],
+        [[net, cell.split("/")[0].replace("_", " "), cell.split("/")[1].replace("_", " "),
+          f"{g['mean']:+.3f} ± {g['std']:.3f}", ", ".join(f"{d:+.3f}" for d in g["values"]),
+          f"{g['paper']:+.2f}" if "paper" in g else "", g.get("verdict", "")]
+         for net, by_cell in gains.items() for cell, g in by_cell.items()])
+
+
+def depth_markdown(depth: Mapping[str, Mapping[str, Any]]) -> str:
+    """Fig. 4 over seeds per network (:func:`~faiglib.studies.retraining.depth_claim`): the relative depth of the
+    deblurring and denoising sets (mean ± std), of all filters, and whether the deblurring set is deeper or
+    shallower in every seed."""
+    return markdown_table(
+        ["network", "deblurring set", "denoising set", "all filters", "deblur deeper in every seed",
+         "deblur shallower in every seed"],
+        [[net, format_mean_std(d["deblur_filters"]), format_mean_std(d["denoise_filters"]),
+          f"{d['all_filters']['mean']:.3f}", d["deblur_deeper_in_every_seed"], d["deblur_shallower_in_every_seed"]]
+         for net, d in depth.items()])

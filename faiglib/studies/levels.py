@@ -19,7 +19,7 @@ from faiglib.measures.overlap import TASKS, overlap_scores
 from faiglib.measures.statistics import spearman
 from faiglib.studies.classification import _SPLIT_SEEDS, _cached_image_scores, _split_source, classification_images
 
-__all__ = ["level_kinds", "level_of", "build_level_set", "level_set", "level_filter_scores", "level_psnr",
+__all__ = ["tracking_summary", "level_kinds", "level_of", "build_level_set", "level_set", "level_filter_scores", "level_psnr",
            "level_overlaps"]
 
 
@@ -133,3 +133,16 @@ def level_overlaps(ws, thresholds: Mapping[str, float], proportion: float | None
                      for d, per in os_.items()},
         "tracking": tracking, "n_images": len(result.image_names), "image_names": list(result.image_names),
     }
+
+
+def tracking_summary(levels: Mapping[Any, Mapping[str, Any]],
+                     kinds: Sequence[str] = ("blur", "noise")) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Over seeds, does the overlap track the strength? ``levels``: ``{seed: result}`` with each result's
+    ``"tracking"`` per kind (Spearman's rho of level against OS, and whether the mean OS rises at every step).
+    Returns ``(rho, rises)``: rho's mean ± std over seeds per kind, and per kind the number of seeds whose
+    mean OS rises at every step."""
+    from faiglib.measures.statistics import mean_std
+
+    rho = {d: mean_std([r["tracking"][d]["spearman"] for r in levels.values()]) for d in kinds}
+    rises = {d: sum(bool(r["tracking"][d]["increasing"]) for r in levels.values()) for d in kinds}
+    return rho, rises
