@@ -54,8 +54,7 @@ from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
-from faiglib.report.tables import confusion_markdown
-from faiglib.report.tables import markdown_table
+from faiglib.report.tables import classification_markdown, confusion_markdown, elimination_markdown
 from faiglib.studies.classification import (PAPER_ACCURACY, PAPER_THRESHOLDS, classify, elimination_ablation,
                                             elimination_ratios)
 
@@ -80,12 +79,7 @@ first = found[seed_workspaces[0].seed]
 fig = plots.overlap_scores(first["overlaps"], first["thresholds"])
 
 # %%
-show_markdown(markdown_table(
-    ["seed", "T blur", "T noise", "validation: blur", "validation: noise", "test: blur", "test: noise", "test: 4-way"],
-    [[s, f"{r['thresholds']['blur']:.3f}", f"{r['thresholds']['noise']:.3f}"]
-     + [f"{r[split][k]:.1%}" for split, k in (("validation_accuracy", "blur"), ("validation_accuracy", "noise"),
-                                             ("accuracy", "blur"), ("accuracy", "noise"), ("accuracy", "four_way"))]
-     for s, r in found.items()]))
+show_markdown(classification_markdown(found))
 
 # %% [markdown]
 # ## Confusion table on the test images
@@ -114,10 +108,7 @@ numbers, images = ablation[seed_workspaces[0].seed]
 fig = plots.masking_grid(images)
 
 # %%
-show_markdown(markdown_table(
-    ["seed", "set overlap", "deblurring filters", "masking effect: blurry input", "masking effect: noisy input"],
-    [[s, f"{n['overlap']:.2f}", label.replace("_", " "), f"{n[label]['blur_input']:.4g}", f"{n[label]['noise_input']:.4g}"]
-     for s, (n, _) in ablation.items() for label in ("with_elimination", "without_elimination")]))
+show_markdown(elimination_markdown({s: n for s, (n, _) in ablation.items()}))
 elimination = elimination_ratios([n for n, _ in ablation.values()])
 ratios, paper_effect = elimination["ratios"], elimination["shows_paper_effect"]
 

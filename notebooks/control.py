@@ -42,7 +42,7 @@ from IPython.display import display
 
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table
+from faiglib.report.tables import control_markdown
 from faiglib.studies.control import LAMBDAS, control_strip, control_summary, control_table
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
@@ -62,10 +62,7 @@ table = control_table(ws, proportion=proportion, lambdas=LAMBDAS)
 fig = plots.control_curves(table)
 
 # %%
-show_markdown("PSNR (dB) along λ\n\n" + markdown_table(
-    ["filters", "input"] + [f"λ = {v:g}" for v in LAMBDAS],
-    [[filters.replace("_", " "), inp.replace("_", " ")] + [f"{v:.2f}" for v in curve["psnr"]]
-     for filters, per_input in table.items() for inp, curve in per_input.items()]))
+show_markdown("PSNR (dB) along λ\n\n" + control_markdown(table, LAMBDAS))
 
 # %% [markdown]
 # ## The strips: one image at several λ

@@ -48,8 +48,7 @@ from faiglib.measures.statistics import mean_std
 from faiglib.profiles import get_profile
 from faiglib.report import plots
 from faiglib.report.book import notebook_workspaces, show_markdown, write_results
-from faiglib.report.tables import markdown_table
-from faiglib.report.tables import rows_markdown
+from faiglib.report.tables import rows_markdown, tracking_markdown
 from faiglib.studies.classification import classify
 from faiglib.studies.levels import level_overlaps, level_psnr, tracking_summary
 
@@ -107,10 +106,7 @@ show_markdown(rows_markdown(per_kind, {"os_blur": "OS(x, blur)", "os_noise": "OS
 # Spearman's rank correlation between level and OS over all (image, level) pairs.
 
 # %%
-show_markdown(markdown_table(
-    ["seed", "D", "rises at every step", "Spearman ρ", "mean OS per level"],
-    [[s, d, t["increasing"], f"{t['spearman']:.3f}", ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"]))]
-     for s, r in levels.items() for d, t in r["tracking"].items()]))
+show_markdown(tracking_markdown(levels))
 rho, rises = tracking_summary(levels)
 
 # %%

@@ -51,7 +51,7 @@ from faiglib.core.checkpoint import save_community
 from faiglib.data.images import save_image
 from faiglib.models.loading import detect_architecture
 from faiglib.report.book import faiglib_command as command, notebook_workspace, show_markdown
-from faiglib.report.tables import markdown_table
+from faiglib.report.tables import lam_report_markdown, markdown_table
 from faiglib.studies.lam import choose_windows, window_generator
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
@@ -103,12 +103,7 @@ window = choose_windows(ws.analysis_set().hr[example_image], 3, window_size, win
 command("lam", paths["target"], image_path, "--window", *window, "--size", window_size, "--out", work / "lam")
 lam_report = json.loads((work / "lam" / "lam.json").read_text())
 display(ShowImage(filename=str(work / "lam" / "lam.png"), width=900))
-show_markdown(markdown_table(["window (y, x)", "DI", "D(F(x))", "D(F(x₀))", "relative completeness gap", "context"],
-                             [[tuple(lam_report["window"]), f"{lam_report['diffusion_index']:.3g}",
-                               f"{lam_report['objective']:.4g}", f"{lam_report['baseline_objective']:.4g}",
-                               f"{lam_report['relative_completeness_gap']:.2%}",
-                               "whole image" if lam_report["context"] is None
-                               else f"{lam_report['context']} LR px"]]))
+show_markdown(lam_report_markdown(lam_report))
 
 # %% [markdown]
 # ## `faiglib faig`: the filters that deblur

@@ -187,3 +187,25 @@ def test_levels_tracking_summary():
     rho, rises = tracking_summary(levels)
     assert rho["blur"]["mean"] == pytest.approx(0.8) and rho["blur"]["std"] == pytest.approx(0.1)
     assert rises == {"blur": 2, "noise": 3}
+
+
+def test_classification_elimination_control_tracking_and_lam_rows():
+    from faiglib.report import tables as t
+
+    r = {"thresholds": {"blur": 0.5, "noise": 0.625}, "validation_accuracy": {"blur": 0.9, "noise": 1.0},
+         "accuracy": {"blur": 0.875, "noise": 0.95, "four_way": 0.5}}
+    assert t.classification_markdown({0: r}).splitlines()[2] == \
+        "| 0 | 0.500 | 0.625 | 90.0% | 100.0% | 87.5% | 95.0% | 50.0% |"
+    n = {"overlap": 0.25, "with_elimination": {"blur_input": 2.0, "noise_input": 0.125},
+         "without_elimination": {"blur_input": 2.5, "noise_input": 0.5}}
+    assert t.elimination_markdown({1: n}).splitlines()[2:] == [
+        "| 1 | 0.25 | with elimination | 2 | 0.125 |", "| 1 | 0.25 | without elimination | 2.5 | 0.5 |"]
+    curves = {"deblur_filters": {"blur_input": {"lambda": [0.0, 1.0], "psnr": [24.0, 25.125]}}}
+    md = t.control_markdown(curves, (0.0, 1.0)).splitlines()
+    assert md[0] == "| filters | input | λ = 0 | λ = 1 |" and md[2] == "| deblur filters | blur input | 24.00 | 25.12 |"
+    levels = {2: {"tracking": {"blur": {"increasing": True, "spearman": 0.8, "levels": [0, 1.5], "mean": [0.1, 0.25]}}}}
+    assert t.tracking_markdown(levels).splitlines()[2] == "| 2 | blur | True | 0.800 | 0: 0.100, 1.5: 0.250 |"
+    report = {"window": [112, 0], "diffusion_index": 0.4267, "objective": 43.93, "baseline_objective": 17.39,
+              "relative_completeness_gap": 0.0148, "context": None}
+    assert t.lam_report_markdown(report).splitlines()[2] == "| (112, 0) | 0.427 | 43.93 | 17.39 | 1.48% | whole image |"
+    assert t.lam_report_markdown({**report, "context": 13}).splitlines()[2].endswith("| 13 LR px |")

@@ -5,7 +5,8 @@ import math
 from typing import Any, Mapping, Sequence
 
 __all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "masking_cells_markdown", "yardstick_markdown", "discriminativeness_markdown",
-           "orderings_markdown", "scale_rows_markdown", "retraining_gains_markdown", "depth_markdown", "retraining_markdown", "confusion_markdown",
+           "orderings_markdown", "classification_markdown", "elimination_markdown", "control_markdown",
+           "tracking_markdown", "lam_report_markdown", "scale_rows_markdown", "retraining_gains_markdown", "depth_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
            "seed_summary_markdown"]
 
@@ -316,3 +317,52 @@ def depth_markdown(depth: Mapping[str, Mapping[str, Any]]) -> str:
         [[net, format_mean_std(d["deblur_filters"]), format_mean_std(d["denoise_filters"]),
           f"{d['all_filters']['mean']:.3f}", d["deblur_deeper_in_every_seed"], d["deblur_shallower_in_every_seed"]]
          for net, d in depth.items()])
+
+
+def classification_markdown(per_seed: Mapping[Any, Mapping[str, Any]]) -> str:
+    """Sec. 5.3 per seed (:func:`~faiglib.studies.classification.classify` results): the thresholds chosen on the
+    validation images and the accuracies on validation and test (blur, noise, and the 4-way test)."""
+    splits = (("validation_accuracy", "blur"), ("validation_accuracy", "noise"), ("accuracy", "blur"),
+              ("accuracy", "noise"), ("accuracy", "four_way"))
+    return markdown_table(
+        ["seed", "T blur", "T noise", "validation: blur", "validation: noise", "test: blur", "test: noise", "test: 4-way"],
+        [[s, f"{r['thresholds']['blur']:.3f}", f"{r['thresholds']['noise']:.3f}"]
+         + [f"{r[split][k]:.1%}" for split, k in splits] for s, r in per_seed.items()])
+
+
+def elimination_markdown(ablation: Mapping[Any, Mapping[str, Any]]) -> str:
+    """Sec. 5.4 per seed (``{seed: numbers}`` of :func:`~faiglib.studies.classification.elimination_ablation`): the
+    overlap of the two deblurring sets and each set's masking effect on blurry and noisy input."""
+    return markdown_table(
+        ["seed", "set overlap", "deblurring filters", "masking effect: blurry input", "masking effect: noisy input"],
+        [[s, f"{n['overlap']:.2f}", label.replace("_", " "), f"{n[label]['blur_input']:.4g}",
+          f"{n[label]['noise_input']:.4g}"]
+         for s, n in ablation.items() for label in ("with_elimination", "without_elimination")])
+
+
+def control_markdown(table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                     lambdas: Sequence[float]) -> str:
+    """PSNR (dB) along λ for each curve of :func:`~faiglib.studies.control.control_table`."""
+    return markdown_table(["filters", "input"] + [f"λ = {v:g}" for v in lambdas],
+                          [[filters.replace("_", " "), inp.replace("_", " ")] + [f"{v:.2f}" for v in curve["psnr"]]
+                           for filters, per_input in table.items() for inp, curve in per_input.items()])
+
+
+def tracking_markdown(levels: Mapping[Any, Mapping[str, Any]]) -> str:
+    """Per seed and degradation (:func:`~faiglib.studies.levels.level_overlaps` results): whether the mean OS rises at
+    every level, Spearman's rho, and the mean OS per level."""
+    return markdown_table(
+        ["seed", "D", "rises at every step", "Spearman ρ", "mean OS per level"],
+        [[s, d, t["increasing"], f"{t['spearman']:.3f}",
+          ", ".join(f"{lv:g}: {m:.3f}" for lv, m in zip(t["levels"], t["mean"]))]
+         for s, r in levels.items() for d, t in r["tracking"].items()])
+
+
+def lam_report_markdown(report: Mapping[str, Any]) -> str:
+    """The ``lam.json`` of the ``faiglib lam`` command as one row: window, DI, the objective on the input and on
+    the blurred baseline, the relative completeness gap and the LR context the crop used."""
+    context = "whole image" if report["context"] is None else f"{report['context']} LR px"
+    return markdown_table(["window (y, x)", "DI", "D(F(x))", "D(F(x₀))", "relative completeness gap", "context"],
+                          [[tuple(report["window"]), f"{report['diffusion_index']:.3g}", f"{report['objective']:.4g}",
+                            f"{report['baseline_objective']:.4g}", f"{report['relative_completeness_gap']:.2%}",
+                            context]])
