@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from faiglib.core.units import FilterIndex
-from faiglib.report.tables import interval_text, markdown_table
+from faiglib.report.tables import interval_text, iqr_text, markdown_table, mask_label
 from faiglib.studies.attention import COMPONENTS, small_set_verdict, unit_components
 
 __all__ = ["units_markdown", "pairs_markdown", "masking_markdown", "discriminativeness_markdown",
@@ -15,10 +15,6 @@ __all__ = ["units_markdown", "pairs_markdown", "masking_markdown", "discriminati
 
 #: the cells the chapter reports: each set on the input it is for
 _CELLS = (("deblur_filters", "blur_input"), ("denoise_filters", "noise_input"))
-
-
-def _masked(mask: str) -> str:
-    return mask.removeprefix("mask_").replace("pct", " %")
 
 
 def units_markdown(networks: Mapping[str, nn.Module]) -> str:
@@ -53,9 +49,9 @@ def masking_markdown(summaries: Mapping[str, Mapping[str, Any]]) -> str:
         for mask, entry in s["masking"].items():
             for filters, inp in _CELLS:
                 y = s["yardstick"][mask][filters][inp]
-                rows.append([label, _masked(mask), filters.replace("_filters", ""), inp.replace("_", " "),
+                rows.append([label, mask_label(mask), filters.replace("_filters", ""), inp.replace("_", " "),
                              f"{entry[filters][inp]['faig']:.3g}",
-                             f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
+                             iqr_text(y["random"]),
                              interval_text(y["faig_over_random"])])
     return markdown_table(["network", "masked", "units", "input", "FAIG", "random: median [IQR]",
                            "FAIG / median(random) [95 % CI]"], rows)
@@ -65,7 +61,7 @@ def discriminativeness_markdown(summaries: Mapping[str, Mapping[str, Any]]) -> s
     """One row per network and masked proportion: the two "other set ÷ right set" ratios."""
     return markdown_table(
         ["network", "masked", "noisy input: deblur set ÷ denoise set", "blurry input: denoise set ÷ deblur set"],
-        [[label, _masked(mask), f"{r['noise_input_deblur_over_denoise_masking']:.3g}",
+        [[label, mask_label(mask), f"{r['noise_input_deblur_over_denoise_masking']:.3g}",
           f"{r['blur_input_denoise_over_deblur_masking']:.3g}"]
          for label, s in summaries.items() for mask, r in s["ratios"].items()])
 

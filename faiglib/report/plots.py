@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from faiglib.report.tables import mask_label
+
 __all__ = ["image_row", "degradation_grid", "training_curves", "filter_distribution", "masking_curves",
            "masking_grid", "to_numpy_image", "completeness_curve", "filter_connections", "retraining_bars",
            "overlap_scores", "control_curves", "blind_training_curves", "overlap_levels",
@@ -645,7 +647,7 @@ def unit_location_bars(summaries: Mapping[str, Mapping]):
             ax.bar(x + (j - 1) * 0.27, [100 * share[c] for c in comps], 0.27, label=name,
                    color="0.7" if j == 0 else f"C{j - 1}")
         ax.set_xticks(x, comps)
-        ax.set(title=f"{label}\n(top {s['location_mask'].removeprefix('mask_').replace('pct', ' %')})")
+        ax.set(title=f"{label}\n(top {mask_label(s['location_mask'])})")
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("% of the units")
     axes[0][0].legend(fontsize=8)

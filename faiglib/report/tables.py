@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["markdown_table", "format_mean_std", "interval_text", "masking_markdown", "masking_headline_markdown", "masking_cells_markdown", "yardstick_markdown", "discriminativeness_markdown",
+__all__ = ["markdown_table", "format_mean_std", "mask_label", "iqr_text", "interval_text", "masking_markdown", "masking_headline_markdown", "masking_cells_markdown", "yardstick_markdown", "discriminativeness_markdown",
            "orderings_markdown", "classification_markdown", "elimination_markdown", "control_markdown",
            "tracking_markdown", "lam_report_markdown", "scale_rows_markdown", "retraining_gains_markdown", "depth_markdown", "retraining_markdown", "confusion_markdown",
            "rows_markdown", "table1_markdown", "table1_gap_markdown", "diffusion_comparison_markdown",
@@ -47,7 +47,7 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
             for inp in per_input:
                 columns.append((mask, filters, inp))
     inputs = {"blur_input": "blurry input", "noise_input": "noisy input"}
-    head = ["method"] + [f"{m.removeprefix('mask_').replace('pct', ' %')}: {f.split('_')[0]} filters, "
+    head = ["method"] + [f"{mask_label(m)}: {f.split('_')[0]} filters, "
                          f"{inputs.get(i, i)}" for m, f, i in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -62,6 +62,16 @@ def masking_markdown(table: Mapping[str, dict], proportions: Sequence[float],
             cells.append(f"**{text}**" if best[c] == m else text)
         lines.append("| " + " | ".join([label.replace("|", "\\|")] + cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def mask_label(mask: str) -> str:
+    """``"mask_1pct"`` -> ``"1 %"``: a masking table's key as the tables print it."""
+    return mask.removeprefix("mask_").replace("pct", " %")
+
+
+def iqr_text(r: Mapping[str, float]) -> str:
+    """``"0.05 [0.025, 0.1]"``: a median and its interquartile range (``{"median", "q1", "q3"}``)."""
+    return f"{r['median']:.3g} [{r['q1']:.3g}, {r['q3']:.3g}]"
 
 
 def interval_text(r: Mapping[str, float]) -> str:
@@ -84,9 +94,9 @@ def yardstick_markdown(yardstick: Mapping[str, Mapping[str, Mapping[str, Any]]],
             for mask, by_set in table.items():
                 for filters, inp in cells.items():
                     y = by_set[filters][inp]
-                    rows.append([net, metric, mask.removeprefix("mask_").replace("pct", " %"),
+                    rows.append([net, metric, mask_label(mask),
                                  f"{filters.split('_')[0]} / {inp.split('_')[0]}",
-                                 f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]"]
+                                 iqr_text(y["random"])]
                                 + [interval_text(y[f"{m}_over_random"]) for m in compared])
     return markdown_table(["network", "metric", "masked", "filters / input", "random: median [IQR]"]
                           + [f"{methods[m]} / median(random) [95 % CI]" for m in compared], rows)
@@ -102,9 +112,9 @@ def masking_cells_markdown(table: Mapping[str, Mapping[str, Any]], yardstick: Ma
             for inp, v in per_input.items():
                 y = yardstick[mask][filters][inp]
                 r = y["faig_over_random"]
-                rows.append([mask.removeprefix("mask_").replace("pct", " %"), filters.replace("_", " "),
+                rows.append([mask_label(mask), filters.replace("_", " "),
                              inp.replace("_", " "), f"{v['faig']:.3g}",
-                             f"{y['random']['median']:.3g} [{y['random']['q1']:.3g}, {y['random']['q3']:.3g}]",
+                             iqr_text(y["random"]),
                              f"{r['ratio']:.1f} [{r['low']:.1f}, {r['high']:.1f}]"])
     return markdown_table(["masked", "filters", "input", "FAIG", "random: median [IQR]",
                            "FAIG / median(random) [95 % CI]"], rows)
