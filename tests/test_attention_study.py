@@ -7,8 +7,8 @@ from faiglib.methods.faig import DiscriminativeFilters
 from faiglib.models.networks import MSRResNet
 from faiglib.models.rcan import RCAN
 from faiglib.models.swinir import SwinIR
-from faiglib.studies.attention import (component_of, completeness_gaps, small_set_verdict, unit_components,
-                                       unit_locations)
+from faiglib.studies.attention import (component_of, completeness_gaps, small_set_verdict, sufficient_n_steps,
+                                       unit_components, unit_locations)
 
 
 def swin():
@@ -59,6 +59,23 @@ def test_completeness_gaps():
     # blur: |0.02| / 2 = 0.01, |-0.1| / 1 = 0.1; torch's median of two values is the lower one
     assert gaps["blur"] == {"median": pytest.approx(0.01), "max": pytest.approx(0.1)}
     assert gaps["noise"] == {"median": pytest.approx(0.0), "max": pytest.approx(0.01)}
+
+
+def test_sufficient_n_steps_stops_at_the_first_n_within_the_gap():
+    # a midpoint-rule-like gap that falls as 1/N^2: 20 -> 0.25, 50 -> 0.04, 100 -> 0.01
+    asked = []
+
+    def gaps_at(n):
+        asked.append(n)
+        return {"blur": {"median": 100.0 / n ** 2, "max": 1.0}, "noise": {"median": 0.001, "max": 0.002}}
+
+    n, tried = sufficient_n_steps(gaps_at, [20, 50, 100, 200], max_gap=0.05)
+    assert (n, asked, list(tried)) == (50, [20, 50], [20, 50])  # the max over images does not decide
+    asked.clear()
+    n, tried = sufficient_n_steps(gaps_at, [20, 50], max_gap=0.001)  # never within: the last N, its gap shown
+    assert n == 50 and tried[50]["blur"]["median"] == pytest.approx(0.04)
+    with pytest.raises(ValueError, match="at least one"):
+        sufficient_n_steps(gaps_at, [], max_gap=0.05)
 
 
 def _summary(deblur_low, denoise_low, noisy, blurry):

@@ -10,6 +10,9 @@ def summary():
     masked = {"deblur_filters": {"blur_input": {"faig": 25.0}}, "denoise_filters": {"noise_input": {"faig": 12.5}}}
     return {"n_units": 496, "psnr": {"blur": {"baseline": 25.0, "target": 26.5}, "noise": {"baseline": 20.0, "target": 24.0}},
             "completeness": {"blur": {"median": 0.012, "max": 0.5}, "noise": {"median": 0.001, "max": 0.0025}},
+            "n_steps": 50, "completeness_by_n": {
+                "20": {"blur": {"median": 0.33, "max": 0.5}, "noise": {"median": 0.07, "max": 1.25}},
+                "50": {"blur": {"median": 0.012, "max": 0.5}, "noise": {"median": 0.001, "max": 0.0025}}},
             "masking": {"mask_1pct": masked}, "yardstick": {"mask_1pct": per_set},
             "ratios": {"mask_1pct": {"noise_input_deblur_over_denoise_masking": 0.125,
                                      "blur_input_denoise_over_deblur_masking": 0.25}},
@@ -19,7 +22,10 @@ def summary():
 
 def test_rows_of_one_network():
     s = {"net": summary()}
-    assert t.pairs_markdown(s).splitlines()[2] == "| net | 25.00 / 26.50 | 20.00 / 24.00 | 0.012, 0.5 | 0.001, 0.0025 |"
+    assert t.pairs_markdown(s).splitlines()[2] == \
+        "| net | 25.00 / 26.50 | 20.00 / 24.00 | 50 | 0.012, 0.5 | 0.001, 0.0025 |"
+    assert t.completeness_markdown(s).splitlines()[2:] == ["| net | 20 | 0.33, 0.5 | 0.07, 1.2 |  |",
+                                                           "| net | 50 | 0.012, 0.5 | 0.001, 0.0025 | yes |"]
     masking = t.masking_markdown(s).splitlines()
     assert masking[2] == "| net | 1 % | deblur | blur input | 25 | 0.5 [0.25, 1] | 50 [20, 80] |"
     assert masking[3].startswith("| net | 1 % | denoise | noise input | 12.5 |")

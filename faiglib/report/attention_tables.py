@@ -30,15 +30,28 @@ def units_markdown(networks: Mapping[str, nn.Module]) -> str:
 
 
 def pairs_markdown(summaries: Mapping[str, Mapping[str, Any]]) -> str:
-    """One row per network: PSNR of baseline / target on each input kind, and FAIG's completeness gap (median,
-    max over images) per degradation."""
+    """One row per network: PSNR of baseline / target on each input kind, FAIG's N and its completeness gap
+    (median, max over images) per degradation at that N."""
     kinds = list(next(iter(summaries.values()))["psnr"])
     return markdown_table(
-        ["network", *[f"{k}: baseline / target" for k in kinds], "completeness gap blur (median, max)",
+        ["network", *[f"{k}: baseline / target" for k in kinds], "FAIG N", "completeness gap blur (median, max)",
          "noise (median, max)"],
         [[label, *[f"{s['psnr'][k]['baseline']:.2f} / {s['psnr'][k]['target']:.2f}" for k in kinds],
-          *[f"{s['completeness'][d]['median']:.2g}, {s['completeness'][d]['max']:.2g}" for d in ("blur", "noise")]]
+          str(s["n_steps"]), *[_gap(s["completeness"][d]) for d in ("blur", "noise")]]
          for label, s in summaries.items()])
+
+
+def _gap(gaps: Mapping[str, float]) -> str:
+    return f"{gaps['median']:.2g}, {gaps['max']:.2g}"
+
+
+def completeness_markdown(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per network and N tried (:func:`faiglib.studies.attention.complete_workspace`): FAIG's
+    completeness gap (median, max over images) per degradation, and whether that N is the one used."""
+    return markdown_table(
+        ["network", "N", "gap blur (median, max)", "gap noise (median, max)", "used"],
+        [[label, n, *[_gap(gaps[d]) for d in ("blur", "noise")], "yes" if int(n) == s["n_steps"] else ""]
+         for label, s in summaries.items() for n, gaps in s["completeness_by_n"].items()])
 
 
 def masking_markdown(summaries: Mapping[str, Mapping[str, Any]]) -> str:
