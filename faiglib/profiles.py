@@ -34,7 +34,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["NetSpec", "Profile", "PROFILES", "get_profile"]
+__all__ = ["NET_TRAINING_FIELDS", "NetSpec", "Profile", "PROFILES", "get_profile"]
 
 
 #: each architecture's own options of :class:`NetSpec` beyond width and depth (``None`` elsewhere), and how they
@@ -62,6 +62,12 @@ _LABEL_PARTS = (("num_block", lambda v: f"x{v}"), ("global_residual", lambda v: 
                 ("num_heads", lambda v: f"-h{v}"), ("window_size", lambda v: f"-w{v}"))
 
 
+#: the :class:`Profile` fields a :class:`NetSpec` may set for its own network (``NetSpec.training``): those that
+#: change the weights a training stage produces (:func:`faiglib.training.stages.stage_settings`), not the data.
+NET_TRAINING_FIELDS = ("baseline_iters", "target_iters", "retrain_iters", "lr_baseline", "lr_target", "lr_retrain",
+                       "warmup_iters", "batch_size", "ema_decay")
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """An architecture of :mod:`faiglib.models.networks` and its size.
@@ -83,8 +89,23 @@ class NetSpec:
     depths: tuple[int, ...] | None = None  # SwinIR: Swin blocks per residual group (label ``-d<d1>.<d2>...``)
     num_heads: int | None = None  # SwinIR: attention heads (label ``-h<n>``)
     window_size: int | None = None  # SwinIR: window side in tokens (label ``-w<n>``)
+    #: this network's own training recipe: ``(field, value)`` pairs of :data:`NET_TRAINING_FIELDS` that replace
+    #: the profile's for this network only (e.g. a window transformer's longer target stage), in
+    #: :meth:`Profile.training_for`. Not in the label (it names the network, not its training); in the store keys
+    #: through the stage settings. A dict is accepted and kept as sorted pairs.
+    training: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.training, dict):
+            object.__setattr__(self, "training", tuple(sorted(self.training.items())))
+        elif isinstance(self.training, list):  # from JSON: [[field, value], ...]
+            object.__setattr__(self, "training", tuple(tuple(pair) for pair in self.training))
+        if not isinstance(self.training, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in self.training):
+            raise ValueError(f"NetSpec training must be (field, value) pairs or a dict, got {self.training!r}")
+        names = [name for name, _ in self.training]
+        unknown = sorted(set(names) - set(NET_TRAINING_FIELDS))
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(f"NetSpec training may set each of {NET_TRAINING_FIELDS} once, got {names}")
         if not isinstance(self.arch, str) or not self.arch:
             raise ValueError(f"NetSpec arch must be a network name such as 'msrresnet', got {self.arch!r}")
         _int_at_least(f"NetSpec({self.arch!r}).num_feat", self.num_feat, 1)
@@ -149,6 +170,9 @@ class Profile:
     lr_baseline: float = 2e-4
     lr_target: float = 5e-4
     ema_decay: float | None = None
+    # linear warm-up of every stage's learning rate over its first iterations, then the cosine decay
+    # (faiglib.training.stages.cosine_lr); 0: none. Part of a stage's key only when set.
+    warmup_iters: int = 0
     # "fp32", "bf16" (bfloat16 autocast of the forward pass, float32 master weights and optimiser) or "auto"
     # (bf16 where the device computes it natively: faiglib.training.stages.bf16_supported). Part of a stage's
     # cache key only when it resolves to bf16. Speed: benchmarks/bench_training.py (results-cpu.txt).
@@ -256,6 +280,7 @@ class Profile:
                      "table1_iters", "table1_batch_size", "table1_hr_patch", "yardstick_draws", "semantics_patches",
                      "semantics_patch", "semantics_pca"):
             _int_at_least(name, getattr(self, name), 1)
+        _int_at_least("warmup_iters", self.warmup_iters, 0)
         for name in ("analysis_crop", "max_analysis_images", "max_analysis_pixels", "internal_batch_size",
                      "classify_images", "classify_crop", "classify_n_steps", "semantics_images"):
             _int_at_least(name, getattr(self, name), 1, optional=True)
@@ -318,6 +343,10 @@ class Profile:
         known = [s.label for s in self.networks + self.semantics_networks + self.scale_networks
                  + self.attention_networks]
         raise ValueError(f"profile {self.name!r} has no network {arch!r}; it has {known}")
+
+    def training_for(self, spec: NetSpec) -> "Profile":
+        """The profile that trains ``spec``: this one with ``spec.training``'s fields replaced (itself if none)."""
+        return self.with_(**dict(spec.training)) if spec.training else self
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -110,6 +110,19 @@ def test_valid_edge_values_are_accepted():
     assert get_profile("paper").max_analysis_pixels >= 1024 * 1024
 
 
+def test_netspec_training_recipe():
+    spec = NetSpec("swinir", 8, depths=(2,), training={"target_iters": 100, "lr_target": 2e-4})
+    assert spec.training == (("lr_target", 2e-4), ("target_iters", 100))  # sorted pairs: hashable, one order
+    assert spec.label == "swinir-8-d2" and hash(spec)
+    assert NetSpec("msrresnet", 8, training=[["warmup_iters", 5]]).training == (("warmup_iters", 5),)  # from JSON
+    smoke = get_profile("smoke")
+    assert smoke.training_for(spec).target_iters == 100 and smoke.training_for(NetSpec("msrresnet", 8)) is smoke
+    with pytest.raises(ValueError, match="may set each of"):
+        NetSpec("msrresnet", 8, training={"n_steps": 100})  # an attribution setting, not training
+    with pytest.raises(ValueError, match="target_iters must be an integer"):
+        smoke.training_for(NetSpec("msrresnet", 8, training={"target_iters": 0}))
+
+
 def test_netspec_rejects_bad_sizes():
     with pytest.raises(ValueError, match="num_feat"):
         NetSpec("msrresnet", 0)

@@ -29,3 +29,23 @@ def test_smoke_keys_are_pinned(tmp_path):
 def test_dev_pair_keys_of_the_scale_study_are_pinned(tmp_path, monkeypatch, arch, seed, keys):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the dev profile's data paths are repository-relative
     assert Workspace(profile="dev", seed=seed, arch=arch, out=tmp_path, progress=False).pair_keys() == keys
+
+
+def test_a_networks_own_training_recipe_changes_its_keys_and_nothing_else(tmp_path):
+    from dataclasses import replace
+
+    from faiglib.profiles import get_profile
+
+    smoke = get_profile("smoke")
+
+    def keys(training):
+        spec = replace(smoke.networks[0], training=training)
+        ws = Workspace(profile=smoke.with_(networks=(spec, *smoke.networks[1:])), out=tmp_path, progress=False)
+        assert ws.spec.label == smoke.networks[0].label and ws.profile.target_iters == 12  # the label names the
+        return ws.recipe, ws.pair_keys()                                                 # network, not its training
+
+    plain = Workspace(profile="smoke", out=tmp_path, progress=False).pair_keys()
+    recipe, longer = keys({"target_iters": 24})
+    assert recipe.target_iters == 24 and longer[0] == plain[0] and longer[1] != plain[1]  # the same baseline entry
+    recipe, warm = keys({"warmup_iters": 4})  # a warm-up is every stage's: both keys change
+    assert recipe.warmup_iters == 4 and warm[0] != plain[0] and warm[1] != plain[1]

@@ -240,6 +240,20 @@ def test_cosine_learning_rate_by_hand():
     assert cosine_lr(2e-4, 50, 100) == pytest.approx(2e-6 + 0.5 * (2e-4 - 2e-6))  # cos(pi / 2) = 0
     assert cosine_lr(2e-4, 100, 100) == pytest.approx(2e-6)
     assert cosine_lr(1.0, 25, 100) == pytest.approx(0.01 + 0.99 * (1 + 2 ** -0.5) / 2)
+    # linear warm-up over 10 iterations: 1/10, ..., 10/10 of base; then the cosine over the other 90
+    assert [cosine_lr(1.0, it, 100, warmup=10) for it in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert cosine_lr(1.0, 10, 100, warmup=10) == pytest.approx(1.0)
+    assert cosine_lr(1.0, 55, 100, warmup=10) == pytest.approx(0.01 + 0.99 * 0.5)  # halfway through the 90
+    assert cosine_lr(1.0, 100, 100, warmup=10) == pytest.approx(0.01)
+
+
+def test_warmup_enters_the_stage_key_only_when_set():
+    from faiglib.training import stages
+
+    assert "warmup_iters" not in stages.stage_settings("target", PROFILE)
+    assert stages.stage_settings("target", PROFILE.with_(warmup_iters=200))["warmup_iters"] == 200
+    with pytest.raises(ValueError, match="warmup_iters"):
+        PROFILE.with_(warmup_iters=-1)
 
 
 def test_init_digest_names_the_starting_weights():

@@ -55,7 +55,7 @@ def flops_per_lr_pixel(spec, scale: int) -> float:
 def plan(ws, classify: bool = False) -> list[dict[str, Any]]:
     """The stages of :func:`run` with their FLOPs, precision and fixed costs: ``[{"stage", "flops",
     "precision", "fixed_s", "what"}]``."""
-    p = ws.profile
+    p = ws.recipe  # the network's own training recipe; the rest is the profile's
     per_px = flops_per_lr_pixel(ws.spec, p.scale)
     pixels = _lr_pixels(ws)
     n_px = sum(pixels)
@@ -141,7 +141,7 @@ def dry_run(ws, classify: bool = False, budget_s: float = BUDGET_S,
             measure_cpu: bool = True, print_: Callable[[str], None] = print) -> dict[str, Any]:
     """Print the plan, its estimated GPU seconds and the CPU's measured throughput; return them. Raises
     ``ValueError`` when the estimate exceeds ``budget_s`` (shrink the profile's iterations)."""
-    p = ws.profile
+    p = ws.recipe
     stages = estimate(plan(ws, classify))
     total = sum(s["seconds"] for s in stages)
     print_(f"profile {p.name}: {ws.spec.label}, {len(_lr_pixels(ws))} analysis images ({sum(_lr_pixels(ws))} LR px)")
@@ -183,7 +183,7 @@ def preflight(ws, time_limit_s: float = DEFAULT_TIME_LIMIT_S, classify: bool = F
     from faiglib.training.resident import ResidentPatches, train_resident_stage
     from faiglib.training.stages import build_seeded
 
-    p, device = ws.profile, torch.device(ws.device)
+    p, device = ws.recipe, torch.device(ws.device)
     checks = {"device": str(device)}
     if device.type == "cuda":
         if not torch.cuda.is_available():

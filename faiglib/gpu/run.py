@@ -78,8 +78,8 @@ def remaining_iterations(ws) -> dict[str, int]:
     from faiglib.core.checkpoint import load_file
 
     out = {}
-    for stage, parts, total in (("baseline", ws.baseline_parts(), ws.profile.baseline_iters),
-                                ("target", ws.target_parts(), ws.profile.target_iters)):
+    for stage, parts, total in (("baseline", ws.baseline_parts(), ws.recipe.baseline_iters),
+                                ("target", ws.target_parts(), ws.recipe.target_iters)):
         folder = ws.store.path(stage, parts)
         if (folder / f"{ws.spec.label}_{stage}.pth").exists():
             out[stage] = 0

@@ -39,7 +39,7 @@ def retrained(ws, filters: torch.Tensor | None, tag: str, task: str = "blind") -
     tasks = {"blind": {}, "blur": dict(p_blur=1.0, p_noise=0.0), "noise": dict(p_blur=0.0, p_noise=1.0)}
     if task not in tasks:
         raise ValueError(f"unknown retraining task {task!r}; use one of {list(tasks)}")
-    profile = ws.profile.with_(**tasks[task])
+    profile = ws.recipe.with_(**tasks[task])
     tag = tag if task == "blind" else f"{tag}-{task}-only"
     trainable = None if filters is None else ws.filter_index.masks(filters)
     selected = None if filters is None else sorted({int(i) for i in torch.as_tensor(filters).flatten().tolist()})

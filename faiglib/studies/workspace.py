@@ -110,13 +110,20 @@ class Workspace:
 
         return self.memo("train_digest", compute)
 
+    @property
+    def recipe(self) -> Profile:
+        """The profile that trains this workspace's network: :attr:`profile` with the network's own training
+        fields (``NetSpec.training``, :meth:`~faiglib.profiles.Profile.training_for`). Everything else -- the
+        analysis set, FAIG, masking -- follows :attr:`profile`."""
+        return self.profile.training_for(self.spec)
+
     def _stage_parts(self, stage: str, profile: Profile | None = None) -> dict[str, Any]:
         # the network as it is built (label and constructor arguments), so that a NetSpec field that does not
         # change the network does not change the keys
         network = {"label": self.spec.label, "arch": self.spec.arch, "kwargs": self.spec.kwargs(self.profile.scale)}
         # training degrades its patches with data.degradations: a change there changes the weights too
         return {"version": TRAINING_VERSION, "degradations": DEGRADATIONS_VERSION, "network": network, "seed": self.seed,
-                "train": self._train_digest(), "settings": stage_settings(stage, profile or self.profile, self.device)}
+                "train": self._train_digest(), "settings": stage_settings(stage, profile or self.recipe, self.device)}
 
     def baseline_parts(self) -> dict[str, Any]:
         """What the baseline's store key is made from."""
@@ -203,7 +210,7 @@ class Workspace:
     def pair(self) -> tuple[TrainResult, TrainResult]:
         """Train (or load from the store) the baseline and the target model."""
         if "pair" not in self._cache:
-            common = dict(profile=self.profile, network=self.spec, train_images=self.train_images(),
+            common = dict(profile=self.recipe, network=self.spec, train_images=self.train_images(),
                           val_images=self._val_images(), seed=self.seed, device=self.device, progress=self.progress,
                           data_label=str(self.train_data))
             with self._stage_entry("baseline", self.baseline_parts()) as folder:

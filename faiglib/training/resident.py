@@ -246,7 +246,7 @@ def train_resident_stage(stage: str, *, profile: Profile, network: NetSpec, patc
             lr = device_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise)
         lr = lr.contiguous(memory_format=torch.channels_last)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(base_lr, it, total)
+            group["lr"] = cosine_lr(base_lr, it, total, profile.warmup_iters)
         with amp():
             out = forward(lr)
         loss = F.l1_loss(out.float(), hr)  # fp32 loss on fp32 master weights
@@ -306,7 +306,7 @@ def train_resident_pair(ws, *, precision: str = "bf16", compile: bool = False, l
     :func:`train_resident_stage`) leaves its resume state in the store and the call returns ``None``."""
     if getattr(ws, "levels", False):
         raise ValueError("the resident trainer does fixed-level targets only; use Workspace.pair() for levels=True")
-    spec, profile = ws.spec, ws.profile
+    spec, profile = ws.spec, ws.recipe  # the network's own training recipe (NetSpec.training)
     device = torch.device(ws.device)
     train = ws.train_images()
     names = [n for n, _ in train]

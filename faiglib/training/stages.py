@@ -78,11 +78,14 @@ def init_digest(state: Mapping[str, torch.Tensor] | None) -> str | None:
     return h.hexdigest()[:16]
 
 
-def cosine_lr(base: float, it: int, total: int) -> float:
-    """The learning rate of iteration ``it`` of ``total`` (every trainer of the book): cosine from ``base`` down
-    to ``base / 100``."""
+def cosine_lr(base: float, it: int, total: int, warmup: int = 0) -> float:
+    """The learning rate of iteration ``it`` (0-based) of ``total`` (every trainer of the book): with ``warmup``
+    > 0, ``base · (it + 1) / warmup`` for the first ``warmup`` iterations; then cosine from ``base`` down to
+    ``base / 100`` over the remaining ``total - warmup``."""
+    if it < warmup:
+        return base * (it + 1) / warmup
     eta_min = base * 0.01
-    return eta_min + 0.5 * (base - eta_min) * (1 + math.cos(math.pi * it / max(total, 1)))
+    return eta_min + 0.5 * (base - eta_min) * (1 + math.cos(math.pi * (it - warmup) / max(total - warmup, 1)))
 
 
 @torch.no_grad()
@@ -151,6 +154,8 @@ def stage_settings(stage: str, profile: Profile, device: str | torch.device | No
     settings = {k: getattr(profile, k) for k in relevant}
     if profile.trainer != "stages":
         settings["trainer"] = profile.trainer
+    if profile.warmup_iters:  # only then: the keys of stages without warm-up stay as they were
+        settings["warmup_iters"] = profile.warmup_iters
     precision = resolve_train_precision(profile.train_precision, "cpu" if device is None else device)
     if precision != "fp32":
         settings["train_precision"] = precision
@@ -344,7 +349,7 @@ def train_stage(stage: str, *, profile: Profile, network: NetSpec, train_images,
             lr = random_degrade(hr, degradation, degrade_gen, profile.p_blur, profile.p_noise,
                                 blur_range=blur_range, noise_range=noise_range)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(base_lr, it, total)
+            group["lr"] = cosine_lr(base_lr, it, total, profile.warmup_iters)
         with autocast:
             out = model(lr)
         loss = F.l1_loss(out.float(), hr)
