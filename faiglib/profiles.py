@@ -250,6 +250,8 @@ class Profile:
     # attention networks (faiglib.studies.attention): an RCAN-style and a SwinIR-style net trained by the same
     # recipe, only for that chapter (Workspace(arch=label) finds them, as the semantics networks)
     attention_networks: tuple[NetSpec, ...] = ()
+    # independently trained pairs per attention network (and MSRResNet beside them) in the attention chapter
+    attention_seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
         """Check every field (``with_`` comes here too): a bad value is a ``ValueError`` naming the field now,
@@ -311,8 +313,9 @@ class Profile:
             _int_at_least("seeds", v, 0)
         for v in _non_empty_tuple("semantics_seeds", self.semantics_seeds):
             _int_at_least("semantics_seeds", v, 0)
-        for v in _non_empty_tuple("scale_seeds", self.scale_seeds):
-            _int_at_least("scale_seeds", v, 0)
+        for name in ("scale_seeds", "attention_seeds"):
+            for v in _non_empty_tuple(name, getattr(self, name)):
+                _int_at_least(name, v, 0)
         _number("semantics_perplexity", self.semantics_perplexity, low=0.0, low_open=True)
         for name, low_open in (("levels_blur_range", True), ("levels_noise_range", False),
                                ("table1_blur_range", True), ("table1_noise_range", False)):
@@ -402,7 +405,7 @@ PROFILES: dict[str, Profile] = {
         semantics_patch=16, semantics_images=2, semantics_pca=8, semantics_perplexity=5.0,
         scale_networks=(NetSpec("msrresnet", 4, 1),), scale_seeds=(0, 1),
         attention_networks=(NetSpec("rcan", 16, 1, num_group=1),
-                            NetSpec("swinir", 8, depths=(2,), num_heads=2, window_size=4))),
+                            NetSpec("swinir", 8, depths=(2,), num_heads=2, window_size=4)), attention_seeds=(0, 1)),
     "cpu": Profile(
         name="cpu", networks=(NetSpec("msrresnet", 32, 4), NetSpec("srcnn_style", 16)), train_precision="auto",
         baseline_iters=3000, target_iters=3000, batch_size=16, hr_patch=64, lr_baseline=2e-4, lr_target=5e-4,
@@ -446,9 +449,10 @@ PROFILES: dict[str, Profile] = {
         val_every=500, checkpoint_every=250, n_steps=20, retrain_iters=3000, seeds=(0,),
         semantics_networks=(NetSpec("msrresnet", 32, 4, global_residual=False),), semantics_seeds=(0,),
         scale_networks=(NetSpec("msrresnet", 16, 2), NetSpec("msrresnet", 48, 6)), scale_seeds=(0, 1, 2),
-        # the cpu profile's attention pairs (the attention chapter and LAM across architectures), on the dev data
+        # the cpu profile's attention pairs (the attention chapter and LAM across architectures), on the dev data,
+        # two seeds each: one is a value, not a verdict
         attention_networks=(NetSpec("rcan", 32, 3, num_group=2),
-                            NetSpec("swinir", 32, depths=(2,), num_heads=4, window_size=8))),
+                            NetSpec("swinir", 32, depths=(2,), num_heads=4, window_size=8)), attention_seeds=(0, 1)),
     # One H200, one command of at most 10 minutes (faiglib.gpu.run, `make gpu-run`). Sized by the dry run
     # `python -m faiglib.gpu.run --dry-run` (FLOP counts x iterations / an assumed sustained throughput;
     # see that module: 453 s of 480 estimated): 30k + 8k iterations of batch 16 on 128x128 HR patches (the paper: 1M + 100k), FAIG and

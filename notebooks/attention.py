@@ -27,12 +27,13 @@
 # keeps its $(out, in)$ filters, a $1 \times 1$ conv (RCAN's channel attention) its single weights, a Linear layer
 # (SwinIR's $q/k/v$, output projection and MLP) one output row per unit, and each relative-position-bias table
 # one unit per head. We train the blind pair of an RCAN-style and a SwinIR-style network by the MSRResNet
-# recipe (same data, iterations, learning rates, seed) and ask the paper's question of them: does a small set of
-# units per degradation carry the deblurring and the denoising function?
+# recipe (same data, iterations, learning rates, seeds; where a network needs its own, `NetSpec.training` says
+# so and the setup prints it) and ask the paper's question of them, for each independently trained pair: does a
+# small set of units per degradation carry the deblurring and the denoising function?
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
-seed = 0  # which trained pairs; also seeds the random selections
+seeds = None  # independently trained pairs per network (also seed the random selections); None: attention_seeds
 device = "cpu"  # "cuda" on a GPU
 data = None  # folder of HR analysis images; None: the profile's default (scikit-image photos)
 train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
@@ -44,16 +45,22 @@ proportions = (0.01, 0.05)  # masked proportions of the units
 # %%
 from faiglib.profiles import get_profile
 from faiglib.report import plots
-from faiglib.report.book import notebook_workspace, show_markdown
+from faiglib.report.book import notebook_workspace, show_markdown, write_results
 from faiglib.report import attention_tables as tables
-from faiglib.studies.attention import network_summary, small_set_verdict
+from faiglib.report.tables import seed_summary_markdown
+from faiglib.studies.attention import SEED_MEASURES, network_summary, over_seeds, small_set_verdict
 
 p = get_profile(profile)
+seeds = list(p.attention_seeds if seeds is None else seeds)
 labels = [p.networks[0].label] + [s.label for s in p.attention_networks]
-common = dict(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out, results=results)
-spaces = {label: notebook_workspace(arch=label, **common) for label in labels}
-print(f"networks {labels}, seed {seed}; {len(spaces[labels[0]].analysis_set())} analysis images; masked "
+common = dict(profile=profile, device=device, data=data, train_data=train_data, out=out, results=results)
+spaces = {(label, s): notebook_workspace(arch=label, seed=s, **common) for s in seeds for label in labels}
+first = spaces[labels[0], seeds[0]]
+print(f"networks {labels}, seeds {seeds}; {len(first.analysis_set())} analysis images; masked "
       f"{[f'{q:.0%}' for q in proportions]}; {p.yardstick_draws} random draws; FAIG N = {p.n_steps} ({p.method})")
+for spec in p.attention_networks:
+    if spec.training:
+        print(f"{spec.label} trains by its own recipe: {dict(spec.training)} (the rest as the profile)")
 
 # %% [markdown]
 # ## Units beyond 3×3 filters
@@ -77,7 +84,8 @@ show_markdown(tables.units_markdown({label: ws.architecture() for label, ws in s
 # and everything below uses the scores at that N.
 
 # %%
-summaries = {label: network_summary(ws, proportions, channel) for label, ws in spaces.items()}
+by_seed = {s: {label: network_summary(spaces[label, s], proportions, channel) for label in labels} for s in seeds}
+summaries = {f"{label}, seed {s}": by_seed[s][label] for s in seeds for label in labels}
 show_markdown(tables.pairs_markdown(summaries))
 
 # %% [markdown]
@@ -127,33 +135,50 @@ show_markdown(tables.locations_markdown(summaries))
 #
 # The rule (`small_set_verdict`): **effective** when, for both functions, the lower end of the 95 % interval of
 # FAIG / median(random) at 1 % is above 1; **specific** when both discriminativeness ratios at 1 % are below 1.
-# MSRResNet is the paper's network, trained by the same recipe and seed.
+# MSRResNet is the paper's network, trained by the same recipe and seeds.
 
 # %%
 show_markdown(tables.comparison_markdown(summaries))
 
 # %% [markdown]
+# ## Over seeds
+#
+# Each seed is an independently trained pair; the yardstick's interval above covers the random draws, not the
+# training's own noise, so the spread over seeds is the one to read. Mean ± sample std and the per-seed values,
+# then the rule's answer per seed.
+
+# %%
+seed_rows = over_seeds(by_seed)
+show_markdown(seed_summary_markdown(seed_rows, {k: label for k, (label, _) in SEED_MEASURES.items()}))
+
+# %%
+show_markdown(tables.seed_answers_markdown(seed_rows))
+
+# %% [markdown]
 # ## Summary
 #
-# Per network: what fine-tuning gained on each degradation, the masking effects at 1 % with the lower ends of their
-# intervals, discriminativeness, the attention share of the top units, and the answer by the rule above.
+# Per network, mean ± std over seeds (per-seed values in brackets): what fine-tuning gained on each degradation,
+# the masking effects at 1 %, discriminativeness, the attention share of the top units, and the answer of the rule
+# above for each seed.
 
 # %% tags=["hide-input"]
-verdicts = {label: small_set_verdict(s) for label, s in summaries.items()}
-for label, v in verdicts.items():
-    r = v["ratios"]
-    loc = summaries[label]["locations"]
-    psnr = summaries[label]["psnr"]
-    print(f"{label}: the target gains {psnr['blur']['target'] - psnr['blur']['baseline']:+.2f} dB over the baseline on "
-          f"blurry and {psnr['noise']['target'] - psnr['noise']['baseline']:+.2f} dB on noisy inputs (a function it "
-          f"did not learn has no units to find); masking the top 1 % deblurring units disturbs blurry inputs {r['deblur_faig_over_random']:.3g}x "
-          f"as much as random units (interval from {r['deblur_low']:.3g}), the denoising units noisy inputs "
-          f"{r['denoise_faig_over_random']:.3g}x (from {r['denoise_low']:.3g}); discriminativeness "
-          f"{r['noise_input_deblur_over_denoise']:.3g} (noisy) and {r['blur_input_denoise_over_deblur']:.3g} (blurry). "
-          f"Top deblurring units in attention: {loc['deblur']['share']['attention']:.0%} (all units "
-          f"{loc['deblur']['chance']['attention']:.0%}); denoising: {loc['denoise']['share']['attention']:.0%}. "
-          f"Answer: {v['answer']}.")
-results_file = spaces[labels[0]].write_results("attention", {
-    "networks": labels, "channel": channel, "proportions": list(proportions), "yardstick_draws": p.yardstick_draws,
-    "verdicts": verdicts,
-    "summaries": summaries})
+for row in seed_rows:
+    m = row["summary"]
+    text = lambda key, unit="": (f"{m[key]['mean']:.3g}{unit} ± {m[key]['std']:.2g} "  # noqa: E731
+                                 f"({', '.join(f'{v:.3g}' for v in m[key]['per_seed'])})")
+    print(f"{row['network']} over seeds {row['seeds']}: the target gains {text('gain_blur_db', ' dB')} over the "
+          f"baseline on blurry and {text('gain_noise_db', ' dB')} on noisy inputs (a function it did not learn has no "
+          f"units to find); masking the top 1 % deblurring units disturbs blurry inputs "
+          f"{text('deblur_over_random_1pct', 'x')} as much as random units, the denoising units noisy inputs "
+          f"{text('denoise_over_random_1pct', 'x')}; discriminativeness {text('noise_input_deblur_over_denoise')} "
+          f"(noisy) and {text('blur_input_denoise_over_deblur')} (blurry). Top deblurring units in attention: "
+          f"{text('attention_share_deblur')}. Answer per seed: {'; '.join(row['answers'])}.")
+results_file = write_results(
+    results, p.name, "attention",
+    {"networks": labels, "seeds": seeds, "channel": channel, "proportions": list(proportions),
+     "yardstick_draws": p.yardstick_draws,
+     "training": {spec.label: dict(spec.training) for spec in p.attention_networks if spec.training},
+     "verdicts": {key: small_set_verdict(s) for key, s in summaries.items()}, "over_seeds": seed_rows,
+     "summaries": summaries},
+    seed=", ".join(map(str, seeds)), device=device, network=", ".join(labels), data=str(first.data),
+    train_data=str(first.train_data))

@@ -7,8 +7,8 @@ from faiglib.methods.faig import DiscriminativeFilters
 from faiglib.models.networks import MSRResNet
 from faiglib.models.rcan import RCAN
 from faiglib.models.swinir import SwinIR
-from faiglib.studies.attention import (component_of, completeness_gaps, small_set_verdict, sufficient_n_steps,
-                                       unit_components, unit_locations)
+from faiglib.studies.attention import (component_of, completeness_gaps, over_seeds, small_set_verdict,
+                                       sufficient_n_steps, unit_components, unit_locations)
 
 
 def swin():
@@ -96,3 +96,26 @@ def test_small_set_verdict_rule(args, answer):
     v = small_set_verdict(_summary(*args))
     assert v["answer"] == answer
     assert v["ratios"]["deblur_low"] == args[0] and v["ratios"]["blur_input_denoise_over_deblur"] == args[3]
+
+
+def _full(deblur_low, blur_gain, share):
+    s = _summary(deblur_low, 2.0, 0.2, 0.5)
+    s["psnr"] = {"blur": {"baseline": 25.0, "target": 25.0 + blur_gain}, "noise": {"baseline": 20.0, "target": 23.0}}
+    s["locations"] = {"deblur": {"share": {"attention": share}}, "denoise": {"share": {"attention": 0.0}}}
+    return s
+
+
+def test_over_seeds_by_hand():
+    by_seed = {0: {"net": _full(3.0, 1.0, 0.25)}, 1: {"net": _full(0.5, 2.0, 0.75)}}
+    (row,) = over_seeds(by_seed)
+    assert row["network"] == "net" and row["seeds"] == [0, 1]
+    assert row["summary"]["gain_blur_db"] == {"mean": pytest.approx(1.5), "std": pytest.approx(0.5 ** 0.5),
+                                              "per_seed": [pytest.approx(1.0), pytest.approx(2.0)]}
+    assert row["summary"]["deblur_over_random_1pct"]["per_seed"] == [6.0, 1.0]  # _summary's ratio is 2 x low
+    assert row["summary"]["attention_share_deblur"]["mean"] == pytest.approx(0.5)
+    assert "deblur_over_random_5pct" not in row["summary"]  # no 5 % masking in these summaries
+    assert row["answers"] == ["yes", "specific, not effective"] and row["answer"] == "differs by seed"
+    (same,) = over_seeds({0: {"net": _full(3.0, 1.0, 0.0)}, 3: {"net": _full(4.0, 1.0, 0.0)}})
+    assert same["answer"] == "yes" and same["summary"]["gain_noise_db"]["std"] == 0.0
+    with pytest.raises(ValueError, match="networks"):
+        over_seeds({0: {"net": _full(3.0, 1.0, 0.0)}, 1: {"other": _full(3.0, 1.0, 0.0)}})

@@ -43,3 +43,8 @@ def test_units_row_counts_parameters_and_units_by_hand():
     units = 4 * 3 + 2 * 4 * 4 + 16 * 4 + 4 * 4 + 3 * 4
     row = t.units_markdown({"m": net}).splitlines()[2]
     assert row == f"| m | {params:,} | {units:,} | {units:,} | 0 | 0 |"
+
+
+def test_seed_answers_row():
+    rows = [{"network": "net", "seeds": [0, 1], "answers": ["yes", "no"], "answer": "differs by seed"}]
+    assert t.seed_answers_markdown(rows).splitlines()[2] == "| net | 0, 1 | yes; no | differs by seed |"

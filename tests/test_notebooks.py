@@ -120,15 +120,16 @@ def test_sections_reuse_cached_artefacts(executed):
     levels = [("target", "msrresnet-8x1_target.pth")] * 2
     # the semantics section adds the no-global-residual pair of seed 0 (profile.semantics_networks)
     nogr = [(stage, f"msrresnet-8x1-nogr_{stage}.pth") for stage in ("baseline", "target")]
-    # the attention section adds the RCAN and SwinIR pairs of seed 0 (profile.attention_networks)
-    attention = [(stage, f"{net}_{stage}.pth") for net in ("rcan-16x1-g1", "swinir-8-d2-h2-w4")
+    # the attention section adds the RCAN and SwinIR pairs of seeds 0 and 1 (attention_networks, attention_seeds)
+    attention = [(stage, f"{net}_{stage}.pth") for net in ("rcan-16x1-g1", "swinir-8-d2-h2-w4") for _ in (0, 1)
                  for stage in ("baseline", "target")]
     # the scale section adds the smaller MSRResNet's pairs of seeds 0 and 1 (profile.scale_networks, scale_seeds)
     scale = [(stage, f"msrresnet-4x1_{stage}.pth") for _ in (0, 1) for stage in ("baseline", "target")]
     assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr + attention + scale)
-    # FAIG scores: one per (network, seed) pair, two for the levels targets, two for the attention pairs, two for
-    # the scale study's smaller net (seeds 0 and 1); IG: one per pair
-    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 2 + 2
+    # FAIG scores: one per (network, seed) pair, two for the levels targets, ten for the attention chapter (its
+    # completeness gap at the smoke profile's N = 3 is above 2 % for all: the four attention pairs at N = 3 and
+    # N = 50, the two msrresnet-8x1 pairs at N = 50), two for the scale study's smaller net; IG: one per pair
+    assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 10 + 2
     assert len(list(root.glob("ig/*/result.pt"))) == 4
 
 
@@ -299,10 +300,11 @@ def test_scale_results_have_one_row_per_size_smallest_first_over_seeds(executed)
 
 def test_attention_results_compare_the_networks(executed):
     res = json.loads((executed / "results" / "smoke" / "attention.json").read_text())
-    assert res["networks"] == ["msrresnet-8x1", "rcan-16x1-g1", "swinir-8-d2-h2-w4"]
-    for net in res["networks"]:
-        s = res["summaries"][net]
+    assert res["networks"] == ["msrresnet-8x1", "rcan-16x1-g1", "swinir-8-d2-h2-w4"] and res["seeds"] == [0, 1]
+    for key in (f"{net}, seed {seed}" for seed in res["seeds"] for net in res["networks"]):
+        s, net = res["summaries"][key], key.split(",")[0]
         assert s["label"] == net and s["n_units"] == sum(s["units_by_component"].values())
+        assert s["completeness_by_n"][str(s["n_steps"])] == s["completeness"]  # the gap of the N used
         # the rule of the chapter, stated in its text: effective when both intervals' lower ends exceed 1,
         # specific when both discriminativeness ratios are below 1
         y, r = s["yardstick"]["mask_1pct"], s["ratios"]["mask_1pct"]
@@ -310,7 +312,7 @@ def test_attention_results_compare_the_networks(executed):
                         for f, i in (("deblur_filters", "blur_input"), ("denoise_filters", "noise_input")))
         specific = all(r[k] < 1 for k in ("noise_input_deblur_over_denoise_masking",
                                           "blur_input_denoise_over_deblur_masking"))
-        assert res["verdicts"][net]["answer"] == {(True, True): "yes", (True, False): "effective, not specific",
+        assert res["verdicts"][key]["answer"] == {(True, True): "yes", (True, False): "effective, not specific",
                                                   (False, True): "specific, not effective", (False, False): "no"}[
             (effective, specific)]
         cell = s["masking"]["mask_1pct"]["deblur_filters"]["blur_input"]
@@ -319,4 +321,8 @@ def test_attention_results_compare_the_networks(executed):
         assert ratio["ratio"] == pytest.approx(cell["faig"] / cell["random_median"])
         assert ratio["low"] <= ratio["ratio"] <= ratio["high"]
         assert abs(sum(s["locations"]["deblur"]["share"].values()) - 1) < 1e-9
-    assert res["summaries"]["swinir-8-d2-h2-w4"]["units_by_component"]["attention"] > 0
+    assert res["summaries"]["swinir-8-d2-h2-w4, seed 0"]["units_by_component"]["attention"] > 0
+    for row in res["over_seeds"]:  # the per-seed values are the summaries'
+        gains = [res["summaries"][f"{row['network']}, seed {seed}"]["psnr"]["blur"] for seed in res["seeds"]]
+        assert row["summary"]["gain_blur_db"]["per_seed"] == pytest.approx([g["target"] - g["baseline"] for g in gains])
+        assert row["answers"] == [res["verdicts"][f"{row['network']}, seed {seed}"]["answer"] for seed in res["seeds"]]

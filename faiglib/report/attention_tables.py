@@ -2,7 +2,7 @@
 Every function only formats: the numbers and the verdict come from the study."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
@@ -103,3 +103,11 @@ def comparison_markdown(summaries: Mapping[str, Mapping[str, Any]], mask: str = 
                      f"{r['blur_input_denoise_over_deblur_masking']:.3g}", small_set_verdict(s, mask)["answer"]])
     return markdown_table(["network", "units", "deblur: FAIG / random [95 % CI]", "denoise: FAIG / random [95 % CI]",
                            "noisy: deblur ÷ denoise", "blurry: denoise ÷ deblur", "small set per degradation?"], rows)
+
+
+def seed_answers_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One row per network of :func:`faiglib.studies.attention.over_seeds`: the seeds, the rule's answer for each,
+    and the answer over seeds (the common one, or "differs by seed")."""
+    return markdown_table(["network", "seeds", "answer per seed", "over seeds"],
+                          [[r["network"], ", ".join(map(str, r["seeds"])), "; ".join(r["answers"]), r["answer"]]
+                           for r in rows])

@@ -31,7 +31,7 @@ from faiglib.core.units import FilterIndex, UnitLayer
 
 __all__ = ["COMPONENTS", "N_STEPS_LADDER", "PROFILE_GAP", "component_of", "unit_components",
            "unit_locations", "completeness_gaps", "sufficient_n_steps", "complete_workspace", "network_summary",
-           "small_set_verdict"]
+           "small_set_verdict", "SEED_MEASURES", "over_seeds"]
 
 #: Where a unit sits: plain convolutions (including the upsampler), attention (channel attention's 1x1 convs,
 #: q/k/v and output projections, relative-position-bias heads), the transformer MLPs.
@@ -217,3 +217,64 @@ def small_set_verdict(summary: Mapping[str, Any], mask: str = "mask_1pct") -> di
                        "denoise_faig_over_random": denoise["ratio"], "denoise_low": denoise["low"],
                        "noise_input_deblur_over_denoise": r["noise_input_deblur_over_denoise_masking"],
                        "blur_input_denoise_over_deblur": r["blur_input_denoise_over_deblur_masking"]}}
+
+
+def _ratio(mask: str, filters: str, inp: str) -> Callable[[Mapping[str, Any]], float]:
+    return lambda s: s["yardstick"][mask][filters][inp]["faig_over_random"]["ratio"]
+
+
+#: what :func:`over_seeds` summarises per network: ``{key: (label, value of one network_summary)}``.
+SEED_MEASURES: dict[str, tuple[str, Callable[[Mapping[str, Any]], float]]] = {
+    "gain_blur_db": ("target − baseline, blurry input (dB)",
+                     lambda s: s["psnr"]["blur"]["target"] - s["psnr"]["blur"]["baseline"]),
+    "gain_noise_db": ("target − baseline, noisy input (dB)",
+                      lambda s: s["psnr"]["noise"]["target"] - s["psnr"]["noise"]["baseline"]),
+    "deblur_over_random_1pct": ("FAIG / random at 1 %, deblur set, blurry input",
+                                _ratio("mask_1pct", "deblur_filters", "blur_input")),
+    "denoise_over_random_1pct": ("FAIG / random at 1 %, denoise set, noisy input",
+                                 _ratio("mask_1pct", "denoise_filters", "noise_input")),
+    "deblur_over_random_5pct": ("FAIG / random at 5 %, deblur set, blurry input",
+                                _ratio("mask_5pct", "deblur_filters", "blur_input")),
+    "denoise_over_random_5pct": ("FAIG / random at 5 %, denoise set, noisy input",
+                                 _ratio("mask_5pct", "denoise_filters", "noise_input")),
+    "noise_input_deblur_over_denoise": ("noisy input: deblur / denoise masking at 1 %",
+                                        lambda s: s["ratios"]["mask_1pct"]["noise_input_deblur_over_denoise_masking"]),
+    "blur_input_denoise_over_deblur": ("blurry input: denoise / deblur masking at 1 %",
+                                       lambda s: s["ratios"]["mask_1pct"]["blur_input_denoise_over_deblur_masking"]),
+    "attention_share_deblur": ("share of the top-1 % deblur units in attention",
+                               lambda s: s["locations"]["deblur"]["share"]["attention"]),
+    "attention_share_denoise": ("share of the top-1 % denoise units in attention",
+                                lambda s: s["locations"]["denoise"]["share"]["attention"]),
+}
+
+
+def over_seeds(by_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The chapter's networks over independently trained pairs: ``by_seed`` is ``{seed: {label: network_summary}}``
+    (every seed with the same networks). One row per network, in the first seed's order: ``{"network", "seeds",
+    "summary": {key: {"mean", "std", "per_seed"}} for the :data:`SEED_MEASURES` a summary has (std: sample std, 0
+    for one seed), "answers": the per-seed :func:`small_set_verdict` answers, "answer"}`` -- the answer every seed
+    gives, or ``"differs by seed"``."""
+    from faiglib.measures.statistics import mean_std
+
+    seeds = list(by_seed)
+    if not seeds:
+        raise ValueError("over_seeds needs at least one seed's summaries")
+    labels = list(by_seed[seeds[0]])
+    for seed in seeds[1:]:
+        if list(by_seed[seed]) != labels:
+            raise ValueError(f"seed {seed} has the networks {list(by_seed[seed])}, seed {seeds[0]} has {labels}")
+    rows = []
+    for label in labels:
+        summaries = [by_seed[seed][label] for seed in seeds]
+        summary = {}
+        for key, (_, value) in SEED_MEASURES.items():
+            try:
+                values = [float(value(s)) for s in summaries]
+            except KeyError:  # e.g. no 5 % masking: the measure is left out
+                continue
+            leaf = mean_std(values)
+            summary[key] = {"mean": leaf["mean"], "std": leaf["std"], "per_seed": leaf["values"]}
+        answers = [small_set_verdict(s)["answer"] for s in summaries]
+        rows.append({"network": label, "seeds": seeds, "summary": summary, "answers": answers,
+                     "answer": answers[0] if len(set(answers)) == 1 else "differs by seed"})
+    return rows
