@@ -3,7 +3,8 @@
 The paper (Sec. 5.1, 5.5) analysed only SRCNN-style and SRResNet networks, whose units are 3x3 filters, and left
 attention modules open. Here the blind pair (baseline, target) of an RCAN-style and a SwinIR-style network is
 trained by the MSRResNet recipe (:class:`~faiglib.studies.workspace.Workspace` with ``arch`` one of
-``profile.attention_networks``); FAIG attributes the loss change to the units of
+``profile.attention_networks``; the SwinIR-style target of the cpu and dev profiles gets 12000 target iterations,
+its ``NetSpec.training``, without which it never learned to deblur); FAIG attributes the loss change to the units of
 :mod:`faiglib.core.units` (conv slices, Linear rows, one unit per head of each relative-position-bias table), and
 the same measures as for MSRResNet are taken:
 
