@@ -403,8 +403,9 @@ PROFILES: dict[str, Profile] = {
         name="smoke", networks=(NetSpec("msrresnet", 8, 1), NetSpec("srcnn_style", 4)),
         analysis_crop=48, max_analysis_images=2, baseline_iters=12, target_iters=12, batch_size=2, hr_patch=32,
         lr_baseline=1e-3, lr_target=5e-4, val_every=6, checkpoint_every=4, n_steps=3, random_draws=2, yardstick_draws=4,
-        # far from the smoke nets' gaps at N = 3 (0.05-0.23) and 50 (0.003-0.014), so no CPU's last bits flip it
-        max_completeness_gap=0.02,
+        # far from the smoke nets' median gaps (seeds 0, 1) at N = 3 (0.05-0.43) and 50 (0.003-0.027), so no
+        # CPU's last bits flip which N a net gets: every one moves from 3 to 50
+        max_completeness_gap=0.04,
         seeds=(0, 1),
         curve_proportions=(0.01, 0.05, 0.5), retrain_iters=8, retrain_proportion=0.05,
         classify_images=2, classify_crop=32, classify_proportion=0.05,

@@ -80,7 +80,7 @@ show_markdown(tables.units_markdown({label: ws.architecture() for label, ws in s
 # analysis images in each condition — a target that did not learn to deblur has no deblurring units to find — and
 # FAIG's completeness gap $|\sum_i \mathrm{FAIG}_i - \Delta\mathcal{L}| / |\Delta\mathcal{L}|$ per image with the
 # profile's quadrature (median and largest over the images). Where the median gap exceeds the profile's
-# `max_completeness_gap` (5 %; smoke 2 %) at its N, `network_summary` raises N (50, 100, 200) until it does not,
+# `max_completeness_gap` (5 %; smoke 4 %) at its N, `network_summary` raises N (50, 100, 200) until it does not,
 # and everything below uses the scores at that N.
 
 # %%

@@ -127,7 +127,7 @@ def test_sections_reuse_cached_artefacts(executed):
     scale = [(stage, f"msrresnet-4x1_{stage}.pth") for _ in (0, 1) for stage in ("baseline", "target")]
     assert [s for s in stages if s[0] in ("baseline", "target")] == sorted(pairs + levels + nogr + attention + scale)
     # FAIG scores: one per (network, seed) pair, two for the levels targets, ten for the attention chapter (its
-    # completeness gap at the smoke profile's N = 3 is above 2 % for all: the four attention pairs at N = 3 and
+    # completeness gap at the smoke profile's N = 3 is above 4 % for all: the four attention pairs at N = 3 and
     # N = 50, the two msrresnet-8x1 pairs at N = 50), two for the scale study's smaller net; IG: one per pair
     assert len(list(root.glob("faig/*/result.pt"))) == 4 + 2 + 10 + 2
     assert len(list(root.glob("ig/*/result.pt"))) == 4
