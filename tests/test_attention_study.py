@@ -1,4 +1,6 @@
 """faiglib.studies.attention: components, unit locations, completeness gaps and the verdict rule on known inputs."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -7,8 +9,9 @@ from faiglib.methods.faig import DiscriminativeFilters
 from faiglib.models.networks import MSRResNet
 from faiglib.models.rcan import RCAN
 from faiglib.models.swinir import SwinIR
-from faiglib.studies.attention import (component_of, completeness_gaps, over_seeds, small_set_verdict,
-                                       sufficient_n_steps, unit_components, unit_locations)
+from faiglib.profiles import Profile, get_profile
+from faiglib.studies.attention import (complete_workspace, component_of, completeness_gaps, over_seeds,
+                                       small_set_verdict, sufficient_n_steps, unit_components, unit_locations)
 
 
 def swin():
@@ -84,6 +87,34 @@ def _summary(deblur_low, denoise_low, noisy, blurry):
                                         "denoise_filters": {"noise_input": cell(denoise_low)}}},
             "ratios": {"mask_1pct": {"noise_input_deblur_over_denoise_masking": noisy,
                                      "blur_input_denoise_over_deblur_masking": blurry}}}
+
+
+@dataclasses.dataclass
+class _GapWorkspace:
+    """What complete_workspace asks of a Workspace: a profile with n_steps and max_completeness_gap, and scores whose
+    completeness gap is 100 / N^2 (one image, loss change 1)."""
+    profile: Profile
+    _cache: dict = dataclasses.field(default_factory=dict)
+
+    def scores(self, n_steps=None):
+        n = self.profile.n_steps if n_steps is None else n_steps
+        gap = torch.tensor([100.0 / n ** 2], dtype=torch.float64)
+        losses = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+        return DiscriminativeFilters(("blur",), {"blur": torch.zeros(1)}, {"blur": losses}, {"blur": gap}, ["a"])
+
+
+def test_complete_workspace_raises_n_only_as_far_as_the_gap_needs():
+    smoke = get_profile("smoke")
+    ws = _GapWorkspace(smoke.with_(n_steps=20, max_completeness_gap=0.05))
+    raised, tried = complete_workspace(ws)  # 20 -> 0.25, 50 -> 0.04: stops at 50
+    assert raised.profile.n_steps == 50 and list(tried) == [20, 50] and ws.profile.n_steps == 20
+    assert tried[50]["blur"]["median"] == pytest.approx(0.04)
+    same, tried = complete_workspace(ws, max_gap=0.3)  # within at the profile's own N: the workspace itself
+    assert same is ws and list(tried) == [20]
+    kept, tried = complete_workspace(ws, ladder=())
+    assert kept is ws and list(tried) == [20]
+    unbounded = _GapWorkspace(smoke.with_(n_steps=20, max_completeness_gap=None))
+    assert complete_workspace(unbounded)[0] is unbounded
 
 
 @pytest.mark.parametrize("args,answer", [

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from faiglib.measures.statistics import mean_std, method_orderings, ordering
+from faiglib.measures.statistics import mean_std, method_orderings, ordering, seed_spread
 from faiglib.report.tables import format_mean_std, masking_markdown
 
 
@@ -24,6 +24,17 @@ def test_mean_std_rejects_mismatched_trees_and_non_numbers():
         mean_std([{"a": "x"}, {"a": "y"}])
     with pytest.raises(ValueError, match="at least one"):
         mean_std([])
+
+
+def test_seed_spread_known_answer_and_left_out_measures():
+    rows = [{"g": 1.0, "d": {"x": 2.0}}, {"g": 3.0, "d": {"x": 4.0}, "only_here": 1.0}, {"g": 8.0, "d": {"x": 6.0}}]
+    out = seed_spread(rows, {"g": lambda r: r["g"], "x": lambda r: r["d"]["x"], "sum": lambda r: r["g"] + r["d"]["x"],
+                             "missing": lambda r: r["only_here"], "none": lambda r: r.get("only_here")})
+    assert set(out) == {"g", "x", "sum"}  # a measure some seed lacks is left out, not averaged over fewer seeds
+    assert out["g"] == {"mean": 4.0, "std": math.sqrt(13.0), "per_seed": [1.0, 3.0, 8.0]}  # (9 + 1 + 16) / 2
+    assert out["x"] == {"mean": 4.0, "std": 2.0, "per_seed": [2.0, 4.0, 6.0]}
+    assert out["sum"]["per_seed"] == [3.0, 7.0, 14.0]
+    assert seed_spread(rows[:1], {"g": lambda r: r["g"]})["g"]["std"] == 0.0
 
 
 def _table(values_by_seed):

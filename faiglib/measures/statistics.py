@@ -6,9 +6,9 @@ Results are nested dicts with float leaves (e.g. :meth:`faiglib.studies.masking.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["mean_std", "paired_difference", "ordering", "method_orderings", "spearman"]
+__all__ = ["mean_std", "seed_spread", "paired_difference", "ordering", "method_orderings", "spearman"]
 
 
 def mean_std(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -33,6 +33,23 @@ def mean_std(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     mean = math.fsum(values) / len(values)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
     return {"mean": mean, "std": std, "values": values}
+
+
+def seed_spread(rows: Sequence[Any], measures: Mapping[str, Callable[[Any], Any]]) -> dict[str, dict[str, Any]]:
+    """``{name: {"mean", "std", "per_seed"}}`` of ``measures`` (``{name: getter}``) over ``rows``, one per seed in
+    order; std: sample std, 0 for one seed. A measure whose getter returns None or raises KeyError for some row
+    (e.g. a row without a 5 % masking) is left out rather than averaged over fewer seeds."""
+    out = {}
+    for name, getter in measures.items():
+        try:
+            values = [getter(row) for row in rows]
+        except KeyError:
+            continue
+        if any(v is None for v in values):
+            continue
+        leaf = mean_std(values)
+        out[name] = {"mean": leaf["mean"], "std": leaf["std"], "per_seed": leaf["values"]}
+    return out
 
 
 def paired_difference(first: Sequence[float], second: Sequence[float], sign: float = 1.0) -> dict[str, Any]:

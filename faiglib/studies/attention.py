@@ -30,7 +30,7 @@ import torch
 
 from faiglib.core.units import FilterIndex, UnitLayer
 
-__all__ = ["COMPONENTS", "N_STEPS_LADDER", "PROFILE_GAP", "component_of", "unit_components",
+__all__ = ["COMPONENTS", "N_STEPS_LADDER", "component_of", "unit_components",
            "unit_locations", "completeness_gaps", "sufficient_n_steps", "complete_workspace", "network_summary",
            "small_set_verdict", "SEED_MEASURES", "over_seeds"]
 
@@ -109,10 +109,6 @@ def completeness_gaps(scores) -> dict[str, dict[str, float]]:
 #: third of the loss change unattributed).
 N_STEPS_LADDER = (50, 100, 200)
 
-#: ``max_gap`` of :func:`complete_workspace` / :func:`network_summary`: the profile's ``max_completeness_gap``.
-PROFILE_GAP = "profile"
-
-
 def sufficient_n_steps(gaps_at: Callable[[int], Mapping[str, Mapping[str, float]]], n_steps: Sequence[int],
                        max_gap: float) -> tuple[int, dict[int, Any]]:
     """The first N of ``n_steps`` whose median completeness gap is at most ``max_gap`` for every degradation,
@@ -130,17 +126,17 @@ def sufficient_n_steps(gaps_at: Callable[[int], Mapping[str, Mapping[str, float]
     return n, tried
 
 
-def complete_workspace(ws, max_gap: float | str | None = PROFILE_GAP, ladder: Sequence[int] = N_STEPS_LADDER):
+def complete_workspace(ws, max_gap: float | None = None, ladder: Sequence[int] = N_STEPS_LADDER):
     """``(workspace, {N: gaps})``: ``ws`` with its profile's N raised along ``ladder`` (:func:`sufficient_n_steps`)
-    until FAIG's median completeness gap is at most ``max_gap`` (default: ``profile.max_completeness_gap``;
-    ``None``: the profile's N as it is). Only N changes, so the pair and the analysis set are the same store
+    until FAIG's median completeness gap is at most ``max_gap`` (default: ``profile.max_completeness_gap``; where
+    that is None too, no bound). ``ladder=()`` keeps the profile's N. Only N changes, so the pair and the analysis set are the same store
     entries."""
-    if max_gap == PROFILE_GAP:
-        max_gap = ws.profile.max_completeness_gap
+    max_gap = ws.profile.max_completeness_gap if max_gap is None else max_gap
     n0 = ws.profile.n_steps
-    steps = [n0] + ([] if max_gap is None else [n for n in ladder if n > n0])
-    n, tried = sufficient_n_steps(lambda k: completeness_gaps(ws.scores(n_steps=k)), steps,
-                                  math.inf if max_gap is None else max_gap)
+    if max_gap is None:  # the profile asks for no bound: its N as it is
+        max_gap, ladder = math.inf, ()
+    n, tried = sufficient_n_steps(lambda k: completeness_gaps(ws.scores(n_steps=k)), [n0] + [n for n in ladder if n > n0],
+                                  max_gap)
     if n == n0:
         return ws, tried
     return dataclasses.replace(ws, profile=ws.profile.with_(n_steps=n), _cache={}), tried
@@ -148,16 +144,15 @@ def complete_workspace(ws, max_gap: float | str | None = PROFILE_GAP, ladder: Se
 
 def network_summary(ws, proportions: Sequence[float] | None = None, channel: str = "gray",
                     draws: int | None = None, location_proportion: float = 0.01,
-                    max_gap: float | str | None = PROFILE_GAP) -> dict[str, Any]:
+                    max_gap: float | None = None, ladder: Sequence[int] = N_STEPS_LADDER) -> dict[str, Any]:
     """Everything the chapter reports for one trained pair (``ws``: a Workspace), JSON-ready.
 
     ``proportions``: the masked proportions (default ``profile.mask_proportions``; must include
     ``location_proportion``); ``draws``: random draws (default ``profile.yardstick_draws``). Masking tables and
     FAIG scores come from the workspace's store (:func:`~faiglib.studies.masking.yardstick_masking`, keyed by
     the same arguments as the masking chapter's, so one computed there is reused). FAIG's N is the profile's,
-    raised where its median completeness gap exceeds ``max_gap`` (:func:`complete_workspace`; default the
-    profile's ``max_completeness_gap``); the masking uses
-    the scores at that N.
+    raised along ``ladder`` where its median completeness gap exceeds ``max_gap`` (:func:`complete_workspace`;
+    default the profile's ``max_completeness_gap``); the masking uses the scores at that N.
 
     Returns ``{"label", "arch", "n_units", "units_by_component", "completeness", "psnr", "masking" (the
     table), "yardstick" (:func:`~faiglib.measures.yardstick.yardstick_table`), "ratios" ({mask: masking_ratios}),
@@ -173,7 +168,7 @@ def network_summary(ws, proportions: Sequence[float] | None = None, channel: str
     if location_proportion not in proportions:
         raise ValueError(f"location_proportion {location_proportion} must be one of the masked proportions "
                          f"{proportions}")
-    ws, tried = complete_workspace(ws, max_gap)
+    ws, tried = complete_workspace(ws, max_gap, ladder)
     index = ws.filter_index
     comps = unit_components(index)
     scores = ws.scores()
@@ -182,7 +177,7 @@ def network_summary(ws, proportions: Sequence[float] | None = None, channel: str
     return {
         "label": ws.spec.label, "arch": ws.spec.arch, "seed": ws.seed, "n_units": len(index),
         "units_by_component": {c: comps.count(c) for c in COMPONENTS},
-        "completeness": completeness_gaps(scores),
+        "completeness": tried[ws.profile.n_steps],
         "psnr": ws.psnr_table(),
         "masking": table,
         "yardstick": yardstick_table(table, drawn, ("faig",), seed=ws.seed),
@@ -255,7 +250,7 @@ def over_seeds(by_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> list[d
     "summary": {key: {"mean", "std", "per_seed"}} for the :data:`SEED_MEASURES` a summary has (std: sample std, 0
     for one seed), "answers": the per-seed :func:`small_set_verdict` answers, "answer"}`` -- the answer every seed
     gives, or ``"differs by seed"``."""
-    from faiglib.measures.statistics import mean_std
+    from faiglib.measures.statistics import seed_spread
 
     seeds = list(by_seed)
     if not seeds:
@@ -267,14 +262,7 @@ def over_seeds(by_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> list[d
     rows = []
     for label in labels:
         summaries = [by_seed[seed][label] for seed in seeds]
-        summary = {}
-        for key, (_, value) in SEED_MEASURES.items():
-            try:
-                values = [float(value(s)) for s in summaries]
-            except KeyError:  # e.g. no 5 % masking: the measure is left out
-                continue
-            leaf = mean_std(values)
-            summary[key] = {"mean": leaf["mean"], "std": leaf["std"], "per_seed": leaf["values"]}
+        summary = seed_spread(summaries, {key: value for key, (_, value) in SEED_MEASURES.items()})
         answers = [small_set_verdict(s)["answer"] for s in summaries]
         rows.append({"network": label, "seeds": seeds, "summary": summary, "answers": answers,
                      "answer": answers[0] if len(set(answers)) == 1 else "differs by seed"})

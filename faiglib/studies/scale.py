@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from faiglib.measures.statistics import mean_std
+from faiglib.measures.statistics import mean_std, seed_spread
 from faiglib.measures.yardstick import yardstick_table
 from faiglib.measures.verdicts import ratio_seed_verdict, seed_verdict
 from faiglib.studies.claims import CLAIMED_CELLS, PAPER, RETRAINING_CELLS, paper_gain, paper_ratio
@@ -151,13 +151,7 @@ SEED_LABELS = {
 def seed_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{measure: {"mean", "std", "per_seed"}}`` of one network's per-seed rows (:func:`scale_row`, seeds in
     order) for every measure of :data:`SEED_MEASURES` that each row has; std: sample std, 0 for one seed."""
-    out = {}
-    for name, value in SEED_MEASURES.items():
-        values = [value(r) for r in rows]
-        if all(v is not None for v in values):
-            leaf = mean_std(values)
-            out[name] = {"mean": leaf["mean"], "std": leaf["std"], "per_seed": leaf["values"]}
-    return out
+    return seed_spread(rows, SEED_MEASURES)
 
 
 def _combined_row(ws_list, rows: Sequence[Mapping[str, Any]], proportion: float) -> dict[str, Any]:
