@@ -64,7 +64,7 @@ test: env $(SECTIONS:%=build/notebooks/%.ipynb)
 # alters a printed number cannot hide behind a cached checkpoint. One thread for both the references and the
 # check: float sums in another order (two threads, or one under load vs two) moved printed digits.
 NBVAL_DIR := tests/nbval
-NBVAL_PARAMS := -p profile smoke -p seed 0 -p device cpu -p out build/artifacts -p results build/results
+NBVAL_PARAMS := -p profile smoke -p device cpu -p out build/artifacts -p results build/results
 
 nbval: env
 	rm -rf $(NBVAL_DIR)/build
@@ -81,7 +81,8 @@ nbval-refresh: env $(SECTIONS:%=build/notebooks/%.ipynb)
 	rm -rf $(NBVAL_DIR)/build
 	@# in the order pytest --nbval runs them (by file name): a chapter may read pairs an earlier one trained
 	for s in $(sort $(SECTIONS)); do \
-	  OMP_NUM_THREADS=1 $(PY) -m papermill --log-level WARNING --cwd $(NBVAL_DIR) build/notebooks/$$s.ipynb $(NBVAL_DIR)/$$s.ipynb $(NBVAL_PARAMS); \
+	  OMP_NUM_THREADS=1 $(PY) -m papermill --log-level WARNING --cwd $(NBVAL_DIR) build/notebooks/$$s.ipynb $(NBVAL_DIR)/$$s.ipynb $(NBVAL_PARAMS) \
+	    $$(grep -qs '^seed = ' notebooks/$$s.py && echo -p seed 0); \
 	done
 	rm -rf $(NBVAL_DIR)/build
 
