@@ -39,8 +39,8 @@ data = None  # folder of HR analysis images; None: the profile's default (scikit
 train_data = None  # folder(s) of HR training images, joined by ':'; None: the profile's default
 out = "artifacts"  # where checkpoints, scores and masking tables are cached
 results = "results"  # where headline numbers are written as JSON
-channel = "gray"  # gradient maps of gray images (the paper) or "blue" (the official code)
-proportions = (0.01, 0.05)  # masked proportions of the units
+channel = None  # "gray" (gradient maps of gray images, the paper) or "blue" (the official code); None: CHANNEL
+proportions = None  # masked proportions of the units; None: PROPORTIONS (1 % and 5 %)
 
 # %%
 from faiglib.profiles import get_profile
@@ -48,10 +48,13 @@ from faiglib.report import plots
 from faiglib.report.book import notebook_workspace, show_markdown, write_results
 from faiglib.report import attention_tables as tables
 from faiglib.report.tables import seed_summary_markdown
-from faiglib.studies.attention import SEED_MEASURES, network_summary, over_seeds, small_set_verdict
+from faiglib.studies.attention import CHANNEL, PROPORTIONS, SEED_MEASURES, network_summary, over_seeds
+from faiglib.studies.attention import small_set_verdict
 
 p = get_profile(profile)
 seeds = list(p.attention_seeds if seeds is None else seeds)
+channel = CHANNEL if channel is None else channel
+proportions = tuple(PROPORTIONS if proportions is None else proportions)
 labels = [p.networks[0].label] + [s.label for s in p.attention_networks]
 common = dict(profile=profile, device=device, data=data, train_data=train_data, out=out, results=results)
 spaces = {(label, s): notebook_workspace(arch=label, seed=s, **common) for s in seeds for label in labels}

@@ -40,9 +40,9 @@ def scale_line(ws) -> tuple[dict, str]:
 
 
 def attention_line(ws) -> tuple[dict, str]:
-    from faiglib.studies.attention import SEED_MEASURES, network_summary, small_set_verdict
+    from faiglib.studies.attention import CHANNEL, PROPORTIONS, SEED_MEASURES, network_summary, small_set_verdict
 
-    summary = network_summary(ws, proportions=(0.01, 0.05), channel="gray")  # the chapter's defaults
+    summary = network_summary(ws, proportions=PROPORTIONS, channel=CHANNEL)  # the chapter's defaults
     values = ", ".join(f"{key} {value(summary):.3g}" for key, (_, value) in SEED_MEASURES.items()
                        if key.endswith("1pct") or key.startswith("gain"))
     return summary, f"FAIG N {summary['n_steps']}; {values}; {small_set_verdict(summary)['answer']}"

@@ -30,13 +30,19 @@ import torch
 
 from faiglib.core.units import FilterIndex, UnitLayer
 
-__all__ = ["COMPONENTS", "N_STEPS_LADDER", "component_of", "unit_components",
+__all__ = ["COMPONENTS", "PROPORTIONS", "CHANNEL", "N_STEPS_LADDER", "component_of", "unit_components",
            "unit_locations", "completeness_gaps", "sufficient_n_steps", "complete_workspace", "network_summary",
            "small_set_verdict", "SEED_MEASURES", "over_seeds"]
 
 #: Where a unit sits: plain convolutions (including the upsampler), attention (channel attention's 1x1 convs,
 #: q/k/v and output projections, relative-position-bias heads), the transformer MLPs.
 COMPONENTS = ("conv", "attention", "mlp")
+
+#: The study's masked proportions of the units and its gradient-map channel ("gray": the paper's gray images).
+#: The chapter's ``None`` parameters and ``tools/fill_store.py attention`` both read them, so a store filled in
+#: the background holds exactly the entries the chapter asks for.
+PROPORTIONS = (0.01, 0.05)
+CHANNEL = "gray"
 
 
 def component_of(layer: UnitLayer) -> str:
@@ -129,14 +135,14 @@ def sufficient_n_steps(gaps_at: Callable[[int], Mapping[str, Mapping[str, float]
 def complete_workspace(ws, max_gap: float | None = None, ladder: Sequence[int] = N_STEPS_LADDER):
     """``(workspace, {N: gaps})``: ``ws`` with its profile's N raised along ``ladder`` (:func:`sufficient_n_steps`)
     until FAIG's median completeness gap is at most ``max_gap`` (default: ``profile.max_completeness_gap``; where
-    that is None too, no bound). ``ladder=()`` keeps the profile's N. Only N changes, so the pair and the analysis set are the same store
-    entries."""
+    that is None too, no bound). ``ladder=()`` keeps the profile's N. Only N changes, so the pair and the analysis
+    set are the same store entries."""
     max_gap = ws.profile.max_completeness_gap if max_gap is None else max_gap
     n0 = ws.profile.n_steps
     if max_gap is None:  # the profile asks for no bound: its N as it is
         max_gap, ladder = math.inf, ()
-    n, tried = sufficient_n_steps(lambda k: completeness_gaps(ws.scores(n_steps=k)), [n0] + [n for n in ladder if n > n0],
-                                  max_gap)
+    candidates = [n0] + [n for n in ladder if n > n0]
+    n, tried = sufficient_n_steps(lambda k: completeness_gaps(ws.scores(n_steps=k)), candidates, max_gap)
     if n == n0:
         return ws, tried
     return dataclasses.replace(ws, profile=ws.profile.with_(n_steps=n), _cache={}), tried
@@ -156,7 +162,8 @@ def network_summary(ws, proportions: Sequence[float] | None = None, channel: str
 
     Returns ``{"label", "arch", "n_units", "units_by_component", "completeness", "psnr", "masking" (the
     table), "yardstick" (:func:`~faiglib.measures.yardstick.yardstick_table`), "ratios" ({mask: masking_ratios}),
-    "locations" ({"deblur", "denoise"}: :func:`unit_locations` of the top ``location_proportion``), "draws", "n_steps" (the N used), "completeness_by_n" ({N: gaps} of every N tried)}``.
+    "locations" ({"deblur", "denoise"}: :func:`unit_locations` of the top ``location_proportion``), "draws",
+    "n_steps" (the N used), "completeness_by_n" ({N: gaps} of every N tried)}``.
     """
     from faiglib.measures.yardstick import yardstick_table
     from faiglib.studies.masking import masking_ratios
