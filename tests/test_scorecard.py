@@ -4,7 +4,7 @@ import json
 
 from faiglib.report.scorecard import scorecard_markdown
 from faiglib.measures import verdicts
-from faiglib.report.scorecard import SCORECARD, scorecard_rows
+from faiglib.report.scorecard import SCORECARD, scorecard_rows, size_trend_markdown
 from faiglib.studies.scale import size_claim_rows
 
 
@@ -140,3 +140,32 @@ def test_scale_claims_per_network_size(tmp_path):
             in page)
     assert "| – |" in page
     assert "network size" not in scorecard_markdown(tmp_path / "r", "none")
+
+
+def _trend_row(net, blur_gains, depth_differences):
+    """A scale row over seeds: Table 3's blurry-input gain and Fig. 4's depth difference per seed."""
+    return {"network": net, "per_seed": [
+        {"network": net, "retraining_gains": {"deblur_filters/blur_input": {"mean": g}},
+         "depth": {"deblur_filters": 0.5 + d, "denoise_filters": 0.5}} for g, d in zip(blur_gains, depth_differences)]}
+
+
+def test_size_trend_is_read_off_the_verdicts_not_the_sign_of_a_mean():
+    # The paper's Table 3 gain is +1.019 dB. Large net: every seed positive, mean 0.7 >= half of it -> reproduced;
+    # small net: seeds on both sides -> not resolved. Depth: the large net's seeds disagree (mean -0.1, yet no
+    # "in front" is read off it) -> not resolved, so that trend does not hold.
+    scale = {"rows": [_trend_row("msrresnet-4x1", [0.3, -0.2, 0.1], [0.1, 0.2, 0.3]),
+                      _trend_row("msrresnet-8x1", [0.7, 0.5, 0.9], [0.1, -0.2, -0.2])]}
+    text = size_trend_markdown(scale).splitlines()
+    assert len(text) == 2
+    assert text[0].startswith("- *retraining 1 %: FAIG − random, blurry input (dB, Table 3)* (paper +1.019): ")
+    assert "msrresnet-8x1 +0.700 ± 0.2 (3 seeds) (per seed +0.700, +0.500, +0.900) **reproduced**" in text[0]
+    assert text[0].endswith("So the trend **holds** over seeds: reproduced at msrresnet-8x1, not at the smaller "
+                            "sizes (msrresnet-4x1 not resolved).")
+    assert "msrresnet-4x1 +0.200 ± 0.1 (3 seeds) (per seed +0.100, +0.200, +0.300) **reproduced**" in text[1]
+    assert text[1].endswith("So the trend **does not hold** over seeds: at msrresnet-8x1, the largest size, it is "
+                            "not resolved.")
+    one_seed = {"rows": [{"network": "msrresnet-8x1", "retraining_gains": {"deblur_filters/blur_input": {"mean": 0.7}},
+                          "depth": {"deblur_filters": 0.6, "denoise_filters": 0.5}}]}
+    assert all(line.endswith("no verdict: msrresnet-8x1 has fewer seeds than a verdict needs.")
+               for line in size_trend_markdown(one_seed).splitlines())
+    assert size_trend_markdown({}) == ""

@@ -15,7 +15,7 @@ from faiglib.studies.claims import ONE_SEED, Claim
 from faiglib.studies.scale import size_claim_rows
 
 __all__ = ["SCORECARD", "scorecard_network", "scorecard_rows", "load_results", "scorecard_markdown",
-           "size_claims_markdown"]
+           "size_claims_markdown", "TREND_CLAIMS", "size_trend_markdown"]
 
 #: every claim on the scorecard, in its order: Table 1, Table 2, Table 3 and Fig. 4, Sec. 5.3-5.4, the slides
 SCORECARD: tuple[Claim, ...] = (*table1.CLAIMS, *masking.CLAIMS, *retraining.CLAIMS, *classification.CLAIMS,
@@ -89,3 +89,42 @@ def size_claims_markdown(scale: dict[str, Any]) -> str:
                           [[r["claim"], r["paper"], *(f"{r['cells'][n][0]} **{r['cells'][n][1]}**"
                                                       if n in r["cells"] else "–" for n in networks)]
                            for r in by_size])
+
+
+#: the scale study's claims whose trend with size the scale chapter states in words: at one seed per size the
+#: development edition saw both appear at the largest MSRResNet and not at the smaller ones
+TREND_CLAIMS = ("retraining 1 %: FAIG − random, blurry input (dB, Table 3)",
+                "deblurring filters sit deeper than denoising ones (deblur − denoise, Fig. 4)")
+
+
+def _per_seed_text(values: Sequence[float], digits: str) -> str:
+    return "" if len(values) < 2 else " (per seed " + ", ".join(f"{v:{digits}}" for v in values) + ")"
+
+
+def size_trend_markdown(scale: dict[str, Any], claims: Sequence[str] = TREND_CLAIMS) -> str:
+    """Does a claim's trend with network size hold over seeds? One bullet per claim of ``claims`` that the
+    scale study measured (:func:`~faiglib.studies.scale.size_claim_rows`; ``""`` when none): every size's
+    mean ± std, per-seed values and verdict, then the answer, read off the verdicts only -- *holds* when the
+    largest size is "reproduced" (and which smaller sizes are not), *does not hold* when it is anything else,
+    *no verdict* when the largest size has too few seeds. A sign of a mean is never read as an answer."""
+    by_claim = {r["claim"]: r for r in size_claim_rows(scale)}
+    lines = []
+    for name in claims:
+        r = by_claim.get(name)
+        if r is None:
+            continue
+        nets = list(r["cells"])
+        sizes = "; ".join(f"{n} {r['cells'][n][0]}{_per_seed_text(r['values'][n], r['digits'])} **{r['cells'][n][1]}**"
+                          for n in nets)
+        largest, verdict = nets[-1], r["cells"][nets[-1]][1]
+        smaller = [f"{n} {r['cells'][n][1]}" for n in nets[:-1] if r["cells"][n][1] != "reproduced"]
+        if verdict == "no verdict":
+            answer = f"no verdict: {largest} has fewer seeds than a verdict needs"
+        elif verdict == "reproduced":
+            answer = (f"the trend **holds** over seeds: reproduced at {largest}"
+                      + (f", not at the smaller sizes ({', '.join(smaller)})" if smaller
+                         else ", and at every smaller size too (so no effect of size)"))
+        else:
+            answer = f"the trend **does not hold** over seeds: at {largest}, the largest size, it is {verdict}"
+        lines.append(f"- *{name}* (paper {r['paper']}): {sizes}. So {answer}.")
+    return "\n".join(lines)

@@ -261,18 +261,21 @@ SIZE_CLAIMS = _size_claims()
 def size_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
     """:data:`SIZE_CLAIMS` against each network size of ``scale`` (``results/<profile>/scale.json``: rows of
     one seed each, or rows holding their seeds' rows in ``"per_seed"``), each judged over its seeds. Returns
-    ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}}]``, claims no row measured left
-    out; a value from fewer than :data:`~faiglib.measures.verdicts.MIN_SEEDS` seeds gets ``"no verdict"``."""
+    ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}, "values": {network: [per seed]},
+    "digits" (the values' format)}]`` (networks smallest first, as the rows are), claims no row measured left out; a value from fewer than
+    :data:`~faiglib.measures.verdicts.MIN_SEEDS` seeds gets ``"no verdict"``."""
     rows = scale.get("rows", [])
     out: list[dict[str, Any]] = []
     for claim in SIZE_CLAIMS:
-        cells = {}
+        cells, per_seed = {}, {}
         for r in rows:
             values = [claim.value(one) for one in r.get("per_seed", [r])]
             if values and all(v is not None for v in values):
                 mean = sum(values) / len(values)
                 spread = "" if len(values) == 1 else f" ± {mean_std(values)['std']:.2g} ({len(values)} seeds)"
                 cells[r["network"]] = (f"{mean:{claim.digits}}{spread}", claim.judge(values))
+                per_seed[r["network"]] = values
         if cells:
-            out.append({"claim": claim.claim, "paper": claim.paper, "cells": cells})
+            out.append({"claim": claim.claim, "paper": claim.paper, "cells": cells, "values": per_seed,
+                        "digits": claim.digits})
     return out
