@@ -262,8 +262,8 @@ def size_claim_rows(scale: Mapping[str, Any]) -> list[dict[str, Any]]:
     """:data:`SIZE_CLAIMS` against each network size of ``scale`` (``results/<profile>/scale.json``: rows of
     one seed each, or rows holding their seeds' rows in ``"per_seed"``), each judged over its seeds. Returns
     ``[{"claim", "paper", "cells": {network: (our value as text, verdict)}, "values": {network: [per seed]},
-    "digits" (the values' format)}]`` (networks smallest first, as the rows are), claims no row measured left out; a value from fewer than
-    :data:`~faiglib.measures.verdicts.MIN_SEEDS` seeds gets ``"no verdict"``."""
+    "digits" (the values' format)}]`` (networks smallest first, as the rows are), claims no row measured left
+    out; a value from fewer than :data:`~faiglib.measures.verdicts.MIN_SEEDS` seeds gets ``"no verdict"``."""
     rows = scale.get("rows", [])
     out: list[dict[str, Any]] = []
     for claim in SIZE_CLAIMS:
