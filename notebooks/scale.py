@@ -16,7 +16,7 @@
 # **Overview.** The paper's numbers come from an MSRResNet with 64 features and 16 residual blocks trained for
 # 1M + 100k iterations; the book's profiles train smaller nets for a few thousand iterations, and several of the
 # paper's effects come out weaker (see the scorecard). Is that the scale? Here the same recipe — same training
-# images, iterations, learning rates and seed — trains MSRResNets of several widths × depths (the profile's
+# images, iterations, learning rates and seeds — trains MSRResNets of several widths × depths (the profile's
 # first network and its `scale_networks`), and every pair gets the measurements the chapters make on the main
 # one:
 #
@@ -111,7 +111,8 @@ def _moves(key):
     a, b = small[key]["ratio"], large[key]["ratio"]
     return f"{a:.3g}× → {b:.3g}× ({'up' if b > a else 'down'})"
 show_markdown(
-    f"Same data, recipe and seed, {len(rows)} MSRResNet sizes from {small['params']:,} to {large['params']:,} "
+    f"Same data, recipe and {'seeds' if multi else 'seed'}, {len(rows)} MSRResNet sizes from {small['params']:,} to "
+    f"{large['params']:,} "
     f"parameters ({small['network']} → {large['network']}). From the smallest to the largest: FAIG / random at "
     f"1 % on blurry input {_moves('deblur_over_random')}, on noisy input {_moves('denoise_over_random')} — the "
     f"paper reports {paper_ratios()['deblur_over_random']:.0f}× and {paper_ratios()['denoise_over_random']:.0f}×. "
