@@ -148,7 +148,7 @@ def complete_workspace(ws, max_gap: float | None = None, ladder: Sequence[int] =
     return dataclasses.replace(ws, profile=ws.profile.with_(n_steps=n), _cache={}), tried
 
 
-def network_summary(ws, proportions: Sequence[float] | None = None, channel: str = "gray",
+def network_summary(ws, proportions: Sequence[float] | None = None, channel: str = CHANNEL,
                     draws: int | None = None, location_proportion: float = 0.01,
                     max_gap: float | None = None, ladder: Sequence[int] = N_STEPS_LADDER) -> dict[str, Any]:
     """Everything the chapter reports for one trained pair (``ws``: a Workspace), JSON-ready.
