@@ -58,7 +58,7 @@ from faiglib.report.book import notebook_workspace, show_markdown
 from faiglib.methods.receptive_field import receptive_radius
 from faiglib.report.tables import architecture_diffusion_markdown, diffusion_comparison_markdown, rows_markdown
 from faiglib.studies.lam import (architecture_verdict, compare_architectures, compare_diffusion, diffusion_answer,
-                                 diffusion_study, lam_examples, stored_architectures)
+                                 lam_examples, stored_architectures, stored_diffusion_study)
 
 ws = notebook_workspace(profile=profile, seed=seed, device=device, data=data, train_data=train_data, out=out,
                          results=results)
@@ -88,9 +88,11 @@ for which, (res, _) in examples.items():
 #
 # `faiglib.studies.lam.diffusion_study` repeats this for every analysis image, `n_windows` windows each, on the
 # clean, blurry and noisy inputs, for both networks (mean ± std over images × windows; dots: single windows).
+# `stored_diffusion_study` keeps each network's study in the store (`tools/fill_store.py lam` fills it in the
+# background), so a re-render reads it.
 
 # %%
-study = diffusion_study(ws, kinds=("clean", "blur", "noise"), n_windows=n_windows, n_images=n_images,
+study = stored_diffusion_study(ws, kinds=("clean", "blur", "noise"), n_windows=n_windows, n_images=n_images,
                         window_size=window_size, sigma=sigma, fold=fold)
 fig = plots.diffusion_bars(study["summary"])
 by_kind = {f"{kind} input": {m: study["summary"][m][kind] for m in study["summary"]} for kind in study["settings"]["kinds"]}
@@ -123,8 +125,9 @@ for kind, c in comparison.items():
 # The LAM paper's headline: networks with attention or larger receptive fields (RCAN's channel attention, SwinIR's
 # self-attention) use a wider range of input pixels — a higher DI — than plain CNNs. Our RCAN- and SwinIR-style
 # pairs (the attention chapter trains them; `architectures = True` uses those already in the store, nothing is
-# trained here) are measured by `faiglib.studies.lam.diffusion_study` on the same seeded windows, images and input
-# kinds as MSRResNet above; `faiglib.studies.lam.compare_architectures` pairs each with MSRResNet window by window.
+# trained here) are measured by `faiglib.studies.lam.stored_diffusion_study` on the same seeded windows, images
+# and input kinds as MSRResNet above; `faiglib.studies.lam.compare_architectures` pairs each with MSRResNet window
+# by window.
 # The receptive radius is measured (`faiglib.methods.receptive_field.receptive_radius`: the support of one output
 # pixel's gradient; "whole image" for networks where it reaches every border, e.g. through global pooling).
 # Picture: the targets' maps of the first window on blurry input, one row per network.
@@ -133,8 +136,8 @@ for kind, c in comparison.items():
 arch_ws, not_stored = stored_architectures(ws, [s.label for s in ws.profile.attention_networks]
                                            if architectures else [])
 arch_studies = {ws.spec.label: study, **{
-    label: diffusion_study(other, kinds=study["settings"]["kinds"], n_windows=n_windows, n_images=n_images,
-                           window_size=window_size, sigma=sigma, fold=fold) for label, other in arch_ws.items()}}
+    label: stored_diffusion_study(other, kinds=study["settings"]["kinds"], n_windows=n_windows, n_images=n_images,
+                                  window_size=window_size, sigma=sigma, fold=fold) for label, other in arch_ws.items()}}
 largest = max(max(lr.shape[-2:]) for lr in ws.analysis_set().lr["clean"])
 radii = {label: receptive_radius(other.model("target"), max_size=largest)
          for label, other in {ws.spec.label: ws, **arch_ws}.items()}

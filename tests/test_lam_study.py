@@ -1,4 +1,5 @@
 """The LAM pixels study (faiglib.studies.lam): seeded windows, paired DI comparison, a stub workspace."""
+import dataclasses
 import math
 
 import pytest
@@ -8,8 +9,10 @@ from faiglib.data.degradations import AnalysisSet, Degradation
 from faiglib.models.networks import build_network
 from faiglib.report.tables import diffusion_comparison_markdown
 from faiglib.methods.receptive_field import receptive_radius
+import faiglib.studies.lam as lam_study
 from faiglib.studies.lam import (architecture_verdict, choose_windows, compare_architectures, compare_diffusion,
-                                 diffusion_answer, diffusion_study, lam_examples)
+                                 diffusion_answer, diffusion_study, lam_examples, stored_architectures,
+                                 stored_diffusion_study)
 
 
 def textured(h=64, w=80, square=(24, 40, 16)):
@@ -129,3 +132,30 @@ def test_compare_architectures_pairs_each_network_with_the_reference():
         compare_architectures({"cnn": studies["cnn"], "x": _study({"blur": [1.0, 2.0, 3.0]}, {"a": [[4, 4]]})}, "cnn")
     with pytest.raises(ValueError, match="reference network"):
         compare_architectures(studies, "vgg")
+
+
+def test_stored_diffusion_study_is_computed_once_then_read_and_keyed_by_its_settings(smoke_experiment, monkeypatch):
+    ws = smoke_experiment
+    settings = dict(kinds=("blur",), n_windows=1, window_size=8, fold=4)
+    first = stored_diffusion_study(ws, **settings)
+    assert first["di"] == diffusion_study(ws, **settings)["di"]  # the study itself, computed directly
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(lam_study, "diffusion_study", must_not_run)
+    fresh = dataclasses.replace(ws, _cache={})  # a later run on the same store: nothing in memory
+    again = stored_diffusion_study(fresh, internal_batch_size=2, n_images=99, **settings)  # same study
+    assert again["di"] == first["di"] and again["windows"] == first["windows"]
+    for other in (dict(settings, fold=5), dict(settings, kinds=("noise",)), dict(settings, n_windows=2)):
+        with pytest.raises(AssertionError, match="computed again"):  # another study is another entry
+            stored_diffusion_study(fresh, **other)
+
+
+def test_stored_architectures_keep_the_callers_store_access(smoke_experiment):
+    ws = smoke_experiment
+    ws.pair()
+    found, missing = stored_architectures(ws, [ws.spec.label])
+    assert missing == [] and found[ws.spec.label].read_only is False
+    found, _ = stored_architectures(dataclasses.replace(ws, read_only=True, _cache={}), [ws.spec.label])
+    assert found[ws.spec.label].read_only is True

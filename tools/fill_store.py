@@ -10,7 +10,9 @@ For each (network, seed), in the order given, everything the study's chapter ask
 * ``scale`` (issue 28): the pair, FAIG, the 1 % masking yardstick, depth, classification and Table 3's three
   retrainings (:func:`faiglib.studies.scale.scale_row`);
 * ``attention``: the pair, FAIG at the N its completeness gap needs, and the 1 % / 5 % masking against random
-  units (:func:`faiglib.studies.attention.network_summary`, with the attention chapter's default arguments).
+  units (:func:`faiglib.studies.attention.network_summary`, with the attention chapter's default arguments);
+* ``lam``: the LAM diffusion study of the pair (:func:`faiglib.studies.lam.stored_diffusion_study`, with the LAM
+  chapter's default parameters), e.g. for the LAM chapter's comparison across architectures.
 
 Then one line of headline numbers on stdout and ``<out>/<study>-rows/<profile>-<net>-seed<k>.json``. Killed at any
 point, a rerun continues from the store (training resumes from its last resume state). The chapter then reads
@@ -48,7 +50,16 @@ def attention_line(ws) -> tuple[dict, str]:
     return summary, f"FAIG N {summary['n_steps']}; {values}; {small_set_verdict(summary)['answer']}"
 
 
-STUDIES = {"scale": scale_line, "attention": attention_line}
+def lam_line(ws) -> tuple[dict, str]:
+    from faiglib.studies.lam import stored_diffusion_study
+
+    study = stored_diffusion_study(ws)  # the LAM chapter's defaults (n_windows 3, 16x16, sigma 1.2, 50 steps)
+    values = ", ".join(f"{which} {kind} {cell['mean']:.3g}" for which, per in study["summary"].items()
+                       for kind, cell in per.items())
+    return study, f"DI {values}"
+
+
+STUDIES = {"scale": scale_line, "attention": attention_line, "lam": lam_line}
 
 
 def main(argv=None) -> int:

@@ -10,20 +10,27 @@ whether the difference is resolved.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
 import math
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from faiglib.core.checkpoint import atomic_write_text, load_json
 from faiglib.core.store import ReadOnlyStoreError
 from faiglib.measures.statistics import mean_std, paired_difference
 from faiglib.methods.lam import LAMResult, lam
 
-__all__ = ["window_generator", "choose_windows", "diffusion_study", "compare_diffusion", "diffusion_answer", "compare_architectures",
-           "architecture_verdict", "stored_architectures", "lam_examples", "PAIR_ROLES"]
+__all__ = ["window_generator", "choose_windows", "diffusion_study", "stored_diffusion_study", "compare_diffusion",
+           "diffusion_answer", "compare_architectures", "architecture_verdict", "stored_architectures", "lam_examples",
+           "PAIR_ROLES", "DIFFUSION_STUDY_VERSION"]
 
 PAIR_ROLES = ("baseline", "target")
+#: part of the store key of every stored diffusion study: raise it when LAM's formulas, the diffusion index or the
+#: window rule change, so that no map of the old code is served
+DIFFUSION_STUDY_VERSION = 1
 
 
 def window_generator(seed: int, image: int) -> torch.Generator:
@@ -111,6 +118,29 @@ def diffusion_study(ws, kinds: Sequence[str] = ("clean", "blur", "noise"), n_win
                          "convention": "official"}}
 
 
+_DIFFUSION_STUDY_SIGNATURE = inspect.signature(diffusion_study)  # its parameters and defaults: the entry's key
+
+
+def stored_diffusion_study(ws, **settings: Any) -> dict[str, Any]:
+    """:func:`diffusion_study` of the workspace ``ws`` (a :class:`~faiglib.studies.workspace.Workspace`) with
+    ``settings`` (its keyword arguments), stored in ``ws``'s store (entry ``lam-di``) under the pair's keys, the
+    analysis set's key, the seed (it draws the windows) and the resolved settings, so that a chapter reads what a
+    background job (``tools/fill_store.py lam``) or an earlier run computed, and an interrupted render resumes
+    network by network. ``internal_batch_size`` only changes how the path steps are batched and is not part of
+    the key. A read-only workspace reads the entry or raises :class:`~faiglib.core.store.ReadOnlyStoreError`."""
+    bound = _DIFFUSION_STUDY_SIGNATURE.bind(ws, **settings)
+    bound.apply_defaults()
+    resolved = {name: value for name, value in bound.arguments.items() if name not in ("ws", "internal_batch_size")}
+    count = len(ws.analysis_set())
+    resolved["n_images"] = count if resolved["n_images"] is None else min(int(resolved["n_images"]), count)
+    resolved["kinds"] = list(resolved["kinds"])
+    parts = {"version": DIFFUSION_STUDY_VERSION, "pair": ws.pair_keys(), "analysis": ws.analysis_digest(),
+             "seed": ws.seed, **resolved}
+    return ws.cached("lam-di", parts, lambda: diffusion_study(ws, **settings),
+                     lambda study, path: atomic_write_text(json.dumps(study) + "\n", path), load_json,
+                     filename="study.json")
+
+
 def compare_diffusion(study: Mapping[str, Any], first: str = "baseline", second: str = "target") -> dict[str, Any]:
     """Does ``second`` diffuse more than ``first``? Per input kind, the paired differences
     ``DI(second) − DI(first)`` on the same (image, window): ``{kind: {"difference": {"mean", "std", "values"},
@@ -139,9 +169,11 @@ def diffusion_answer(cell: Mapping[str, Any]) -> str:
 
 
 def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """Read-only workspaces of the networks ``labels`` with ``ws``'s profile, seed, data and store, for those whose
-    baseline and target are already in the store -- ``({label: workspace}, [labels not trained yet])``; nothing
-    is trained here (another chapter trains them, e.g. the attention chapter)."""
+    """Workspaces of the networks ``labels`` with ``ws``'s profile, seed, data and store, for those whose baseline
+    and target are already in the store -- ``({label: workspace}, [labels not trained yet])``; nothing is trained
+    here (another chapter trains them, e.g. the attention chapter). Each is checked through a read-only workspace;
+    the one returned writes the store as ``ws`` does, so that what is measured on it can be stored
+    (:func:`stored_diffusion_study`)."""
     found, missing = {}, []
     for label in labels:
         other = dataclasses.replace(ws, arch=label, read_only=True, _cache={})
@@ -151,7 +183,7 @@ def stored_architectures(ws, labels: Sequence[str]) -> tuple[dict[str, Any], lis
         except ReadOnlyStoreError:
             missing.append(label)
             continue
-        found[label] = other
+        found[label] = dataclasses.replace(other, read_only=ws.read_only)
     return found, missing
 
 
