@@ -71,9 +71,10 @@ for spec in p.attention_networks:
 # `FilterIndex` enumerates the units of each network by the network's unit rules (`faiglib.core.units`); the
 # attention networks declare theirs strictly, so a layer type without a rule would be an error, never silently
 # left out. Biases and LayerNorm parameters are attributed by FAIG but are not units (as biases in the paper).
+# One row per network: its units do not depend on the seed.
 
 # %%
-show_markdown(tables.units_markdown({label: ws.architecture() for label, ws in spaces.items()}))
+show_markdown(tables.units_markdown({label: spaces[label, seeds[0]].architecture() for label in labels}))
 
 # %% [markdown]
 # ## The pairs, FAIG and completeness
