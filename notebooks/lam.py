@@ -93,7 +93,7 @@ for which, (res, _) in examples.items():
 
 # %%
 study = stored_diffusion_study(ws, kinds=("clean", "blur", "noise"), n_windows=n_windows, n_images=n_images,
-                        window_size=window_size, sigma=sigma, fold=fold)
+                               window_size=window_size, sigma=sigma, fold=fold)
 fig = plots.diffusion_bars(study["summary"])
 by_kind = {f"{kind} input": {m: study["summary"][m][kind] for m in study["summary"]} for kind in study["settings"]["kinds"]}
 show_markdown(rows_markdown(by_kind, {"baseline": "DI baseline", "target": "DI target"}))
