@@ -7,7 +7,7 @@ import torch
 from faiglib.core.paths import blur_baseline
 from faiglib.methods.l2x import WindowObjective
 from faiglib.models.networks import build_network
-from faiglib.studies.l2x import (COMPARED_METHODS, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, representation_layers,
+from faiglib.studies.l2x import (COMPARED_METHODS, separating_replacement, separation_from_permutation, attribute, attribution_cka, paired_differences, cka_patches, cka_study, l2x_examples, representation_layers,
                                  ordering_by_auc, remove_replace_study, window_case)
 
 
@@ -135,6 +135,24 @@ def test_separation_from_permutation_known_answer():
     assert s["z"] == pytest.approx(0.325 / (0.09574271 / 2), rel=1e-6)
     neg = separation_from_permutation(study, "negative")["net"]["m"]  # lower is better: 0.3, 0.4, 0.1, 0.2
     assert neg["difference"]["mean"] == pytest.approx(0.25)
+
+
+def test_separating_replacement_takes_the_larger_median_z_without_the_controls():
+    def per_net(*zs):
+        return {m: {"z": z} for m, z in zip(("l2x", "lam", "random"), zs)}
+
+    # mean: z of the maps 1, 3 (baseline) and 2, None->0 (target): median of 0, 1, 2, 3 = 1.5;
+    # blur: 4, 0.5, 1, 2 -> median 1.5 too: the tie goes to the replacement given first
+    sep = {"mean": {"absolute": {"baseline": per_net(1.0, 3.0, 99.0), "target": per_net(2.0, None, 99.0)}},
+           "blur": {"absolute": {"baseline": per_net(4.0, 0.5, -99.0), "target": per_net(1.0, 2.0, -99.0)}}}
+    r = separating_replacement(sep)
+    assert r == {"replacement": "mean", "median_z": {"mean": 1.5, "blur": 1.5}}
+    sep["blur"]["absolute"]["target"]["l2x"]["z"] = 3.0  # blur: 0.5, 2, 3, 4 -> 2.5
+    assert separating_replacement(sep) == {"replacement": "blur", "median_z": {"mean": 1.5, "blur": 2.5}}
+    with pytest.raises(ValueError, match="unknown order"):
+        separating_replacement(sep, "sideways")
+    with pytest.raises(ValueError, match="no map but the controls"):
+        separating_replacement({"mean": {"absolute": {"target": {"random": {"z": 1.0}}}}})
 
 
 def test_remove_replace_study_bad_input():
@@ -278,3 +296,18 @@ def test_l2x_where_valid_refuses_a_transformer_and_uses_ig_instead():
     # SwinIR's LayerNorm / GELU have no rescale rule: refused with the reason, and IG's map stands in
     assert by["swin"]["method"] == "ig_blur" and "LayerNorm" in by["swin"]["refused"]
     assert by["swin"]["relative_gap"] is not None
+    assert by["cnn"]["ig_steps"] is None and by["cnn"]["ig_gaps"] == {}
+
+
+def test_l2x_where_valid_raises_ig_steps_until_the_gap_is_small():
+    from faiglib.studies.l2x import l2x_where_valid
+
+    swin = build_network("swinir", embed_dim=8, depths=(2,), num_heads=2, window_size=4, upscale=2).double().eval()
+    spaces = {"swin": FakeWorkspace(models={"baseline": swin, "target": swin})}
+    # no gap is that small: every rung is tried and the last one stands, its gap shown
+    row, = l2x_where_valid(spaces, kinds=("blur",), window_size=8, ig_steps=2, max_gap=1e-300, ig_ladder=(1, 4, 8))
+    assert row["ig_steps"] == 8 and list(row["ig_gaps"]) == [2, 4, 8]  # rungs below ig_steps are skipped
+    assert row["relative_gap"] == row["ig_gaps"][8]
+    # any gap is small enough: the chapter's own steps stand
+    row, = l2x_where_valid(spaces, kinds=("blur",), window_size=8, ig_steps=2, max_gap=10.0, ig_ladder=(4, 8))
+    assert row["ig_steps"] == 2 and list(row["ig_gaps"]) == [2]

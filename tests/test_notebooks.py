@@ -264,6 +264,15 @@ def test_l2x_results_have_aucs_per_method_and_costs(executed):
             d = [a - b for a, b in zip(real, perm)]
             z = statistics.mean(d) / (statistics.stdev(d) / len(d) ** 0.5)
             assert res["separation_from_permutation"][rep]["absolute"][which]["l2x"]["z"] == pytest.approx(z)
+    # per order, the replacement whose real maps beat their permutations by the larger median z; an ordering of
+    # the methods under each replacement
+    for order, choice in res["separating_replacement"].items():
+        zs = {rep: statistics.median(c["z"] or 0.0 for per in sep[order].values() for m, c in per.items()
+                                     if m != "random")
+              for rep, sep in res["separation_from_permutation"].items()}
+        assert choice["median_z"] == pytest.approx(zs) and zs[choice["replacement"]] == max(zs.values())
+    assert set(res["orderings"]) == {"mean", "blur"}
+    assert set(res["orderings"]["blur"]["target"]["negative"]["methods"]) == methods
     # and MSRResNet's target against each attention network's (profile.attention_networks)
     assert set(res["cka"]) == {"baseline vs target", "MSRResNet vs nogr (targets)",
                                "MSRResNet vs rcan-16x1-g1 (targets)", "MSRResNet vs swinir-8-d2-h2-w4 (targets)"}

@@ -8,7 +8,7 @@ from faiglib.measures.remove_replace import ORDERS
 from faiglib.report.l2x_plots import METHOD_LABELS
 from faiglib.report.tables import format_mean_std, markdown_table
 
-__all__ = ["relative_gap_text", "examples_markdown", "auc_markdown", "separation_markdown", "ordering_text",
+__all__ = ["relative_gap_text", "examples_markdown", "auc_markdown", "separation_markdown", "separating_markdown", "ordering_text",
            "orderings_markdown", "paired_markdown", "costs_markdown", "layer_cka_markdown", "validity_markdown",
            "attribution_cka_markdown"]
 
@@ -41,15 +41,28 @@ def auc_markdown(summary: Mapping[str, Mapping[str, Mapping[str, Any]]], models:
 
 
 def separation_markdown(separation: Mapping[str, Mapping[str, Any]], models: Sequence[str],
-                        methods: Sequence[str], order: str = "absolute") -> str:
-    """AUC(map) − AUC(permuted map) per network and method, mean ± standard error and ``z``, one column per
-    replacement. ``separation``: ``{replacement: {order: separation_from_permutation(...)}}``."""
-    def cell(c):
-        return f"{c['difference']['mean']:+.3f} ± {c['standard_error'] or 0:.3f} (z {c['z'] or 0:.1f})"
+                        methods: Sequence[str]) -> str:
+    """AUC(map) − AUC(permuted map) per network and method in the order by |R| (mean ± standard error), and ``z``
+    in every order of :data:`~faiglib.measures.remove_replace.ORDERS`, one column per replacement.
+    ``separation``: ``{replacement: {order: separation_from_permutation(...)}}``."""
+    def cell(per_order, which, m):
+        c = per_order["absolute"][which][m]
+        zs = " / ".join(f"{per_order[o][which][m]['z'] or 0:.1f}" for o in ORDERS)
+        return f"{c['difference']['mean']:+.3f} ± {c['standard_error'] or 0:.3f}; z {zs}"
 
-    return markdown_table(["network", "method"] + [f"AUC(map) − AUC(permuted), {rep} replacement" for rep in separation],
-                          [[which, METHOD_LABELS[m]] + [cell(separation[rep][order][which][m]) for rep in separation]
+    header = [f"{rep} replacement: AUC(map) − AUC(permuted) by |R|; z by |R| / R⁺ / R⁻" for rep in separation]
+    return markdown_table(["network", "method"] + header,
+                          [[which, METHOD_LABELS[m]] + [cell(separation[rep], which, m) for rep in separation]
                            for which in models for m in methods])
+
+
+def separating_markdown(choices: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per order: the median ``z`` of each replacement and the one that tells maps apart better.
+    ``choices``: ``{order: separating_replacement(...)}``."""
+    reps = list(next(iter(choices.values()))["median_z"])
+    return markdown_table(["order"] + [f"median z, {rep} replacement" for rep in reps] + ["tells maps apart better"],
+                          [[o] + [f"{c['median_z'][rep]:.1f}" for rep in reps] + [c["replacement"]]
+                           for o, c in choices.items()])
 
 
 def ordering_text(ordering: Mapping[str, Any]) -> str:
@@ -59,10 +72,12 @@ def ordering_text(ordering: Mapping[str, Any]) -> str:
     return methods[0] + "".join((" > " if sep else " ≈ ") + m for m, sep in zip(methods[1:], ordering["separated"]))
 
 
-def orderings_markdown(orderings: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """One row per network and order: :func:`ordering_text`."""
-    return markdown_table(["network", "order", "methods, best first (>: separated, ≈: within one std)"],
-                          [[which, o, ordering_text(r)] for which, per in orderings.items() for o, r in per.items()])
+def orderings_markdown(orderings: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]) -> str:
+    """One row per replacement, network and order: :func:`ordering_text`. ``orderings``: ``{replacement: {network:
+    {order: ordering_by_auc(...)}}}``."""
+    return markdown_table(["replacement", "network", "order", "methods, best first (>: separated, ≈: within one std)"],
+                          [[rep, which, o, ordering_text(r)] for rep, per_net in orderings.items()
+                           for which, per in per_net.items() for o, r in per.items()])
 
 
 def paired_markdown(paired: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]) -> str:
@@ -92,14 +107,21 @@ def layer_cka_markdown(cka: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def validity_markdown(validity: Sequence[Mapping[str, Any]], width: int = 90) -> str:
-    """One row per network and input of :func:`~faiglib.studies.l2x.l2x_where_valid`: the map used, its gap, and
-    why L2X was refused (cut to ``width`` characters)."""
+    """One row per network and input of :func:`~faiglib.studies.l2x.l2x_where_valid`: the map used (IG with the
+    steps it needed), its gap and the gaps at the fewer steps tried, and why L2X was refused (cut to ``width``
+    characters)."""
     def why(reason):
         return "–" if not reason else reason[:width] + "…" if len(reason) > width else reason
 
+    def used(r):
+        return METHOD_LABELS[r["method"]] + (f" ({r['ig_steps']} steps)" if r.get("ig_steps") else "")
+
+    def gaps(r):
+        earlier = [f"{relative_gap_text(g)} at {n}" for n, g in r.get("ig_gaps", {}).items() if n != r.get("ig_steps")]
+        return relative_gap_text(r["relative_gap"]) + (f" ({', '.join(earlier)})" if earlier else "")
+
     return markdown_table(["network", "input", "map", "relative summation / completeness gap", "why not L2X"],
-                          [[r["network"], r["kind"], METHOD_LABELS[r["method"]], relative_gap_text(r["relative_gap"]),
-                            why(r["refused"])] for r in validity])
+                          [[r["network"], r["kind"], used(r), gaps(r), why(r["refused"])] for r in validity])
 
 
 def attribution_cka_markdown(acka: Mapping[str, Any]) -> str:
