@@ -285,6 +285,31 @@ def test_every_pixel_method_has_one_call_shape_and_result():
         pixel_attribute("shap", m, case)
 
 
+def test_ig_map_in_batches_is_the_gauss_legendre_integral_written_out():
+    """IG of 120 steps (batches of 50, 50, 20) against the straight-line Gauss-Legendre quadrature by hand:
+    map = (x − x̄) · Σ_i w_i ∇g(x̄ + a_i (x − x̄)), nodes and weights from numpy mapped from [−1, 1] to [0, 1]."""
+    import numpy as np
+    from faiglib.methods.pixel_attribution import IG_BATCH, attribute as pixel_attribute, integrated_gradients
+
+    m = net(4)
+    lr = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    case = window_case(m, lr, (20, 24), 8)
+    steps = 120
+    assert steps > 2 * IG_BATCH  # more than two batches
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    g = WindowObjective(m, case.window, 8)
+    total = torch.zeros_like(case.x)
+    for a, w in zip((nodes + 1) / 2, weights / 2):
+        point = (case.reference + float(a) * (case.x - case.reference)).unsqueeze(0).requires_grad_(True)
+        total += float(w) * torch.autograd.grad(g(point).sum(), point)[0][0]
+    expected = (case.x - case.reference) * total
+    r = pixel_attribute("ig_blur", m, case, ig_steps=steps)
+    # float64 throughout; what is left (2e-9 of the largest value, measured) is captum's node arithmetic
+    assert float((r.map - expected).abs().max()) <= 1e-8 * float(expected.abs().max())
+    one_batch, _ = integrated_gradients(m, case.x, case.reference, case.window, 8, n_steps=steps)
+    assert torch.allclose(r.map, one_batch, rtol=0, atol=1e-12)  # the batches only split the sum
+
+
 def test_l2x_where_valid_refuses_a_transformer_and_uses_ig_instead():
     from faiglib.studies.l2x import l2x_where_valid
 
