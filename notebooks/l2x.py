@@ -34,7 +34,8 @@
 # curve end at 1, but that difference is small on some windows, and a few such windows would dominate the mean.)
 # The removed pixels take the **per-channel mean** of the LR image, as in the seed: a removed pixel loses all its
 # content. The blurred reference $\bar x$ as the replacement is kept beside it: removed pixels then keep their low
-# frequencies, and the measure barely tells a map from the same map shuffled within its crop (measured below).
+# frequencies. A measure that judges maps must tell a map from the same map shuffled within its crop; which of the
+# two does so better is measured below, per order (it differs between profiles), and each order is read under it.
 # Five maps are compared on the same windows: L2X, LAM, gradient × input, integrated gradients on the straight line
 # from $\bar x$ (`ig_steps` steps), and a seeded random map (the floor).
 # Finally **CKA** (seed Sec. 4.3) compares the layers of two networks: baseline vs target, and MSRResNet vs the same
