@@ -171,8 +171,8 @@ for row in seed_rows:
     text = lambda key, unit="": (f"{m[key]['mean']:.3g}{unit} ± {m[key]['std']:.2g} "  # noqa: E731
                                  f"({', '.join(f'{v:.3g}' for v in m[key]['per_seed'])})")
     print(f"{row['network']} over seeds {row['seeds']}: the target gains {text('gain_blur_db', ' dB')} over the "
-          f"baseline on blurry and {text('gain_noise_db', ' dB')} on noisy inputs (a function it did not learn has no "
-          f"units to find); masking the top 1 % deblurring units disturbs blurry inputs "
+          f"baseline on blurry and {text('gain_noise_db', ' dB')} on noisy inputs; masking the top 1 % deblurring "
+          f"units disturbs blurry inputs "
           f"{text('deblur_over_random_1pct', 'x')} as much as random units, the denoising units noisy inputs "
           f"{text('denoise_over_random_1pct', 'x')}; discriminativeness {text('noise_input_deblur_over_denoise')} "
           f"(noisy) and {text('blur_input_denoise_over_deblur')} (blurry). Top deblurring units in attention: "
