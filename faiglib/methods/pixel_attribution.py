@@ -64,16 +64,22 @@ def gradient_times_input(model: nn.Module, x: torch.Tensor, window: tuple[int, i
     return a[0].detach().to(torch.float64).cpu()
 
 
+#: path images per forward / backward batch of :func:`integrated_gradients`: the chapters' 50 steps stay one batch;
+#: 800 steps of RCAN-32x3-g2 on a whole 128x128 LR image in one batch were killed for memory on a 24 GiB machine
+IG_BATCH = 50
+
+
 @in_evaluation_mode
 def integrated_gradients(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, window: tuple[int, int],
                          window_size: int = 16, objective: str = "gradient", n_steps: int = 50,
                          method: str = "gausslegendre",
-                         internal_batch_size: int | None = None) -> tuple[torch.Tensor, float]:
+                         internal_batch_size: int | None = IG_BATCH) -> tuple[torch.Tensor, float]:
     """Straight-line IG from ``reference`` to ``x`` (both ``(C, h, w)``): ``(map (C, h, w) float64, delta)`` where
     ``delta = Σ map − (g(x) − g(x̄))`` (captum's convergence delta; costs 2 extra forward images).
     ``method``: a captum rule; default ``"gausslegendre"`` (float64 nodes and weights summing to 1). Avoid captum
     0.9's ``"riemann_trapezoid"``: its weights sum to ``(n − 1)/n``, not 1 (a test here shows it), which biases
-    every map by that factor; ``"riemann_*"`` nodes are also computed in float32."""
+    every map by that factor; ``"riemann_*"`` nodes are also computed in float32. ``internal_batch_size``: path
+    images per batch (default :data:`IG_BATCH`; None: every step in one batch); batches only split the sum."""
     from captum.attr import IntegratedGradients
 
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
@@ -84,7 +90,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, reference: torch.Ten
         warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
         a, delta = IntegratedGradients(wrapped).attribute(
             x.unsqueeze(0).clone(), baselines=reference.unsqueeze(0).clone(), n_steps=n_steps, method=method,
-            internal_batch_size=internal_batch_size, return_convergence_delta=True)
+            internal_batch_size=min(n_steps, internal_batch_size) if internal_batch_size else None,
+            return_convergence_delta=True)
     return a[0].detach().to(torch.float64).cpu(), float(delta.reshape(-1)[0])
 
 
@@ -142,14 +149,8 @@ def _gradient_x_input(model: nn.Module, case: WindowCase, **_: Any) -> PixelAttr
     return PixelAttribution("gradient_x_input", gradient_times_input(model, case.x, case.window, case.window_size))
 
 
-#: path images per forward / backward batch of the IG map: the chapters' 50 steps stay one batch; 800 steps of
-#: RCAN-32x3-g2 on a whole 128x128 LR image in one batch were killed for memory on a 24 GiB machine
-IG_BATCH = 50
-
-
 def _ig_blur(model: nn.Module, case: WindowCase, *, ig_steps: int = 50, **_: Any) -> PixelAttribution:
-    a, delta = integrated_gradients(model, case.x, case.reference, case.window, case.window_size, n_steps=ig_steps,
-                                    internal_batch_size=min(ig_steps, IG_BATCH))
+    a, delta = integrated_gradients(model, case.x, case.reference, case.window, case.window_size, n_steps=ig_steps)
     return PixelAttribution("ig_blur", a, float(a.sum()) - delta, delta, {"n_steps": ig_steps})
 
 

@@ -117,7 +117,8 @@ def validity_markdown(validity: Sequence[Mapping[str, Any]], width: int = 90) ->
         return METHOD_LABELS[r["method"]] + (f" ({r['ig_steps']} steps)" if r.get("ig_steps") else "")
 
     def gaps(r):
-        earlier = [f"{relative_gap_text(g)} at {n}" for n, g in r.get("ig_gaps", {}).items() if n != r.get("ig_steps")]
+        # the steps tried in order, the last one used (its gap is the row's): compare no keys, which JSON makes strings
+        earlier = [f"{relative_gap_text(g)} at {n}" for n, g in list(r.get("ig_gaps", {}).items())[:-1]]
         return relative_gap_text(r["relative_gap"]) + (f" ({', '.join(earlier)})" if earlier else "")
 
     return markdown_table(["network", "input", "map", "relative summation / completeness gap", "why not L2X"],

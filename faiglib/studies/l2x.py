@@ -273,6 +273,7 @@ def l2x_examples(ws, image: int = 0, kinds: Sequence[str] = ("blur", "noise"), w
 #: the IG steps tried after the chapter's own (only those above it) where IG stands in for a refused L2X map
 IG_STEPS_LADDER = (200, 800)
 
+
 def l2x_where_valid(workspaces: Mapping[str, Any], image: int = 0, kinds: Sequence[str] = ("blur", "noise"),
                     window_size: int = 16, n_windows: int = 3, sigma: float = 1.2, ig_steps: int = 50,
                     max_gap: float = 0.05, ig_ladder: Sequence[int] = IG_STEPS_LADDER) -> list[dict[str, Any]]:
